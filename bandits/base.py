@@ -1,0 +1,161 @@
+"""The policy protocol and the small pieces every policy is built from.
+
+A policy is a NamedTuple of pure functions written for *one round of one simulation*.
+Numbers that a study may sweep (exploration rates, priors, ...) live in a params pytree
+passed as an argument, so the rollout engine can batch over them; sizes (arms, context
+dimension, Monte Carlo draws) are closed over by the factory and are static.
+
+Randomness is split in two steps so that the engine can draw the random numbers of many
+rounds at once, outside its inner loop:
+
+* ``draw(params, key) -> noise``: every random number the round needs, a small pytree;
+* ``decide(params, state, noise, context, mask) -> Decision``: deterministic given noise.
+
+``policy.act(params, state, key, context, mask)`` composes the two, which is the
+interface most users want.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+Params = Any
+State = Any
+Noise = Any
+
+
+class Decision(NamedTuple):
+    """What a policy returns for one round.
+
+    Attributes:
+        action: int32, (): the chosen arm.
+        probs: float, (n_arms,): the distribution ``action`` was drawn from
+            (propensity = ``probs[action]``). One-hot for greedy choices, split evenly
+            across exact ties, zero on ineligible arms; a Monte Carlo estimate for
+            Thompson sampling.
+    """
+
+    action: Array
+    probs: Array
+
+
+class Policy(NamedTuple):
+    """A bandit algorithm as pure functions (see the module docstring)."""
+
+    name: str
+    n_arms: int
+    dim: int
+    default_params: Params
+    init: Callable[[Params, Array], State]
+    draw: Callable[[Params, Array], Noise]
+    decide: Callable[[Params, State, Noise, Array, Array], Decision]
+    update: Callable[[Params, State, Array, Array, Array], State]
+
+    def act(self, params: Params, state: State, key: Array, context: Array,
+            mask: Array) -> Decision:
+        """Draws this round's noise from ``key`` and decides."""
+        return self.decide(params, state, self.draw(params, key), context, mask)
+
+
+# --------------------------------------------------------------------------- helpers
+# Every helper works on one simulation: vectors of length n_arms.
+
+
+def first_argmax(values: Array) -> Array:
+    """Index of the first maximum, as a max reduction then a min over matching indices.
+
+    Equivalent to ``jnp.argmax`` for finite inputs; written this way because XLA keeps
+    the two reductions out of the consumers' fusions (a compare/select argmax was
+    recomputed inside them).
+    """
+    n = values.shape[-1]
+    top = jnp.max(values, axis=-1, keepdims=True)
+    idx = jnp.arange(n, dtype=jnp.int32)
+    return jnp.min(jnp.where(values == top, idx, n), axis=-1).astype(jnp.int32)
+
+
+def greedy(scores: Array, mask: Array, tiebreak: Array) -> Decision:
+    """Greedy choice among eligible arms, exact ties broken uniformly at random.
+
+    Args:
+        scores: (n_arms,) arm scores; ``+inf`` is allowed (e.g. untried arms).
+        mask: (n_arms,) bool, eligible arms (at least one).
+        tiebreak: (n_arms,) i.i.d. uniforms in [0, 1).
+
+    Returns:
+        The decision, with ``probs`` split evenly over the tied maxima.
+    """
+    s = jnp.where(mask, scores, -jnp.inf)
+    best = jnp.max(s, axis=-1, keepdims=True)
+    is_max = (s == best) & mask
+    probs = is_max / jnp.sum(is_max, axis=-1, keepdims=True)
+    action = first_argmax(jnp.where(is_max, tiebreak, -1.0))
+    return Decision(action, probs.astype(scores.dtype))
+
+
+def uniform_probs(mask: Array, dtype=jnp.float32) -> Array:
+    """The uniform distribution over eligible arms."""
+    m = mask.astype(dtype)
+    return m / jnp.sum(m, axis=-1, keepdims=True)
+
+
+def sample_categorical(probs: Array, u: Array) -> Array:
+    """Inverse-CDF draw from ``probs`` (n_arms,) with one uniform ``u`` in [0, 1).
+
+    Never returns an arm of probability zero, even when rounding leaves the cumulative
+    sum a little below ``u``.
+    """
+    cdf = jnp.cumsum(probs, axis=-1)
+    target = u * cdf[..., -1:]
+    hit = (cdf > target) & (probs > 0)
+    n = probs.shape[-1]
+    idx = jnp.arange(n, dtype=jnp.int32)
+    first = jnp.min(jnp.where(hit, idx, n), axis=-1)
+    return jnp.where(first < n, first, first_argmax(probs)).astype(jnp.int32)
+
+
+def stochastic(probs: Array, u: Array) -> Decision:
+    """A decision drawn from an explicit distribution with one uniform."""
+    return Decision(sample_categorical(probs, u), probs)
+
+
+def epsilon_mix(greedy_probs: Array, mask: Array, epsilon: Array) -> Array:
+    """(1 - ε) · greedy + ε · uniform over eligible arms."""
+    return (1.0 - epsilon) * greedy_probs + epsilon * uniform_probs(mask, greedy_probs.dtype)
+
+
+def masked_softmax(scores: Array, mask: Array, temperature: Array) -> Array:
+    """Boltzmann distribution over eligible arms; zero on ineligible ones."""
+    z = jnp.where(mask, scores / temperature, -jnp.inf)
+    z = z - jnp.max(z, axis=-1, keepdims=True)
+    w = jnp.where(mask, jnp.exp(z), 0.0)
+    return w / jnp.sum(w, axis=-1, keepdims=True)
+
+
+def monte_carlo_argmax_probs(samples: Array, mask: Array) -> Array:
+    """Frequency with which each arm is the (eligible) argmax of posterior samples.
+
+    Args:
+        samples: (n_draws, n_arms) posterior draws of the arm scores.
+        mask: (n_arms,) eligible arms.
+
+    Returns:
+        (n_arms,) the Monte Carlo estimate of Thompson sampling's action distribution;
+        ties within a draw share its weight.
+    """
+    s = jnp.where(mask, samples, -jnp.inf)
+    is_max = (s == jnp.max(s, axis=-1, keepdims=True)) & mask
+    share = is_max / jnp.sum(is_max, axis=-1, keepdims=True)
+    return jnp.mean(share, axis=0).astype(samples.dtype)
+
+
+def uniforms(key: Array, n: int) -> Array:
+    return jax.random.uniform(key, (n,))
+
+
+def one_hot(action: Array, n_arms: int, dtype=jnp.float32) -> Array:
+    return (jnp.arange(n_arms) == action).astype(dtype)

@@ -1,0 +1,284 @@
+"""``lane_vmap``: ``jax.vmap`` with the batch axis kept *last* through the computation.
+
+``jax.vmap`` moves the batch axis to the front of most intermediate arrays, so the
+small per-simulation work of a bandit round (a few 10×10 matrices) becomes reductions of
+length 10 on the fastest-varying axis, which vectorises badly. Keeping simulations on the
+last axis turns the same work into long, contiguous, elementwise loops over simulations.
+
+The transform traces the one-simulation function to a jaxpr and re-evaluates it with
+every batched value carrying the batch as its trailing axis:
+
+* elementwise primitives, reductions, broadcasts, reshapes, slices, transposes and
+  concatenations keep the batch last by construction (sizes of 1 broadcast);
+* small ``dot_general`` becomes broadcast-multiply-reduce, also batch-last;
+* nested ``jit`` and custom-derivative calls are inlined;
+* any other primitive (random bits, gathers, loops, sorts, ...) falls back to
+  ``jax.vmap`` of that one primitive with ``out_axes=-1``, so the result is always what
+  ``jax.vmap`` computes, only the layout differs.
+
+Custom derivative rules are dropped by the inlining: do not differentiate through it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.extend import core as jcore
+
+_ELEMENTWISE = frozenset(
+    """add sub mul div rem pow max min neg sign floor ceil round is_finite exp exp2 log
+    log1p expm1 tanh logistic sin cos tan asin acos atan atan2 sinh cosh asinh acosh atanh
+    sqrt rsqrt cbrt abs not and or xor eq ne lt le gt ge select_n convert_element_type
+    integer_pow square erf erfc erf_inv lgamma digamma nextafter shift_left
+    shift_right_logical shift_right_arithmetic population_count clz clamp copy copy_p
+    reduce_precision real imag conj igamma igammac bitcast_convert_type
+    stop_gradient""".split()
+)
+_REDUCTIONS = frozenset(
+    "reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or argmax argmin "
+    "cumsum cumprod cummax cummin cumlogsumexp".split()
+)
+_INLINE = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr",
+           "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr",
+           "custom_vjp_call_jaxpr": "fun_jaxpr"}
+_DOT_INLINE_MAX = 4096  # largest broadcast product (per simulation) done elementwise
+
+
+class _B:
+    """A value with a trailing batch axis."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, x):
+        self.x = x
+
+
+def _val(v):
+    return v.x if isinstance(v, _B) else v
+
+
+def _ndim(v):
+    return np.ndim(_val(v)) - (1 if isinstance(v, _B) else 0)
+
+
+def _to_rank(v, rank: int, size: int):
+    """Array of rank ``rank + 1`` whose last axis is the batch (size 1 if unbatched)."""
+    x = _val(v)
+    own = _ndim(v)
+    shape = np.shape(x)
+    if isinstance(v, _B):
+        new = (1,) * (rank - own) + shape
+    else:
+        new = (1,) * (rank - own) + shape + (1,)
+    return jnp.reshape(x, new)
+
+
+def _elementwise(eqn, vals, size):
+    rank = max(_ndim(v) for v in vals)
+    args = []
+    for v in vals:
+        if not isinstance(v, _B) and _ndim(v) == 0:
+            args.append(_val(v))  # scalars broadcast by themselves
+        else:
+            args.append(_to_rank(v, rank, size))
+    shape = tuple(eqn.outvars[0].aval.shape) + (size,)
+    if eqn.primitive.name in ("select_n", "clamp"):  # no implicit broadcasting
+        args = [a if np.ndim(a) == 0 else jnp.broadcast_to(a, shape) for a in args]
+        if np.ndim(args[0]) == 0 and eqn.primitive.name == "select_n":
+            args = [args[0]] + [jnp.broadcast_to(a, shape) for a in args[1:]]
+    out = eqn.primitive.bind(*args, **eqn.params)
+    if np.shape(out) != shape:
+        out = jnp.broadcast_to(out, shape)
+    return [_B(out)]
+
+
+def _broadcast_operand(v, size):
+    x = _val(v)
+    return x if isinstance(v, _B) else jnp.broadcast_to(x[..., None], np.shape(x) + (size,))
+
+
+def _dot_general(eqn, vals, size):
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    lhs_aval, rhs_aval = (v.aval for v in eqn.invars)
+    lf = [i for i in range(lhs_aval.ndim) if i not in lc and i not in lb]
+    rf = [i for i in range(rhs_aval.ndim) if i not in rc and i not in rb]
+    nb, nlf, nrf, nc = len(lb), len(lf), len(rf), len(lc)
+    shape = ([lhs_aval.shape[i] for i in lb] + [lhs_aval.shape[i] for i in lf]
+             + [rhs_aval.shape[i] for i in rf] + [lhs_aval.shape[i] for i in lc])
+    if int(np.prod(shape, dtype=np.int64)) > _DOT_INLINE_MAX:
+        return None
+    dtype = eqn.params.get("preferred_element_type") or eqn.outvars[0].aval.dtype
+
+    def place(v, batch, free, contract, free_pos):
+        order = list(batch) + list(free) + list(contract)
+        x = _val(v)
+        if isinstance(v, _B):
+            order = order + [len(order)]
+        x = jnp.transpose(x, order)
+        dims = (list(range(nb)) + [free_pos + i for i in range(len(free))]
+                + [nb + nlf + nrf + i for i in range(nc)])
+        if isinstance(v, _B):
+            dims = dims + [len(shape)]
+        target = tuple(shape) + ((size,) if isinstance(v, _B) else (1,))
+        if not isinstance(v, _B):
+            target = tuple(shape)
+        x = lax.broadcast_in_dim(x.astype(dtype), target, dims)
+        return x if isinstance(v, _B) else x[..., None]
+
+    a = place(vals[0], lb, lf, lc, nb)
+    b = place(vals[1], rb, rf, rc, nb + nlf)
+    out = jnp.sum(a * b, axis=tuple(range(nb + nlf + nrf, nb + nlf + nrf + nc)))
+    out = out.astype(eqn.outvars[0].aval.dtype)
+    return [_B(jnp.broadcast_to(out, tuple(eqn.outvars[0].aval.shape) + (size,)))]
+
+
+def _structural(eqn, vals, size):
+    """Shape primitives whose batched form only appends the batch axis."""
+    name, p = eqn.primitive.name, dict(eqn.params)
+    x = vals[0]
+    if name == "broadcast_in_dim":
+        if len(vals) != 1:
+            return None
+        n = len(p["shape"])
+        p["shape"] = tuple(p["shape"]) + (size,)
+        p["broadcast_dimensions"] = tuple(p["broadcast_dimensions"]) + (n,)
+        p["sharding"] = None
+    elif name == "reshape":
+        if len(vals) != 1 or p.get("dimensions") is not None:
+            return None
+        p["new_sizes"] = tuple(p["new_sizes"]) + (size,)
+        if "sharding" in p:
+            p["sharding"] = None
+    elif name == "squeeze":
+        pass
+    elif name == "transpose":
+        n = len(p["permutation"])
+        p["permutation"] = tuple(p["permutation"]) + (n,)
+    elif name == "slice":
+        p["start_indices"] = tuple(p["start_indices"]) + (0,)
+        p["limit_indices"] = tuple(p["limit_indices"]) + (size,)
+        if p.get("strides") is not None:
+            p["strides"] = tuple(p["strides"]) + (1,)
+    elif name == "concatenate":
+        return [_B(lax.concatenate([_broadcast_operand(v, size) for v in vals],
+                                   p["dimension"]))]
+    elif name == "dynamic_slice":
+        if any(isinstance(v, _B) for v in vals[1:]):
+            return None
+        zero = jnp.zeros((), np.asarray(_val(vals[1])).dtype) if len(vals) > 1 else 0
+        return [_B(lax.dynamic_slice(_val(x), [*map(_val, vals[1:]), zero],
+                                     tuple(p["slice_sizes"]) + (size,)))]
+    elif name == "dynamic_update_slice":
+        if any(isinstance(v, _B) for v in vals[2:]):
+            return None
+        idx = [*map(_val, vals[2:])]
+        zero = jnp.zeros((), np.asarray(idx[0]).dtype) if idx else 0
+        return [_B(lax.dynamic_update_slice(_broadcast_operand(vals[0], size),
+                                            _broadcast_operand(vals[1], size),
+                                            [*idx, zero]))]
+    else:
+        return None
+    if not isinstance(x, _B):
+        return None
+    return [_B(eqn.primitive.bind(x.x, **p))]
+
+
+def _fallback(eqn, vals, size):
+    bind_params = eqn.primitive.get_bind_params(eqn.params)
+    batched = [isinstance(v, _B) for v in vals]
+
+    def one(*args):
+        out = eqn.primitive.bind(*args, **bind_params)
+        return list(out) if eqn.primitive.multiple_results else [out]
+
+    outs = jax.vmap(one, in_axes=[-1 if b else None for b in batched], out_axes=-1,
+                    axis_size=size)(*map(_val, vals))
+    return [_B(o) for o in outs]
+
+
+def _eval(jaxpr, consts: Sequence[Any], args: Sequence[Any], size: int):
+    env: dict = {}
+
+    def read(v):
+        return v.val if isinstance(v, jcore.Literal) else env[v]
+
+    for var, val in zip(jaxpr.constvars, consts):
+        env[var] = val
+    for var, val in zip(jaxpr.invars, args):
+        env[var] = val
+    for eqn in jaxpr.eqns:
+        vals = [read(v) for v in eqn.invars]
+        name = eqn.primitive.name
+        if not any(isinstance(v, _B) for v in vals):
+            bind_params = eqn.primitive.get_bind_params(eqn.params)
+            out = eqn.primitive.bind(*vals, **bind_params)
+            outs = list(out) if eqn.primitive.multiple_results else [out]
+        elif name in _INLINE and _INLINE[name] in eqn.params:
+            inner = eqn.params[_INLINE[name]]
+            if isinstance(inner, jcore.ClosedJaxpr):
+                outs = _eval(inner.jaxpr, inner.consts, vals, size)
+            else:
+                outs = _eval(inner, (), vals, size)
+        else:
+            outs = None
+            if name in _ELEMENTWISE:
+                outs = _elementwise(eqn, vals, size)
+            elif name in _REDUCTIONS:
+                outs = [_B(eqn.primitive.bind(_val(_to_rank(vals[0], _ndim(vals[0]),
+                                                            size)), **eqn.params))]
+            elif name == "dot_general":
+                outs = _dot_general(eqn, vals, size)
+            else:
+                outs = _structural(eqn, vals, size)
+            if outs is None:
+                outs = _fallback(eqn, vals, size)
+        for var, val in zip(eqn.outvars, outs):
+            env[var] = val
+    return [read(v) for v in jaxpr.outvars]
+
+
+def lane_vmap(fn: Callable, in_axes: Any = 0) -> Callable:
+    """Like ``jax.vmap(fn, in_axes, out_axes=-1)`` with inputs batched on their LAST axis.
+
+    Args:
+        fn: a function of arrays written for one element of the batch.
+        in_axes: a pytree prefix of the positional arguments; ``-1`` (or any non-None
+            int) marks arguments batched on their last axis, ``None`` unbatched ones.
+
+    Returns:
+        The batched function; every output carries the batch as its last axis.
+    """
+
+    def batched(*args):
+        axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
+        flags = []
+        for a, ax in zip(args, axes):
+            leaves = jax.tree_util.tree_leaves(a)
+            if isinstance(ax, (int, type(None))):
+                flags.extend([ax is not None] * len(leaves))
+            else:
+                flags.extend(x is not None for x in jax.tree_util.tree_leaves(
+                    jax.tree_util.tree_map(lambda _, b: b, a, ax,
+                                           is_leaf=lambda z: z is None)))
+        flat, tree = jax.tree_util.tree_flatten(args)
+        sizes = {np.shape(x)[-1] for x, b in zip(flat, flags) if b}
+        if len(sizes) != 1:
+            raise ValueError(f"lane_vmap needs one batch size on the last axes, got {sizes}")
+        (size,) = sizes
+        avals = [jax.ShapeDtypeStruct(np.shape(x)[:-1] if b else np.shape(x),
+                                      jnp.asarray(x).dtype if not hasattr(x, "dtype")
+                                      else x.dtype)
+                 for x, b in zip(flat, flags)]
+        closed, out_shape = jax.make_jaxpr(
+            lambda *fl: fn(*jax.tree_util.tree_unflatten(tree, fl)), return_shape=True
+        )(*avals)
+        vals = [_B(x) if b else x for x, b in zip(flat, flags)]
+        outs = _eval(closed.jaxpr, closed.consts, vals, size)
+        outs = [o.x if isinstance(o, _B) else _broadcast_operand(o, size) for o in outs]
+        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(out_shape), outs)
+
+    return batched

@@ -1,0 +1,153 @@
+"""Simulated worlds: contexts, eligible arms and rewards with known mean rewards.
+
+A world is a frozen dataclass holding static sizes; every number lives in a params
+pytree, so a study can batch over world instances. The worlds here are stationary (no
+state); the ``state`` argument is kept in every signature for worlds that change over
+time. All functions are written for one round of one simulation.
+
+Each world exposes, besides the usual ``sample_context`` / ``mean_rewards`` /
+``sample_reward``, ``sample_rewards``: the realised reward of *every* arm for a context.
+The rollout engine draws those before it knows the action, so two policies run on the
+same seed meet the same contexts and the same potential rewards (common random numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from bandits.base import first_argmax
+
+
+def eligible_mask(key: Array, n_arms: int, p_eligible: Array) -> Array:
+    """Each arm eligible independently with probability ``p_eligible``.
+
+    The arm with the smallest draw is always eligible, so no round is left without an
+    arm (which makes the per-arm eligibility slightly above ``p_eligible`` when it < 1).
+    """
+    u = jax.random.uniform(key, (n_arms,))
+    always = jnp.arange(n_arms) == first_argmax(-u)
+    return (u < p_eligible) | always
+
+
+class World:
+    """Shared behaviour of the stationary worlds below."""
+
+    name: ClassVar[str]
+    binary_rewards: ClassVar[bool] = False
+    n_arms: int
+    dim: int
+
+    def init_state(self, params, key):
+        del params, key
+        return ()
+
+    def sample_context(self, key: Array, params, state) -> tuple[Array, Array]:
+        """Returns ``(context (dim,), eligible mask (n_arms,) bool)``."""
+        k_x, k_m = jax.random.split(key)
+        return self._context(k_x), eligible_mask(k_m, self.n_arms, params.p_eligible)
+
+    def sample_reward(self, key, params, state, context, action) -> Array:
+        rewards = self.sample_rewards(key, params, state, context)
+        return jnp.sum(jnp.where(jnp.arange(self.n_arms) == action, rewards, 0.0))
+
+    def sample_rewards(self, key, params, state, context) -> Array:
+        """The realised reward of every arm, (n_arms,)."""
+        mu = self.mean_rewards(params, state, context)
+        if self.binary_rewards:
+            return (jax.random.uniform(key, mu.shape) < mu).astype(mu.dtype)
+        return mu + params.noise_std * jax.random.normal(key, mu.shape)
+
+    def _context(self, key):
+        return jax.random.normal(key, (self.dim,))
+
+
+class LinearParams(NamedTuple):
+    theta: Array  # (n_arms, dim) arm coefficients
+    bias: Array  # (n_arms,) arm intercepts
+    noise_std: Array  # () reward noise (Gaussian worlds)
+    p_eligible: Array  # () probability that an arm is eligible in a round
+
+
+@dataclass(frozen=True)
+class LinearGaussian(World):
+    """reward = θ_a·x + b_a + N(0, σ²), with x ~ N(0, I_d).
+
+    Instances draw θ_a ~ N(0, I_d / d) (so θ_a·x has unit variance) and b_a = 0.
+    """
+
+    n_arms: int = 5
+    dim: int = 10
+    noise_std: float = 1.0
+    p_eligible: float = 1.0
+    name: ClassVar[str] = "linear-gaussian"
+
+    def sample_params(self, key: Array) -> LinearParams:
+        theta = jax.random.normal(key, (self.n_arms, self.dim)) / jnp.sqrt(self.dim)
+        return LinearParams(theta, jnp.zeros(self.n_arms), jnp.float32(self.noise_std),
+                            jnp.float32(self.p_eligible))
+
+    def mean_rewards(self, params: LinearParams, state, context: Array) -> Array:
+        return jnp.sum(params.theta * context, axis=-1) + params.bias
+
+
+@dataclass(frozen=True)
+class LogisticBernoulli(LinearGaussian):
+    """click ~ Bernoulli(σ(θ_a·x + b_a)), x ~ N(0, I_d), θ_a ~ N(0, I_d / d)·scale.
+
+    ``base_logit`` sets every b_a (e.g. -2 for click rates around 12%).
+    """
+
+    scale: float = 1.0
+    base_logit: float = 0.0
+    name: ClassVar[str] = "logistic-bernoulli"
+    binary_rewards: ClassVar[bool] = True
+
+    def sample_params(self, key: Array) -> LinearParams:
+        p = super().sample_params(key)
+        return p._replace(theta=p.theta * self.scale,
+                          bias=jnp.full(self.n_arms, self.base_logit, jnp.float32))
+
+    def mean_rewards(self, params: LinearParams, state, context: Array) -> Array:
+        return jax.nn.sigmoid(super().mean_rewards(params, state, context))
+
+
+class SliceParams(NamedTuple):
+    noise_std: Array  # ()
+    p_eligible: Array  # ()
+
+
+@dataclass(frozen=True)
+class SliceSum(World):
+    """A nonlinear world: arm a's mean is the squared sum of its own slice of x.
+
+    The context x ~ N(0, I_d) is cut into ``n_arms`` consecutive slices of
+    ``dim // n_arms`` features; μ(x, a) = (Σ_{j ∈ slice a} x_j)² / |slice|, so every
+    arm's mean is χ²₁-distributed and *no* linear function of x predicts it better than
+    a constant: linear policies do no better than context-free ones here, which is what
+    makes it a test for nonlinear (neural) bandits.
+    """
+
+    n_arms: int = 5
+    dim: int = 10
+    noise_std: float = 0.5
+    p_eligible: float = 1.0
+    name: ClassVar[str] = "slice-sum"
+
+    def __post_init__(self):
+        if self.dim < self.n_arms:
+            raise ValueError(f"env.dim must be >= env.n_arms for slice-sum, got dim="
+                             f"{self.dim}, n_arms={self.n_arms}")
+
+    def sample_params(self, key: Array) -> SliceParams:
+        del key
+        return SliceParams(jnp.float32(self.noise_std), jnp.float32(self.p_eligible))
+
+    def mean_rewards(self, params: SliceParams, state, context: Array) -> Array:
+        width = self.dim // self.n_arms
+        sums = jnp.sum(context[: width * self.n_arms].reshape(self.n_arms, width), -1)
+        return sums**2 / width
