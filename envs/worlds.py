@@ -35,7 +35,11 @@ def eligible_mask(key: Array, n_arms: int, p_eligible: Array) -> Array:
 
 
 class World:
-    """Shared behaviour of the stationary worlds below."""
+    """Shared behaviour of the stationary worlds below.
+
+    ``p_eligible`` (static) is the probability that an arm is eligible in a round; at 1
+    every arm always is and no mask is drawn.
+    """
 
     name: ClassVar[str]
     binary_rewards: ClassVar[bool] = False
@@ -48,8 +52,10 @@ class World:
 
     def sample_context(self, key: Array, params, state) -> tuple[Array, Array]:
         """Returns ``(context (dim,), eligible mask (n_arms,) bool)``."""
+        if self.p_eligible >= 1.0:
+            return self._context(key), jnp.ones((self.n_arms,), bool)
         k_x, k_m = jax.random.split(key)
-        return self._context(k_x), eligible_mask(k_m, self.n_arms, params.p_eligible)
+        return self._context(k_x), eligible_mask(k_m, self.n_arms, self.p_eligible)
 
     def sample_reward(self, key, params, state, context, action) -> Array:
         rewards = self.sample_rewards(key, params, state, context)
@@ -57,10 +63,22 @@ class World:
 
     def sample_rewards(self, key, params, state, context) -> Array:
         """The realised reward of every arm, (n_arms,)."""
-        mu = self.mean_rewards(params, state, context)
+        noise = self.draw_reward_noise(key, params, state)
+        return self.realise(params, self.mean_rewards(params, state, context), noise)
+
+    # Reward sampling in two steps, so the engine can draw the noise of many rounds at
+    # once and keep only arithmetic in its inner loop.
+    def draw_reward_noise(self, key, params, state) -> Array:
+        """The random part of every arm's reward, (n_arms,)."""
         if self.binary_rewards:
-            return (jax.random.uniform(key, mu.shape) < mu).astype(mu.dtype)
-        return mu + params.noise_std * jax.random.normal(key, mu.shape)
+            return jax.random.uniform(key, (self.n_arms,))
+        return jax.random.normal(key, (self.n_arms,))
+
+    def realise(self, params, mean: Array, noise: Array) -> Array:
+        """Rewards from mean rewards and the noise of :meth:`draw_reward_noise`."""
+        if self.binary_rewards:
+            return (noise < mean).astype(mean.dtype)
+        return mean + params.noise_std * noise
 
     def _context(self, key):
         return jax.random.normal(key, (self.dim,))
@@ -70,7 +88,6 @@ class LinearParams(NamedTuple):
     theta: Array  # (n_arms, dim) arm coefficients
     bias: Array  # (n_arms,) arm intercepts
     noise_std: Array  # () reward noise (Gaussian worlds)
-    p_eligible: Array  # () probability that an arm is eligible in a round
 
 
 @dataclass(frozen=True)
@@ -88,8 +105,7 @@ class LinearGaussian(World):
 
     def sample_params(self, key: Array) -> LinearParams:
         theta = jax.random.normal(key, (self.n_arms, self.dim)) / jnp.sqrt(self.dim)
-        return LinearParams(theta, jnp.zeros(self.n_arms), jnp.float32(self.noise_std),
-                            jnp.float32(self.p_eligible))
+        return LinearParams(theta, jnp.zeros(self.n_arms), jnp.float32(self.noise_std))
 
     def mean_rewards(self, params: LinearParams, state, context: Array) -> Array:
         return jnp.sum(params.theta * context, axis=-1) + params.bias
@@ -118,7 +134,6 @@ class LogisticBernoulli(LinearGaussian):
 
 class SliceParams(NamedTuple):
     noise_std: Array  # ()
-    p_eligible: Array  # ()
 
 
 @dataclass(frozen=True)
@@ -145,7 +160,7 @@ class SliceSum(World):
 
     def sample_params(self, key: Array) -> SliceParams:
         del key
-        return SliceParams(jnp.float32(self.noise_std), jnp.float32(self.p_eligible))
+        return SliceParams(jnp.float32(self.noise_std))
 
     def mean_rewards(self, params: SliceParams, state, context: Array) -> Array:
         width = self.dim // self.n_arms

@@ -1,0 +1,430 @@
+"""The rollout engine: drives a policy through a world for many seeds at once.
+
+One simulation is written for one round (``policy.decide`` / ``policy.update``, the
+world's draws); the engine turns it into one compiled program:
+
+* **lanes** — every (hyperparameter point, seed) pair is a *lane*; lanes are batched with
+  :func:`envs.lanes.lane_vmap`, which keeps them on the last array axis, and split across
+  the host's XLA devices with ``shard_map`` (one device per core);
+* **rounds** — ``lax.scan`` over blocks of rounds, and inside each block a ``lax.scan`` over
+  its rounds. All random numbers of a block (contexts, eligibility, every arm's reward,
+  the policy's noise) are drawn before the inner scan, so the inner loop holds only the
+  policy's arithmetic;
+* **chunks** — the host calls the compiled chunk repeatedly, so a progress bar moves and
+  memory is bounded by the chunk, not by the horizon.
+
+Seed ``s`` uses the key ``fold_in(root, s)`` and round ``t`` the key
+``fold_in(fold_in(seed_key, 3), t)``, so a seed's numbers do not depend on how many
+seeds, grid points or devices run beside it, nor on block and chunk sizes.
+
+By default only curves leave the device: mean and standard deviation across seeds of the
+cumulative regret at every round, and every seed's cumulative regret at log-spaced
+checkpoints (for quantiles). Per-seed trajectories are recorded on request.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from bandits.base import Policy
+from envs.lanes import lane_vmap
+from envs.worlds import World
+
+LANE = "lanes"
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+def log_checkpoints(n_rounds: int, n_points: int = 60) -> np.ndarray:
+    """Log-spaced rounds in [1, n_rounds] (1-based), always including both ends."""
+    pts = np.unique(np.round(np.logspace(0, np.log10(n_rounds), n_points)).astype(int))
+    return np.unique(np.concatenate([pts, [n_rounds]]))
+
+
+def _largest_divisor(n: int, at_most: int) -> int:
+    for d in range(max(1, min(n, at_most)), 0, -1):
+        if n % d == 0:
+            return d
+    return 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    block: int  # rounds whose random numbers are drawn together
+    chunk: int  # rounds per call of the compiled chunk (a multiple of ``block``)
+    n_chunks: int
+
+
+def make_plan(n_rounds: int, lanes_per_device: int, chunk_rounds: int | None = None,
+              block_rounds: int | None = None, record: bool = False,
+              n_lanes: int = 1) -> Plan:
+    """Chooses block and chunk lengths that divide ``n_rounds``.
+
+    Blocks hold about 2^17 lane-rounds per device (so their random numbers stay in
+    cache); chunks hold at most 2^24 lane-rounds of output (2^22 when trajectories are
+    recorded) and at least 1/16 of the horizon, for a progress bar.
+    """
+    target_block = block_rounds or max(4, min(128, 2**17 // max(lanes_per_device, 1)))
+    block = _largest_divisor(n_rounds, target_block)
+    blocks = n_rounds // block
+    budget = (2**22 if record else 2**24) // max(n_lanes, 1)
+    target = chunk_rounds or max(block, min(max(n_rounds // 16, block), budget))
+    per_chunk = _largest_divisor(blocks, max(1, target // block))
+    return Plan(block, block * per_chunk, blocks // per_chunk)
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class Rollout:
+    """What a rollout returns. Arrays are NumPy; ``G`` grid points, ``S`` seeds.
+
+    Attributes:
+        rounds: (T,) round numbers 1..T.
+        mean_regret: (G, T) mean over seeds of cumulative expected regret after round t.
+        std_regret: (G, T) its standard deviation over seeds.
+        checkpoints: (C,) the rounds at which every seed's value is kept.
+        seed_regret: (G, S, C) cumulative regret of every seed at the checkpoints.
+        total_reward: (G, S) realised reward summed over the run.
+        trajectories: per-seed (G, S, T) ``action``, ``reward``, ``propensity`` and
+            ``regret`` (instantaneous expected regret), when recorded.
+        grid: the hyperparameter values of each grid point, ``{name: (G,)}``.
+        compile_s, run_s: compilation and execution wall time.
+    """
+
+    policy: str
+    env: str
+    n_seeds: int
+    rounds: np.ndarray
+    mean_regret: np.ndarray
+    std_regret: np.ndarray
+    checkpoints: np.ndarray
+    seed_regret: np.ndarray
+    total_reward: np.ndarray
+    grid: dict[str, np.ndarray]
+    compile_s: float
+    run_s: float
+    plan: Plan
+    n_devices: int
+    trajectories: dict[str, np.ndarray] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final_regret(self) -> np.ndarray:
+        """(G, S) cumulative regret of every seed after the last round."""
+        return self.seed_regret[:, :, -1]
+
+    def quantiles(self, q) -> np.ndarray:
+        """(len(q), G, C) quantiles across seeds of cumulative regret at checkpoints."""
+        return np.quantile(self.seed_regret, np.asarray(q), axis=1)
+
+    def agent_rounds_per_s(self) -> float:
+        g = self.mean_regret.shape[0]
+        return g * self.n_seeds * len(self.rounds) / self.run_s
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def _round_draws(policy: Policy, env: World):
+    """Per lane: everything random about one round, as a function of its key."""
+
+    def draw(pparams, eparams, estate, round_key, t):
+        kc, kr, kp = jax.random.split(jax.random.fold_in(round_key, t), 3)
+        context, mask = env.sample_context(kc, eparams, estate)
+        return {
+            "context": context,
+            "mask": mask,
+            "reward_noise": env.draw_reward_noise(kr, eparams, estate),
+            "noise": policy.draw(pparams, kp),
+        }
+
+    return draw
+
+
+def _step(policy: Policy, env: World):
+    """Per lane: one round given its pre-drawn random numbers.
+
+    Mean rewards are computed here rather than with the draws: XLA fuses a freshly
+    drawn context into each of its consumers and would regenerate it once per arm.
+    """
+    arms = jnp.arange(policy.n_arms)
+
+    def step(pparams, eparams, estate, pstate, d):
+        mu = env.mean_rewards(eparams, estate, d["context"])
+        y = env.realise(eparams, mu, d["reward_noise"])
+        dec = policy.decide(pparams, pstate, d["noise"], d["context"], d["mask"])
+        chosen = arms == dec.action
+        reward = jnp.sum(jnp.where(chosen, y, 0.0))
+        best = jnp.max(jnp.where(d["mask"], mu, -jnp.inf))
+        regret = best - jnp.sum(jnp.where(chosen, mu, 0.0))
+        prop = jnp.sum(jnp.where(chosen, dec.probs, 0.0))
+        pstate = policy.update(pparams, pstate, d["context"], dec.action, reward)
+        return pstate, (regret, reward, dec.action, prop)
+
+    return step
+
+
+class _Layout:
+    """Where the lane axis lives: last (``lanes``) or first (``vmap``)."""
+
+    def __init__(self, kind: str):
+        if kind not in ("lanes", "vmap"):
+            raise ValueError(f"layout must be 'lanes' or 'vmap', got {kind!r}")
+        self.kind = kind
+
+    def bmap(self, fn: Callable, batched: tuple[bool, ...], out_axis: int = 0):
+        if self.kind == "lanes":
+            return lane_vmap(fn, tuple(-1 if b else None for b in batched))
+        return jax.vmap(fn, in_axes=tuple(0 if b else None for b in batched),
+                        out_axes=out_axis)
+
+    def spec(self, x) -> P:
+        nd = np.ndim(x)
+        if self.kind == "lanes":
+            return P(*([None] * (nd - 1)), LANE)
+        return P(LANE)
+
+    def lanes_from_front(self, x):
+        return jnp.moveaxis(x, 0, -1) if self.kind == "lanes" else x
+
+
+def _tree_spec(layout: _Layout, tree):
+    return jax.tree_util.tree_map(layout.spec, tree)
+
+
+def simulate(
+    policy: Policy,
+    env: World,
+    *,
+    n_rounds: int,
+    n_seeds: int,
+    seed: int = 0,
+    policy_params: Any = None,
+    env_params: Any = None,
+    fixed_world: bool = False,
+    n_checkpoints: int = 60,
+    record_trajectories: bool = False,
+    chunk_rounds: int | None = None,
+    block_rounds: int | None = None,
+    layout: str = "lanes",
+    devices: list | None = None,
+    progress: bool | Callable[[int, int], None] = False,
+) -> Rollout:
+    """Runs ``n_seeds`` independent simulations of ``n_rounds`` rounds.
+
+    Args:
+        policy: a :class:`bandits.Policy`.
+        env: a world from :mod:`envs`.
+        n_rounds: horizon T (>= 1).
+        n_seeds: independent simulations per grid point (>= 1).
+        seed: root seed; seed ``s`` uses ``fold_in(key(seed), s)``.
+        policy_params: the policy's params pytree (default ``policy.default_params``).
+            Leaves may be scalars or 1-D arrays of a common length G: a grid of G
+            hyperparameter points, all run in the same compiled program on the same
+            seeds (common random numbers across the grid).
+        env_params: a fixed world instance for every seed. By default each seed draws its
+            own instance (``env.sample_params(fold_in(seed_key, 0))``), or seed 0's
+            instance for all seeds when ``fixed_world``.
+        n_checkpoints: log-spaced rounds at which every seed's regret is kept.
+        record_trajectories: also return per-seed actions, rewards, propensities and
+            regrets for every round (memory O(G·S·T)).
+        chunk_rounds, block_rounds: override the automatic plan (:func:`make_plan`).
+        layout: ``"lanes"`` (simulations on the last axis, fast) or ``"vmap"``
+            (``jax.vmap``'s layout, for comparison).
+        devices: devices to split the lanes over (default: all local devices).
+        progress: ``True`` for a tqdm bar, or a callback ``(rounds_done, n_rounds)``.
+    """
+    if not isinstance(n_rounds, (int, np.integer)) or n_rounds < 1:
+        raise ValueError(f"n_rounds must be an integer >= 1, got {n_rounds!r}")
+    if not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
+        raise ValueError(f"n_seeds must be an integer >= 1, got {n_seeds!r}")
+    if policy.n_arms != env.n_arms or policy.dim != env.dim:
+        raise ValueError(f"policy is built for n_arms={policy.n_arms}, dim={policy.dim} "
+                         f"but env has n_arms={env.n_arms}, dim={env.dim}")
+    lay = _Layout(layout)
+    params = policy.default_params if policy_params is None else policy_params
+    params, grid, n_grid = _grid(params)
+
+    devices = list(devices or jax.local_devices())
+    n_dev = len(devices)
+    # Pad the seed axis so lanes split evenly over devices; padded seeds are real,
+    # independent seeds whose results are dropped.
+    s_pad = n_seeds
+    while (n_grid * s_pad) % n_dev:
+        s_pad += 1
+    n_lanes = n_grid * s_pad
+    plan = make_plan(n_rounds, n_lanes // n_dev, chunk_rounds, block_rounds,
+                     record_trajectories, n_lanes)
+    mesh = Mesh(np.array(devices), (LANE,))
+
+    root = jax.random.key(seed)
+    seed_idx = np.tile(np.arange(s_pad), n_grid)
+    grid_idx = np.repeat(np.arange(n_grid), s_pad)
+
+    # ---- per-lane set-up: keys, world instances, params, initial state
+    def setup(s, g):
+        k = jax.random.fold_in(root, s)
+        if env_params is not None:
+            ep = env_params
+        else:
+            k_world = jax.random.fold_in(jax.random.fold_in(root, 0) if fixed_world else k, 0)
+            ep = env.sample_params(k_world)
+        pp = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf)[g], params)
+        return (pp, ep, env.init_state(ep, jax.random.fold_in(k, 2)),
+                policy.init(pp, jax.random.fold_in(k, 1)), jax.random.fold_in(k, 3))
+
+    lane_sharding = None
+
+    def place(tree):
+        return jax.tree_util.tree_map(
+            lambda x: jax.device_put(x, NamedSharding(mesh, lay.spec(x))), tree)
+
+    @jax.jit
+    def setup_all(s, g):
+        out = jax.vmap(setup)(s, g)
+        return jax.tree_util.tree_map(lay.lanes_from_front, out)
+
+    pparams, eparams, estate, pstate, rkeys = place(setup_all(seed_idx, grid_idx))
+    del lane_sharding
+
+    draw_block = lay.bmap(
+        lambda pp, ep, es, rk, ts: jax.vmap(_round_draws(policy, env),
+                                            in_axes=(None, None, None, None, 0))(
+            pp, ep, es, rk, ts),
+        (True, True, True, True, False), out_axis=1)
+    step = lay.bmap(_step(policy, env), (True, True, True, True, True))
+    n_blocks = plan.chunk // plan.block
+
+    def body(pparams, eparams, estate, rkeys, pstate, cum_regret, cum_reward, t0):
+        def block(carry, b):
+            pstate, cum_regret, cum_reward = carry
+            ts = t0 + b * plan.block + jnp.arange(plan.block, dtype=jnp.int32)
+            draws = draw_block(pparams, eparams, estate, rkeys, ts)
+
+            def one(carry, d):
+                pstate, cum_regret, cum_reward = carry
+                pstate, (regret, reward, action, prop) = step(pparams, eparams, estate, pstate, d)
+                cum_regret = cum_regret + regret
+                cum_reward = cum_reward + reward
+                ys = (cum_regret,)
+                if record_trajectories:
+                    ys = ys + (action, reward, prop, regret)
+                return (pstate, cum_regret, cum_reward), ys
+
+            return jax.lax.scan(one, (pstate, cum_regret, cum_reward), draws)
+
+        carry, ys = jax.lax.scan(block, (pstate, cum_regret, cum_reward),
+                                 jnp.arange(n_blocks))
+        ys = jax.tree_util.tree_map(lambda y: y.reshape((plan.chunk,) + y.shape[2:]), ys)
+        return carry, ys
+
+    # lane-batched leaves of ys are (chunk, L) in both layouts
+    def chunk_fn(lane_args, pstate, cum_regret, cum_reward, t0, ckpt_local):
+        in_specs = (_tree_spec(lay, lane_args), _tree_spec(lay, pstate), P(LANE),
+                    P(LANE), P())
+        n_ys = 5 if record_trajectories else 1
+        out_specs = ((_tree_spec(lay, pstate), P(LANE), P(LANE)),
+                     tuple(P(None, LANE) for _ in range(n_ys)))
+        f = jax.shard_map(lambda la, ps, cr, cw, t: body(*la, ps, cr, cw, t),
+                          mesh=mesh, in_specs=in_specs, out_specs=out_specs,
+                          check_vma=False)
+        carry, ys = f(lane_args, pstate, cum_regret, cum_reward, t0)
+        cum = ys[0].reshape(plan.chunk, n_grid, s_pad)[:, :, :n_seeds]
+        stats = (jnp.mean(cum, -1), jnp.std(cum, -1, ddof=1 if n_seeds > 1 else 0))
+        at_ckpt = jnp.take(ys[0], ckpt_local, axis=0)
+        return carry, stats, at_ckpt, ys[1:]
+
+    lane_args = (pparams, eparams, estate, rkeys)
+    cum_regret, cum_reward = (
+        jax.device_put(jnp.zeros(n_lanes, jnp.float32), NamedSharding(mesh, P(LANE)))
+        for _ in range(2))
+    ckpts = log_checkpoints(n_rounds, n_checkpoints)
+    n_ck = len(ckpts)
+
+    def local_ckpts(t0):
+        sel = (ckpts > t0) & (ckpts <= t0 + plan.chunk)
+        idx = np.zeros(n_ck, np.int32)
+        idx[: sel.sum()] = ckpts[sel] - t0 - 1
+        return idx, sel
+
+    tc = time.perf_counter()
+    compiled = jax.jit(chunk_fn, donate_argnums=(1, 2, 3)).lower(
+        lane_args, pstate, cum_regret, cum_reward, np.int32(0), local_ckpts(0)[0]
+    ).compile()
+    compile_s = time.perf_counter() - tc
+
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_rounds, unit="round", desc=f"{policy.name}")
+    means, stds, seed_ck, traj = [], [], np.zeros((n_lanes, n_ck), np.float32), []
+    t_run = time.perf_counter()
+    for c in range(plan.n_chunks):
+        t0 = c * plan.chunk
+        idx, sel = local_ckpts(t0)
+        (pstate, cum_regret, cum_reward), (m, s), at_ck, ys = compiled(
+            lane_args, pstate, cum_regret, cum_reward, np.int32(t0), idx)
+        means.append(np.asarray(m))
+        stds.append(np.asarray(s))
+        if sel.any():
+            seed_ck[:, sel] = np.asarray(at_ck)[: sel.sum()].T
+        if record_trajectories:
+            traj.append([np.asarray(y) for y in ys])
+        if bar is not None:
+            bar.update(plan.chunk)
+        elif callable(progress):
+            progress(t0 + plan.chunk, n_rounds)
+    cum_reward = np.asarray(cum_reward)
+    run_s = time.perf_counter() - t_run
+    if bar is not None:
+        bar.close()
+
+    def per_seed(x):  # (..., L) -> (G, S, ...)
+        x = np.moveaxis(np.asarray(x), -1, 0).reshape((n_grid, s_pad) + x.shape[:-1])
+        return x[:, :n_seeds]
+
+    trajectories = None
+    if record_trajectories:
+        names = ("action", "reward", "propensity", "regret")
+        trajectories = {n: per_seed(np.concatenate([t[i] for t in traj], 0).T.T)
+                        .transpose(0, 1, 2) for i, n in enumerate(names)}
+        trajectories = {n: np.swapaxes(per_seed(np.concatenate([t[i] for t in traj], 0)),
+                                       1, 1) for i, n in enumerate(names)}
+    return Rollout(
+        policy=policy.name, env=env.name, n_seeds=n_seeds,
+        rounds=np.arange(1, n_rounds + 1),
+        mean_regret=np.concatenate(means, 0).T, std_regret=np.concatenate(stds, 0).T,
+        checkpoints=ckpts, seed_regret=per_seed(seed_ck.T),
+        total_reward=per_seed(cum_reward), grid=grid, compile_s=compile_s, run_s=run_s,
+        plan=plan, n_devices=n_dev, trajectories=trajectories)
+
+
+def _grid(params):
+    """Broadcasts a params pytree to a leading grid axis; returns (params, grid, G)."""
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    arrs = [np.asarray(x, np.float32) for x in leaves]
+    sizes = {a.shape[0] for a in arrs if a.ndim == 1}
+    for a in arrs:
+        if a.ndim > 1:
+            raise ValueError(f"policy_params leaves must be scalars or 1-D grids, got "
+                             f"shape {a.shape}")
+    if len(sizes) > 1:
+        raise ValueError(f"policy_params grids must share one length, got {sorted(sizes)}")
+    g = sizes.pop() if sizes else 1
+    out = [np.broadcast_to(a, (g,)).copy() for a in arrs]
+    names = getattr(params, "_fields", [f"p{i}" for i in range(len(out))])
+    grid = {n: a for n, a in zip(names, out)} if hasattr(params, "_fields") else {}
+    return jax.tree_util.tree_unflatten(tree, out), grid, g
