@@ -285,8 +285,6 @@ def simulate(
         return (pp, ep, env.init_state(ep, jax.random.fold_in(k, 2)),
                 policy.init(pp, jax.random.fold_in(k, 1)), jax.random.fold_in(k, 3))
 
-    lane_sharding = None
-
     def place(tree):
         return jax.tree_util.tree_map(
             lambda x: jax.device_put(x, NamedSharding(mesh, lay.spec(x))), tree)
@@ -297,7 +295,6 @@ def simulate(
         return jax.tree_util.tree_map(lay.lanes_from_front, out)
 
     pparams, eparams, estate, pstate, rkeys = place(setup_all(seed_idx, grid_idx))
-    del lane_sharding
 
     draw_block = lay.bmap(
         lambda pp, ep, es, rk, ts: jax.vmap(_round_draws(policy, env),
@@ -399,10 +396,8 @@ def simulate(
     trajectories = None
     if record_trajectories:
         names = ("action", "reward", "propensity", "regret")
-        trajectories = {n: per_seed(np.concatenate([t[i] for t in traj], 0).T.T)
-                        .transpose(0, 1, 2) for i, n in enumerate(names)}
-        trajectories = {n: np.swapaxes(per_seed(np.concatenate([t[i] for t in traj], 0)),
-                                       1, 1) for i, n in enumerate(names)}
+        trajectories = {n: per_seed(np.concatenate([t[i] for t in traj]))
+                        for i, n in enumerate(names)}
     return Rollout(
         policy=policy.name, env=env.name, n_seeds=n_seeds,
         rounds=np.arange(1, n_rounds + 1),

@@ -1,0 +1,1 @@
+"""Off-policy estimators, reward models, bootstrap and estimator studies (planned)."""

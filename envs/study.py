@@ -1,0 +1,299 @@
+"""Regret-curve studies: config in, ``summary.json`` / ``curves.csv`` / ``regret.png`` out.
+
+``run_study(cfg, out_dir)`` is what ``scripts/simulate.py`` calls with the composed Hydra
+config (as a plain dict). Everything is validated before anything is compiled.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import os
+import platform
+from typing import Any, Mapping
+
+import numpy as np
+
+import bandits
+from bandits.registry import Range
+from envs import registry as env_registry
+from envs.rollout import Rollout, simulate
+
+STUDY_KEYS = {
+    "n_seeds": Range(1, 10_000_000, integer=True),
+    "n_rounds": Range(1, 1_000_000_000, integer=True),
+    "seed": Range(0, 2**31 - 1, integer=True),
+    "n_checkpoints": Range(2, 10_000, integer=True),
+}
+STUDY_FLAGS = ("fixed_world", "record_trajectories", "progress", "compilation_cache")
+LAYOUTS = ("lanes", "vmap")
+
+
+# ------------------------------------------------------------------------ validation
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Checks a composed study config; raises ``ValueError`` naming the key."""
+    for key in ("env", "bandit", "study"):
+        if not isinstance(cfg.get(key), Mapping):
+            raise ValueError(f"config needs a mapping at {key!r}")
+    env_cfg = dict(cfg["env"])
+    name = env_cfg.pop("name", None)
+    env = env_registry.make(name, **env_cfg)
+    if not cfg["bandit"]:
+        raise ValueError(f"bandit: choose at least one of {', '.join(bandits.names())}")
+    for bname, hyper in cfg["bandit"].items():
+        bandits.validate(bname, dict(hyper or {}))
+        if bandits.spec(bname).binary_rewards and not env.binary_rewards:
+            raise ValueError(f"bandit.{bname} needs 0/1 rewards but env {env.name!r} has "
+                             f"real-valued rewards; use a binary world such as "
+                             f"logistic-bernoulli")
+    study = cfg["study"]
+    for key, value in study.items():
+        if key in STUDY_KEYS:
+            STUDY_KEYS[key].check(f"study.{key}", value)
+        elif key in STUDY_FLAGS:
+            if not isinstance(value, bool):
+                raise ValueError(f"study.{key} must be true or false, got {value!r}")
+        elif key == "layout":
+            if value not in LAYOUTS:
+                raise ValueError(f"study.layout must be one of {LAYOUTS}, got {value!r}")
+        else:
+            raise ValueError(f"study has no key {key!r}; allowed: "
+                             f"{', '.join([*STUDY_KEYS, *STUDY_FLAGS, 'layout'])}")
+    for key in ("n_seeds", "n_rounds"):
+        if key not in study:
+            raise ValueError(f"study.{key} is required")
+    sweep = cfg.get("sweep") or {}
+    for key, values in sweep.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ValueError(f"sweep.{key} must be a non-empty list, got {values!r}")
+        owners = [b for b in cfg["bandit"] if key in bandits.spec(b).params]
+        if not owners:
+            raise ValueError(f"sweep.{key}: no selected bandit has a numeric "
+                             f"hyperparameter {key!r} (selected: {', '.join(cfg['bandit'])})")
+        for b in owners:
+            for i, v in enumerate(values):
+                bandits.spec(b).params[key].check(f"sweep.{key}[{i}] (for bandit.{b})", v)
+    logger = cfg.get("logger") or {"name": "none"}
+    if logger.get("name") not in ("none", "wandb"):
+        raise ValueError(f"logger.name must be 'none' or 'wandb', got {logger.get('name')!r}")
+    if logger.get("name") == "wandb" and logger.get("mode") not in (
+            "offline", "online", "disabled"):
+        raise ValueError(f"logger.mode must be offline, online or disabled, got "
+                         f"{logger.get('mode')!r}")
+
+
+# ---------------------------------------------------------------------------- run
+
+
+def _grid_params(policy, sweep: Mapping[str, list]):
+    """Cartesian product of the swept values this policy has, as a params grid."""
+    own = {k: v for k, v in sweep.items() if k in policy.default_params._fields}
+    if not own:
+        return policy.default_params
+    combos = list(itertools.product(*own.values()))
+    cols = {k: np.array([c[i] for c in combos], np.float32) for i, k in enumerate(own)}
+    return policy.default_params._replace(**cols)
+
+
+def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
+              echo: bool = True) -> dict[str, Any]:
+    """Runs every selected bandit on the configured world and writes the outputs."""
+    validate(cfg)
+    study = cfg["study"]
+    if study.get("compilation_cache", True):
+        from envs.runtime import enable_compilation_cache
+
+        enable_compilation_cache()
+    env_cfg = dict(cfg["env"])
+    env = env_registry.make(env_cfg.pop("name"), **env_cfg)
+    sweep = dict(cfg.get("sweep") or {})
+    rollouts: list[Rollout] = []
+    for bname, hyper in cfg["bandit"].items():
+        policy = bandits.make(bname, env.n_arms, env.dim, **dict(hyper or {}))
+        rollouts.append(simulate(
+            policy, env, n_rounds=study["n_rounds"], n_seeds=study["n_seeds"],
+            seed=study.get("seed", 0), policy_params=_grid_params(policy, sweep),
+            fixed_world=study.get("fixed_world", False),
+            n_checkpoints=study.get("n_checkpoints", 60),
+            record_trajectories=study.get("record_trajectories", False),
+            layout=study.get("layout", "lanes"), progress=study.get("progress", False)))
+    rows = summarise(rollouts)
+    summary = {"env": env.name, "n_seeds": study["n_seeds"], "n_rounds": study["n_rounds"],
+               "machine": machine(), "config": cfg, "results": rows}
+    if out_dir:
+        write_outputs(out_dir, summary, rollouts)
+    if echo:
+        print(format_table(rows))
+        if out_dir:
+            print(f"\nwrote {os.path.join(out_dir, 'summary.json')}, curves.csv, regret.png")
+    _log(cfg.get("logger") or {"name": "none"}, summary, rollouts, out_dir)
+    return {"summary": summary, "rollouts": rollouts}
+
+
+def machine() -> dict[str, Any]:
+    import jax
+
+    return {"platform": platform.platform(), "processor": platform.processor(),
+            "cpu_count": os.cpu_count(), "jax": jax.__version__,
+            "devices": [str(d) for d in jax.devices()]}
+
+
+def label(r: Rollout, g: int) -> str:
+    swept = {k: v for k, v in r.grid.items() if len(np.unique(v)) > 1}
+    if not swept:
+        return r.policy
+    return r.policy + "(" + ", ".join(f"{k}={float(v[g]):g}" for k, v in swept.items()) + ")"
+
+
+def loglog_slope(r: Rollout, g: int, t_lo: int, t_hi: int) -> float:
+    """Slope of log mean cumulative regret between rounds ``t_lo`` and ``t_hi``."""
+    lo, hi = r.mean_regret[g, t_lo - 1], r.mean_regret[g, t_hi - 1]
+    if lo <= 0 or hi <= 0:
+        return float("nan")
+    return float(np.log(hi / lo) / np.log(t_hi / t_lo))
+
+
+def summarise(rollouts: list[Rollout]) -> list[dict[str, Any]]:
+    rows = []
+    for r in rollouts:
+        T = len(r.rounds)
+        for g in range(r.mean_regret.shape[0]):
+            final = r.final_regret[g].astype(np.float64)
+            n = len(final)
+            se = final.std(ddof=1) / math.sqrt(n) if n > 1 else float("nan")
+            rows.append({
+                "algorithm": label(r, g), "policy": r.policy,
+                "params": {k: float(v[g]) for k, v in r.grid.items()},
+                "final_regret_mean": float(final.mean()),
+                "final_regret_ci95": [float(final.mean() - 1.96 * se),
+                                      float(final.mean() + 1.96 * se)],
+                "final_regret_std": float(final.std(ddof=1)) if n > 1 else 0.0,
+                "final_regret_p2.5": float(np.quantile(final, 0.025)),
+                "final_regret_p97.5": float(np.quantile(final, 0.975)),
+                "mean_reward_per_round": float(r.total_reward[g].mean() / T),
+                "loglog_slope_last_decade": loglog_slope(r, g, max(1, T // 10), T)
+                if T >= 10 else float("nan"),
+                "runtime_s": r.run_s, "compile_s": r.compile_s,
+                "agent_rounds_per_s": r.agent_rounds_per_s(),
+                "n_seeds": r.n_seeds, "n_rounds": T,
+            })
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    head = (f"{'algorithm':<28} {'regret mean':>12} {'95% CI':>21} {'p2.5–p97.5':>21} "
+            f"{'slope':>6} {'run s':>7} {'M rounds/s':>10}")
+    lines = [head, "-" * len(head)]
+    for r in sorted(rows, key=lambda r: r["final_regret_mean"]):
+        lo, hi = r["final_regret_ci95"]
+        q_lo, q_hi = r["final_regret_p2.5"], r["final_regret_p97.5"]
+        lines.append(
+            f"{r['algorithm']:<28} {r['final_regret_mean']:>12.1f} "
+            f"{f'[{lo:.1f}, {hi:.1f}]':>21} "
+            f"{f'[{q_lo:.1f}, {q_hi:.1f}]':>21} "
+            f"{r['loglog_slope_last_decade']:>6.2f} {r['runtime_s']:>7.2f} "
+            f"{r['agent_rounds_per_s'] / 1e6:>10.2f}")
+    return "\n".join(lines)
+
+
+def write_outputs(out_dir: str, summary: dict, rollouts: list[Rollout]) -> None:
+    from envs.plots import plot_regret
+
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1, default=_json_default)
+    with open(os.path.join(out_dir, "curves.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["algorithm", "round", "mean", "std", "q2.5", "q25", "median", "q75",
+                    "q97.5"])
+        for r in rollouts:
+            q = r.quantiles([0.025, 0.25, 0.5, 0.75, 0.975])
+            for g in range(r.mean_regret.shape[0]):
+                for c, t in enumerate(r.checkpoints):
+                    w.writerow([label(r, g), int(t), f"{r.mean_regret[g, t - 1]:.6g}",
+                                f"{r.std_regret[g, t - 1]:.6g}",
+                                *(f"{q[i, g, c]:.6g}" for i in range(5))])
+    plot_regret(rollouts, os.path.join(out_dir, "regret.png"), label)
+
+
+def _json_default(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+# -------------------------------------------------------------------------- logging
+
+
+def _log(logger: Mapping[str, Any], summary: dict, rollouts: list[Rollout],
+         out_dir: str | None) -> None:
+    if logger.get("name", "none") == "none" or logger.get("mode") == "disabled":
+        return
+    import wandb
+
+    run = wandb.init(project=logger.get("project", "bandax"), entity=logger.get("entity"),
+                     group=logger.get("group"), tags=list(logger.get("tags") or []),
+                     mode=logger.get("mode", "offline"), dir=out_dir or ".",
+                     config=summary["config"], reinit="finish_previous")
+    try:
+        cols = ["algorithm", "final_regret_mean", "final_regret_std", "runtime_s"]
+        run.log({"summary": wandb.Table(columns=cols, data=[[r[c] for c in cols]
+                                                            for r in summary["results"]])})
+        for r in rollouts:
+            for g in range(r.mean_regret.shape[0]):
+                name = label(r, g)
+                for t in r.checkpoints:
+                    run.log({f"regret/{name}": float(r.mean_regret[g, t - 1]),
+                             "round": int(t)})
+        if out_dir and os.path.exists(os.path.join(out_dir, "regret.png")):
+            run.log({"regret_curves": wandb.Image(os.path.join(out_dir, "regret.png"))})
+    finally:
+        run.finish()
+
+
+# ------------------------------------------------------------------------ multirun
+
+
+try:
+    from hydra.experimental.callback import Callback
+except ImportError:  # pragma: no cover - hydra is a dependency
+    Callback = object
+
+
+class CombineSummaries(Callback):
+    """Hydra callback: after ``-m``, one table of every job's results.
+
+    Writes ``combined_summary.csv`` and ``combined_summary.md`` in the sweep directory.
+    """
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = config.hydra.sweep.dir
+        rows = []
+        for root, _, files in sorted(os.walk(sweep_dir)):
+            if "summary.json" not in files:
+                continue
+            with open(os.path.join(root, "summary.json")) as f:
+                s = json.load(f)
+            job = os.path.relpath(root, sweep_dir)
+            for r in s.get("results", []):
+                rows.append({"job": job, "env": s.get("env"), **{
+                    k: r[k] for k in ("algorithm", "final_regret_mean", "final_regret_std",
+                                      "runtime_s", "n_seeds", "n_rounds")}})
+        if not rows:
+            return
+        with open(os.path.join(sweep_dir, "combined_summary.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        md = ["| job | env | algorithm | final regret | std | run s |", "|---|---|---|---|---|---|"]
+        md += [f"| {r['job']} | {r['env']} | {r['algorithm']} | {r['final_regret_mean']:.1f}"
+               f" | {r['final_regret_std']:.1f} | {r['runtime_s']:.2f} |" for r in rows]
+        with open(os.path.join(sweep_dir, "combined_summary.md"), "w") as f:
+            f.write("\n".join(md) + "\n")
+        print("\n".join(md))
