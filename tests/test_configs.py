@@ -1,0 +1,157 @@
+"""Every config composes, every experiment runs at a tiny size, bad configs fail early."""
+
+import csv
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import envs  # noqa: F401
+from envs.study import run_study, validate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONF = os.path.join(ROOT, "conf")
+EXPERIMENTS = sorted(os.path.splitext(os.path.basename(p))[0]
+                     for p in glob.glob(os.path.join(CONF, "experiment", "*.yaml")))
+BANDITS = sorted(os.path.splitext(os.path.basename(p))[0]
+                 for p in glob.glob(os.path.join(CONF, "bandit", "*.yaml")))
+ENVS = sorted(os.path.splitext(os.path.basename(p))[0]
+              for p in glob.glob(os.path.join(CONF, "env", "*.yaml")))
+TINY = ["study.n_seeds=3", "study.n_rounds=24", "study.progress=false",
+        "study.compilation_cache=false"]
+
+
+def _compose(overrides):
+    with initialize_config_dir(CONF, version_base=None):
+        return OmegaConf.to_container(compose("simulate", overrides=overrides), resolve=True)
+
+
+def test_config_files_cover_registries():
+    import bandits
+
+    assert set(BANDITS) == set(bandits.names())
+    assert {c.replace("_", "-") for c in ENVS} == set(envs.names())
+    assert "regret_curves" in EXPERIMENTS
+
+
+def test_default_is_the_full_regret_study():
+    cfg = _compose([])
+    assert cfg["study"]["n_seeds"] >= 1000 and cfg["study"]["n_rounds"] == 10_000
+    assert cfg["env"]["name"] == "linear-gaussian"
+    assert {"uniform", "eps_greedy", "ucb1", "ts_gaussian", "softmax", "lin_ucb", "lin_ts",
+            "lin_eps_greedy"} <= set(cfg["bandit"])
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_runs_tiny(experiment, tmp_path):
+    cfg = _compose([f"experiment={experiment}", *TINY])
+    out = run_study(cfg, out_dir=str(tmp_path), echo=False)
+    with open(tmp_path / "summary.json") as f:
+        summary = json.load(f)
+    n_grid = 1
+    for values in (cfg.get("sweep") or {}).values():
+        n_grid *= len(values)
+    assert len(summary["results"]) >= len(cfg["bandit"])
+    assert len(out["rollouts"]) == len(cfg["bandit"])
+    for row in summary["results"]:
+        lo, hi = row["final_regret_ci95"]
+        assert lo <= row["final_regret_mean"] <= hi
+        assert row["final_regret_mean"] >= 0
+    with open(tmp_path / "curves.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["algorithm"] for r in rows} == {r["algorithm"] for r in summary["results"]}
+    assert (tmp_path / "regret.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("bandit", BANDITS)
+@pytest.mark.parametrize("env", ENVS)
+def test_every_bandit_env_pair_validates_or_explains(bandit, env):
+    cfg = _compose([f"env={env}", f"bandit={bandit}", *TINY])
+    import bandits
+
+    if bandits.spec(bandit).binary_rewards and env != "logistic_bernoulli":
+        with pytest.raises(ValueError, match="0/1 rewards"):
+            validate(cfg)
+    else:
+        validate(cfg)
+
+
+def test_in_process_sweep_makes_grid(tmp_path):
+    cfg = _compose(["bandit=[lin_ucb,lin_ts]", "+sweep.alpha=[0.1,1.0,3.0]", *TINY])
+    out = run_study(cfg, out_dir=str(tmp_path), echo=False)
+    names = [r["algorithm"] for r in out["summary"]["results"]]
+    assert names == ["lin_ucb(alpha=0.1)", "lin_ucb(alpha=1)", "lin_ucb(alpha=3)", "lin_ts"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("bandit.lin_ucb.alpha=-1", r"bandit.lin_ucb.alpha must be a number in \[0.0, inf\], got -1"),
+    ("bandit.lin_eps_greedy.epsilon=1.5", "bandit.lin_eps_greedy.epsilon"),
+    ("env.n_arms=0", "env.n_arms"),
+    ("study.n_rounds=0", "study.n_rounds"),
+    ("study.n_seeds=-3", "study.n_seeds"),
+    ("+bandit.lin_ucb.alfa=1", "no key 'alfa'; allowed: alpha, reg"),
+    ("study.layout=rows", "study.layout"),
+    ("+sweep.temperature=[1]", "no selected bandit has a numeric hyperparameter"),
+    ("+sweep.alpha=[-1]", r"sweep.alpha\[0\]"),
+])
+def test_invalid_config_names_the_key(override, message):
+    base = ["bandit=[lin_ucb,lin_eps_greedy]"] if "sweep" not in override else [
+        "bandit=[lin_ucb]"]
+    cfg = _compose([*base, *TINY, override])
+    with pytest.raises(ValueError, match=message):
+        validate(cfg)
+
+
+def test_unknown_names_list_the_allowed_values():
+    cfg = _compose(TINY)
+    cfg["bandit"] = {"lin_usb": {}}
+    with pytest.raises(ValueError, match="unknown bandit 'lin_usb'; allowed: uniform"):
+        validate(cfg)
+    cfg = _compose(TINY)
+    cfg["env"]["name"] = "linear"
+    with pytest.raises(ValueError, match="unknown env 'linear'; allowed: linear-gaussian"):
+        validate(cfg)
+
+
+def _script(args, cwd):
+    env = {**os.environ, "BANDAX_CACHE_DIR": str(cwd / "cache")}
+    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "simulate.py"),
+                           *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_cli_rejects_bad_config_before_compiling(tmp_path):
+    p = _script(["bandit=lin_ucb", "bandit.lin_ucb.alpha=-2", f"hydra.run.dir={tmp_path}"],
+                tmp_path)
+    assert p.returncode == 2
+    assert "bandit.lin_ucb.alpha" in p.stderr and "got -2" in p.stderr
+
+
+@pytest.mark.slow
+def test_multirun_writes_one_dir_per_job_and_a_combined_table(tmp_path):
+    sweep = tmp_path / "sweep"
+    p = _script(["-m", "bandit=lin_ucb,lin_ts", "env=linear_gaussian,slice_sum", *TINY,
+                 f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    jobs = sorted(glob.glob(str(sweep / "*" / "summary.json")))
+    assert len(jobs) == 4
+    with open(sweep / "combined_summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["env"], r["algorithm"]) for r in rows) == sorted(
+        (e, b) for e in ("linear-gaussian", "slice-sum") for b in ("lin_ucb", "lin_ts"))
+
+
+@pytest.mark.slow
+def test_wandb_logger_runs_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = _compose(["logger=wandb", "bandit=[lin_ucb]", *TINY])
+    assert cfg["logger"]["mode"] == "offline"
+    run_study(cfg, out_dir=str(tmp_path), echo=False)
+    runs = glob.glob(str(tmp_path / "wandb" / "offline-run-*"))
+    assert len(runs) == 1
+    assert glob.glob(os.path.join(runs[0], "*.wandb"))
