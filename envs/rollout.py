@@ -70,11 +70,12 @@ def make_plan(n_rounds: int, lanes_per_device: int, chunk_rounds: int | None = N
               n_lanes: int = 1) -> Plan:
     """Chooses block and chunk lengths that divide ``n_rounds``.
 
-    Blocks hold about 2^17 lane-rounds per device (so their random numbers stay in
-    cache); chunks hold at most 2^24 lane-rounds of output (2^22 when trajectories are
+    Blocks hold about 2^17 lane-rounds per device, between 16 and 64 rounds (so their
+    random numbers stay in cache; measured best for LinUCB at 1,000 and 10,000 seeds);
+    chunks hold at most 2^24 lane-rounds of output (2^22 when trajectories are
     recorded) and at least 1/16 of the horizon, for a progress bar.
     """
-    target_block = block_rounds or max(4, min(128, 2**17 // max(lanes_per_device, 1)))
+    target_block = block_rounds or max(16, min(64, 2**17 // max(lanes_per_device, 1)))
     block = _largest_divisor(n_rounds, target_block)
     blocks = n_rounds // block
     budget = (2**22 if record else 2**24) // max(n_lanes, 1)
