@@ -8,8 +8,9 @@ Configs and tests iterate over :data:`REGISTRY`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from bandits import context_free, linear
 from bandits.base import Policy

@@ -21,7 +21,8 @@ Custom derivative rules are dropped by the inlining: do not differentiate throug
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp

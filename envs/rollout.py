@@ -24,10 +24,10 @@ checkpoints (for quantiles). Per-seed trajectories are recorded on request.
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

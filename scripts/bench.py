@@ -24,8 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-import envs  # noqa: E402  (XLA flags before JAX starts)
 import bandits  # noqa: E402
+import envs  # noqa: E402  (XLA flags before JAX starts)
 from envs.rollout import simulate  # noqa: E402
 
 K, D, T = 5, 10, 10_000

@@ -4,8 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-import envs  # noqa: F401
 import bandits
+import envs  # noqa: F401
 
 
 @pytest.mark.slow
