@@ -158,7 +158,8 @@ def validate(*, context, action, reward, pscore, n_arms, action_dist=None, mask=
         if mism.any():
             row = _first_bad(mism)
             raise ValueError(f"pscore must equal action_dist[row, action]; row {row} has "
-                             f"pscore {_fmt(pscore[row])} but action_dist gives {_fmt(logged[row])}")
+                             f"pscore {_fmt(pscore[row])} but action_dist gives "
+                             f"{_fmt(logged[row])}")
     if mask is not None:
         m = mask.astype(bool)
         inel = ~m[np.arange(n), action.astype(int)]
