@@ -10,6 +10,10 @@ names:
   deterministic (one-hot) or stochastic;
 * ``estimated_rewards`` (n, K) — a reward model q̂(x_i, a), for model-based estimators.
 
+:func:`rows` reduces these to five (n,) vectors — reward, pscore, π_e(a_i|x_i),
+q̂(x_i, a_i) and q̂_π(x_i) — which is all any estimator here reads; every estimator takes
+those :class:`Rows`, so a bootstrap resamples five vectors instead of (n, K) matrices.
+
 Each returns an :class:`Estimate`: the value and the per-row terms whose mean it is
 (self-normalised estimators fold their normaliser into the terms, as obp does), so
 standard errors and diagnostics come from the same arrays. With w_i = π_e(a_i|x_i) / p_i
@@ -38,6 +42,16 @@ import jax.numpy as jnp
 from jax import Array
 
 
+class Rows(NamedTuple):
+    """Per-row quantities every estimator is a function of (all (n,))."""
+
+    reward: Array
+    pscore: Array
+    target_prob: Array  # π_e(a_i | x_i)
+    q_factual: Array  # q̂(x_i, a_i); zeros without a reward model
+    q_target: Array  # q̂_π(x_i) = Σ_a π_e(a|x_i) q̂(x_i, a); zeros without a reward model
+
+
 class Estimate(NamedTuple):
     value: Array  # () the estimate
     terms: Array  # (n,) per-row terms; value == mean(terms)
@@ -50,24 +64,34 @@ class Diagnostics(NamedTuple):
     nonzero_fraction: Array  # share of rows with a non-zero weight
 
 
-def target_prob(action: Array, action_dist: Array) -> Array:
-    """π_e(a_i | x_i), (n,)."""
-    return jnp.take_along_axis(action_dist, action[:, None].astype(jnp.int32), 1)[:, 0]
+def _pick(matrix: Array, action: Array) -> Array:
+    return jnp.take_along_axis(matrix, action[:, None].astype(jnp.int32), 1)[:, 0]
 
 
-def importance_weights(action: Array, pscore: Array, action_dist: Array) -> Array:
+def rows(reward, action, pscore, action_dist, estimated_rewards=None) -> Rows:
+    """The per-row quantities of logged data under a target policy.
+
+    Args:
+        reward: (n,) observed rewards.
+        action: (n,) logged actions.
+        pscore: (n,) logging propensities of the logged actions.
+        action_dist: (n, K) target policy probabilities.
+        estimated_rewards: (n, K) reward model q̂(x, a), or None.
+    """
+    reward = jnp.asarray(reward)
+    pi_a = _pick(jnp.asarray(action_dist), jnp.asarray(action))
+    if estimated_rewards is None:
+        q_a = q_pi = jnp.zeros_like(reward)
+    else:
+        q = jnp.asarray(estimated_rewards)
+        q_a = _pick(q, jnp.asarray(action))
+        q_pi = jnp.sum(jnp.asarray(action_dist) * q, axis=1)
+    return Rows(reward, jnp.asarray(pscore), pi_a, q_a, q_pi)
+
+
+def importance_weights(r: Rows) -> Array:
     """w_i = π_e(a_i | x_i) / p_i, (n,)."""
-    return target_prob(action, action_dist) / pscore
-
-
-def model_value(action_dist: Array, estimated_rewards: Array) -> Array:
-    """q̂_π(x_i) = Σ_a π_e(a | x_i) q̂(x_i, a), (n,)."""
-    return jnp.sum(action_dist * estimated_rewards, axis=1)
-
-
-def factual(action: Array, estimated_rewards: Array) -> Array:
-    """q̂(x_i, a_i), (n,)."""
-    return target_prob(action, estimated_rewards)
+    return r.target_prob / r.pscore
 
 
 def diagnostics(weights: Array) -> Diagnostics:
@@ -79,79 +103,72 @@ def _est(terms, weights) -> Estimate:
     return Estimate(jnp.mean(terms), terms, weights)
 
 
-def replay(reward, action, action_dist) -> Estimate:
+def replay(r: Rows) -> Estimate:
     """Rejection-sampling replay; the coverage is ``mean(weights)`` (matched rows).
 
     Only rows where the target policy takes the logged action with probability 1 count;
     the estimate is 0 when no row matches (obp's convention).
     """
-    match = (target_prob(action, action_dist) == 1.0).astype(reward.dtype)
+    match = (r.target_prob == 1.0).astype(r.reward.dtype)
     cover = jnp.mean(match)
-    terms = jnp.where(cover > 0, match * reward / jnp.where(cover > 0, cover, 1.0), 0.0)
+    terms = jnp.where(cover > 0, match * r.reward / jnp.where(cover > 0, cover, 1.0), 0.0)
     return _est(terms, match)
 
 
-def ipw(reward, action, pscore, action_dist, lambda_=jnp.inf) -> Estimate:
+def ipw(r: Rows, lambda_=jnp.inf) -> Estimate:
     """Inverse propensity weighting with weights capped at ``lambda_``."""
-    w = jnp.minimum(importance_weights(action, pscore, action_dist), lambda_)
-    return _est(w * reward, w)
+    w = jnp.minimum(importance_weights(r), lambda_)
+    return _est(w * r.reward, w)
 
 
-def ipw_floor(reward, action, pscore, action_dist, floor=0.01) -> Estimate:
+def ipw_floor(r: Rows, floor=0.01) -> Estimate:
     """IPW with the propensity floored: π_e(a_i|x_i) / max(p_i, floor)."""
-    w = target_prob(action, action_dist) / jnp.maximum(pscore, floor)
-    return _est(w * reward, w)
+    w = r.target_prob / jnp.maximum(r.pscore, floor)
+    return _est(w * r.reward, w)
 
 
-def snipw(reward, action, pscore, action_dist) -> Estimate:
+def snipw(r: Rows) -> Estimate:
     """Self-normalised IPW: Σ w r / Σ w."""
-    w = importance_weights(action, pscore, action_dist)
-    return _est(w * reward / jnp.mean(w), w)
+    w = importance_weights(r)
+    return _est(w * r.reward / jnp.mean(w), w)
 
 
-def dm(action_dist, estimated_rewards) -> Estimate:
+def dm(r: Rows) -> Estimate:
     """Direct method: the reward model's value of the target policy."""
-    terms = model_value(action_dist, estimated_rewards)
-    return _est(terms, jnp.ones_like(terms))
+    return _est(r.q_target, jnp.ones_like(r.q_target))
 
 
-def _dr_terms(reward, action, action_dist, estimated_rewards, w):
-    resid = reward - factual(action, estimated_rewards)
-    return model_value(action_dist, estimated_rewards) + w * resid
+def _dr(r: Rows, w) -> Estimate:
+    return _est(r.q_target + w * (r.reward - r.q_factual), w)
 
 
-def dr(reward, action, pscore, action_dist, estimated_rewards, lambda_=jnp.inf) -> Estimate:
+def dr(r: Rows, lambda_=jnp.inf) -> Estimate:
     """Doubly robust, with the correction's weights capped at ``lambda_``."""
-    w = jnp.minimum(importance_weights(action, pscore, action_dist), lambda_)
-    return _est(_dr_terms(reward, action, action_dist, estimated_rewards, w), w)
+    return _dr(r, jnp.minimum(importance_weights(r), lambda_))
 
 
-def sndr(reward, action, pscore, action_dist, estimated_rewards) -> Estimate:
+def sndr(r: Rows) -> Estimate:
     """Self-normalised DR: the correction divided by the mean weight."""
-    w = importance_weights(action, pscore, action_dist)
-    w = w / jnp.mean(w)
-    return _est(_dr_terms(reward, action, action_dist, estimated_rewards, w), w)
+    w = importance_weights(r)
+    return _dr(r, w / jnp.mean(w))
 
 
-def switch_dr(reward, action, pscore, action_dist, estimated_rewards,
-              lambda_=jnp.inf) -> Estimate:
+def switch_dr(r: Rows, lambda_=jnp.inf) -> Estimate:
     """Switch-DR: rows with weight above ``lambda_`` fall back to the model (w ≤ λ kept)."""
-    w = importance_weights(action, pscore, action_dist)
-    w = jnp.where(w <= lambda_, w, 0.0)
-    return _est(_dr_terms(reward, action, action_dist, estimated_rewards, w), w)
+    w = importance_weights(r)
+    return _dr(r, jnp.where(w <= lambda_, w, 0.0))
 
 
 def _shrink(w, lambda_):
     """DRos's optimistic shrinkage λw / (w² + λ); plain w at λ = ∞, 0 at λ = 0."""
-    safe = jnp.where(w**2 + lambda_ > 0, w**2 + lambda_, 1.0)
-    shrunk = jnp.where(w**2 + lambda_ > 0, lambda_ * w / safe, 0.0)
+    den = w**2 + lambda_
+    shrunk = jnp.where(den > 0, lambda_ * w / jnp.where(den > 0, den, 1.0), 0.0)
     return jnp.where(jnp.isinf(lambda_), w, shrunk)
 
 
-def dros(reward, action, pscore, action_dist, estimated_rewards, lambda_=0.0) -> Estimate:
+def dros(r: Rows, lambda_=0.0) -> Estimate:
     """DR with optimistic shrinkage of the weights (λ = 0: DM; λ = ∞: DR)."""
-    w = _shrink(importance_weights(action, pscore, action_dist), lambda_)
-    return _est(_dr_terms(reward, action, action_dist, estimated_rewards, w), w)
+    return _dr(r, _shrink(importance_weights(r), lambda_))
 
 
 def _sg(w, lambda_):
@@ -160,13 +177,12 @@ def _sg(w, lambda_):
     return jnp.where(den > 0, w / jnp.where(den > 0, den, 1.0), 0.0)
 
 
-def sg_ipw(reward, action, pscore, action_dist, lambda_=0.0) -> Estimate:
+def sg_ipw(r: Rows, lambda_=0.0) -> Estimate:
     """Sub-Gaussian IPW (λ = 0: IPW)."""
-    w = _sg(importance_weights(action, pscore, action_dist), lambda_)
-    return _est(w * reward, w)
+    w = _sg(importance_weights(r), lambda_)
+    return _est(w * r.reward, w)
 
 
-def sg_dr(reward, action, pscore, action_dist, estimated_rewards, lambda_=0.0) -> Estimate:
+def sg_dr(r: Rows, lambda_=0.0) -> Estimate:
     """Sub-Gaussian DR (λ = 0: DR)."""
-    w = _sg(importance_weights(action, pscore, action_dist), lambda_)
-    return _est(_dr_terms(reward, action, action_dist, estimated_rewards, w), w)
+    return _dr(r, _sg(importance_weights(r), lambda_))

@@ -20,18 +20,18 @@ def _load(seed):
 
 
 ESTIMATORS = {
-    "replay": lambda r, a, p, pi, q: ope.replay(r, a, pi),
-    "ipw": lambda r, a, p, pi, q: ope.ipw(r, a, p, pi),
-    "ipw_clip10": lambda r, a, p, pi, q: ope.ipw(r, a, p, pi, 10.0),
-    "snipw": lambda r, a, p, pi, q: ope.snipw(r, a, p, pi),
-    "dm": lambda r, a, p, pi, q: ope.dm(pi, q),
-    "dr": lambda r, a, p, pi, q: ope.dr(r, a, p, pi, q),
-    "dr_clip10": lambda r, a, p, pi, q: ope.dr(r, a, p, pi, q, 10.0),
-    "sndr": lambda r, a, p, pi, q: ope.sndr(r, a, p, pi, q),
-    "switch_dr5": lambda r, a, p, pi, q: ope.switch_dr(r, a, p, pi, q, 5.0),
-    "dros100": lambda r, a, p, pi, q: ope.dros(r, a, p, pi, q, 100.0),
-    "sg_ipw0.1": lambda r, a, p, pi, q: ope.sg_ipw(r, a, p, pi, 0.1),
-    "sg_dr0.1": lambda r, a, p, pi, q: ope.sg_dr(r, a, p, pi, q, 0.1),
+    "replay": ope.replay,
+    "ipw": ope.ipw,
+    "ipw_clip10": lambda r: ope.ipw(r, 10.0),
+    "snipw": ope.snipw,
+    "dm": ope.dm,
+    "dr": ope.dr,
+    "dr_clip10": lambda r: ope.dr(r, 10.0),
+    "sndr": ope.sndr,
+    "switch_dr5": lambda r: ope.switch_dr(r, 5.0),
+    "dros100": lambda r: ope.dros(r, 100.0),
+    "sg_ipw0.1": lambda r: ope.sg_ipw(r, 0.1),
+    "sg_dr0.1": lambda r: ope.sg_dr(r, 0.1),
 }
 
 
@@ -47,8 +47,8 @@ def float64():
 def test_matches_obp(seed, policy, name):
     d, ref = _load(seed)
     expected = ref[policy][name]
-    est = ESTIMATORS[name](d["reward"], d["action"], d["pscore"],
-                           d[f"action_dist_{policy}"], d["estimated_rewards"])
+    est = ESTIMATORS[name](ope.rows(d["reward"], d["action"], d["pscore"],
+                                    d[f"action_dist_{policy}"], d["estimated_rewards"]))
     if expected is None:
         # obp reports nothing for Replay with a stochastic target: no row can match
         assert name == "replay" and float(est.weights.sum()) == 0.0
@@ -61,19 +61,17 @@ def test_matches_obp(seed, policy, name):
 
 def test_limits_reduce_to_the_plain_estimators():
     d, _ = _load(1)
-    args = (d["reward"], d["action"], d["pscore"], d["action_dist_stochastic"])
-    q = d["estimated_rewards"]
-    plain_dr = float(ope.dr(*args, q).value)
-    assert float(ope.dros(*args, q, np.inf).value) == pytest.approx(plain_dr, rel=1e-12)
-    assert float(ope.dros(*args, q, 0.0).value) == pytest.approx(
-        float(ope.dm(args[3], q).value), rel=1e-12)
-    assert float(ope.switch_dr(*args, q, np.inf).value) == pytest.approx(plain_dr, rel=1e-12)
-    assert float(ope.sg_ipw(*args, 0.0).value) == pytest.approx(
-        float(ope.ipw(*args).value), rel=1e-12)
+    r = ope.rows(d["reward"], d["action"], d["pscore"], d["action_dist_stochastic"],
+                 d["estimated_rewards"])
+    plain_dr = float(ope.dr(r).value)
+    assert float(ope.dros(r, np.inf).value) == pytest.approx(plain_dr, rel=1e-12)
+    assert float(ope.dros(r, 0.0).value) == pytest.approx(float(ope.dm(r).value), rel=1e-12)
+    assert float(ope.switch_dr(r, np.inf).value) == pytest.approx(plain_dr, rel=1e-12)
+    assert float(ope.sg_ipw(r, 0.0).value) == pytest.approx(float(ope.ipw(r).value), rel=1e-12)
     # a floor below every propensity changes nothing
     floor = float(d["pscore"].min()) / 2
-    assert float(ope.ipw_floor(*args, floor).value) == pytest.approx(
-        float(ope.ipw(*args).value), rel=1e-12)
+    assert float(ope.ipw_floor(r, floor).value) == pytest.approx(float(ope.ipw(r).value),
+                                                                 rel=1e-12)
 
 
 def test_diagnostics_closed_form():
