@@ -4,6 +4,11 @@ The bootstrap resamples *rows* (with replacement) and recomputes the whole estim
 each resample, self-normalisation included. Resamples run in batches with ``lax.map``
 (default 10 at a time), so memory is O(batch · n) rather than O(n_boot · n); row indices
 are ``random.bits % n`` (the modulo bias is below n / 2³² and negligible).
+
+For :class:`estimators.ope.Rows` the resample is applied as multinomial counts (a
+scatter-add of the drawn indices) that every estimator honours as frequency weights:
+the same resample as gathering the rows, without XLA:CPU's slow gathers (2× faster at
+n = 100,000). Other pytrees are gathered.
 """
 
 from __future__ import annotations
@@ -40,10 +45,17 @@ def bootstrap_replicates(statistic: Callable[[Any], Array], data: Any, key: Arra
         data: pytree whose leaves all have n rows.
         key: PRNG key; resample b uses ``fold_in(key, b)``.
     """
+    from estimators.ope import Rows
+
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
 
     def one(b):
         idx = resample_indices(jax.random.fold_in(key, b), n)
+        if isinstance(data, Rows):
+            counts = jnp.zeros(n, data.reward.dtype).at[idx].add(1.0)
+            if data.count is not None:
+                counts = counts * data.count
+            return statistic(data._replace(count=counts))
         return statistic(jax.tree_util.tree_map(lambda x: x[idx], data))
 
     return jax.lax.map(one, jnp.arange(n_boot), batch_size=batch_size)

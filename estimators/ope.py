@@ -50,6 +50,8 @@ class Rows(NamedTuple):
     target_prob: Array  # π_e(a_i | x_i)
     q_factual: Array  # q̂(x_i, a_i); zeros without a reward model
     q_target: Array  # q̂_π(x_i) = Σ_a π_e(a|x_i) q̂(x_i, a); zeros without a reward model
+    count: Array | None = None  # frequency weight of each row (a bootstrap resample's
+    #                             multiplicities); None means every row once
 
 
 class Estimate(NamedTuple):
@@ -99,8 +101,15 @@ def diagnostics(weights: Array) -> Diagnostics:
                        jnp.mean(weights > 0))
 
 
-def _est(terms, weights) -> Estimate:
-    return Estimate(jnp.mean(terms), terms, weights)
+def wmean(x: Array, r: Rows) -> Array:
+    """Mean over rows, each counted ``r.count`` times."""
+    if r.count is None:
+        return jnp.mean(x)
+    return jnp.sum(r.count * x) / jnp.sum(r.count)
+
+
+def _est(terms, weights, r: Rows) -> Estimate:
+    return Estimate(wmean(terms, r), terms, weights)
 
 
 def replay(r: Rows) -> Estimate:
@@ -110,36 +119,36 @@ def replay(r: Rows) -> Estimate:
     the estimate is 0 when no row matches (obp's convention).
     """
     match = (r.target_prob == 1.0).astype(r.reward.dtype)
-    cover = jnp.mean(match)
+    cover = wmean(match, r)
     terms = jnp.where(cover > 0, match * r.reward / jnp.where(cover > 0, cover, 1.0), 0.0)
-    return _est(terms, match)
+    return _est(terms, match, r)
 
 
 def ipw(r: Rows, lambda_=jnp.inf) -> Estimate:
     """Inverse propensity weighting with weights capped at ``lambda_``."""
     w = jnp.minimum(importance_weights(r), lambda_)
-    return _est(w * r.reward, w)
+    return _est(w * r.reward, w, r)
 
 
 def ipw_floor(r: Rows, floor=0.01) -> Estimate:
     """IPW with the propensity floored: π_e(a_i|x_i) / max(p_i, floor)."""
     w = r.target_prob / jnp.maximum(r.pscore, floor)
-    return _est(w * r.reward, w)
+    return _est(w * r.reward, w, r)
 
 
 def snipw(r: Rows) -> Estimate:
     """Self-normalised IPW: Σ w r / Σ w."""
     w = importance_weights(r)
-    return _est(w * r.reward / jnp.mean(w), w)
+    return _est(w * r.reward / wmean(w, r), w, r)
 
 
 def dm(r: Rows) -> Estimate:
     """Direct method: the reward model's value of the target policy."""
-    return _est(r.q_target, jnp.ones_like(r.q_target))
+    return _est(r.q_target, jnp.ones_like(r.q_target), r)
 
 
 def _dr(r: Rows, w) -> Estimate:
-    return _est(r.q_target + w * (r.reward - r.q_factual), w)
+    return _est(r.q_target + w * (r.reward - r.q_factual), w, r)
 
 
 def dr(r: Rows, lambda_=jnp.inf) -> Estimate:
@@ -150,7 +159,7 @@ def dr(r: Rows, lambda_=jnp.inf) -> Estimate:
 def sndr(r: Rows) -> Estimate:
     """Self-normalised DR: the correction divided by the mean weight."""
     w = importance_weights(r)
-    return _dr(r, w / jnp.mean(w))
+    return _dr(r, w / wmean(w, r))
 
 
 def switch_dr(r: Rows, lambda_=jnp.inf) -> Estimate:
@@ -180,7 +189,7 @@ def _sg(w, lambda_):
 def sg_ipw(r: Rows, lambda_=0.0) -> Estimate:
     """Sub-Gaussian IPW (λ = 0: IPW)."""
     w = _sg(importance_weights(r), lambda_)
-    return _est(w * r.reward, w)
+    return _est(w * r.reward, w, r)
 
 
 def sg_dr(r: Rows, lambda_=0.0) -> Estimate:
