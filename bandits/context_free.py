@@ -178,12 +178,13 @@ def ts_gaussian(n_arms: int, dim: int = 1, n_prob_draws: int = 128) -> Policy:
 
     def draw(params, key):
         del params
-        k1, k2 = jax.random.split(key)
-        return {"z": jax.random.normal(k1, (n_arms,)), "prob_key": k2}
+        k1, k2, k3 = jax.random.split(key, 3)
+        return {"z": jax.random.normal(k1, (n_arms,)), "prob_key": k2,
+                "tiebreak": jax.random.uniform(k3, (n_arms,))}
 
     def decide(params, state, noise, context, mask) -> Decision:
         mean, std = gaussian_posterior(params, state)
-        choice = greedy(mean + std * noise["z"], mask, jnp.zeros_like(mean)).action
+        choice = greedy(mean + std * noise["z"], mask, noise["tiebreak"]).action
         z = jax.random.normal(noise["prob_key"], (n_prob_draws, n_arms))
         return Decision(choice, monte_carlo_argmax_probs(mean + std * z, mask))
 

@@ -111,13 +111,15 @@ def lin_ts(n_arms: int, dim: int, n_prob_draws: int = 128) -> Policy:
 
     def draw(params, key):
         del params
-        k1, k2 = jax.random.split(key)
-        return {"z": jax.random.normal(k1, (n_arms,)), "prob_key": k2}
+        k1, k2, k3 = jax.random.split(key, 3)
+        return {"z": jax.random.normal(k1, (n_arms,)), "prob_key": k2,
+                "tiebreak": jax.random.uniform(k3, (n_arms,))}
 
     def decide(params, state, noise, context, mask) -> Decision:
         mean, var, _ = ridge_project(state, context)
         scale = params.v * jnp.sqrt(var)
-        choice = greedy(mean + scale * noise["z"], mask, jnp.zeros_like(mean)).action
+        # exact ties (v = 0, or zero variance) are broken at random, as probs assumes
+        choice = greedy(mean + scale * noise["z"], mask, noise["tiebreak"]).action
         z = jax.random.normal(noise["prob_key"], (n_prob_draws, n_arms))
         return Decision(choice, monte_carlo_argmax_probs(mean + scale * z, mask))
 

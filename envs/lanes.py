@@ -88,9 +88,7 @@ def _elementwise(eqn, vals, size):
             args.append(_to_rank(v, rank, size))
     shape = tuple(eqn.outvars[0].aval.shape) + (size,)
     if eqn.primitive.name in ("select_n", "clamp"):  # no implicit broadcasting
-        args = [a if np.ndim(a) == 0 else jnp.broadcast_to(a, shape) for a in args]
-        if np.ndim(args[0]) == 0 and eqn.primitive.name == "select_n":
-            args = [args[0]] + [jnp.broadcast_to(a, shape) for a in args[1:]]
+        args = [jnp.broadcast_to(a, shape) for a in args]
     out = eqn.primitive.bind(*args, **eqn.params)
     if np.shape(out) != shape:
         out = jnp.broadcast_to(out, shape)
@@ -170,14 +168,14 @@ def _structural(eqn, vals, size):
     elif name == "dynamic_slice":
         if any(isinstance(v, _B) for v in vals[1:]):
             return None
-        zero = jnp.zeros((), np.asarray(_val(vals[1])).dtype) if len(vals) > 1 else 0
+        zero = jnp.zeros((), jnp.result_type(_val(vals[1]))) if len(vals) > 1 else 0
         return [_B(lax.dynamic_slice(_val(x), [*map(_val, vals[1:]), zero],
                                      tuple(p["slice_sizes"]) + (size,)))]
     elif name == "dynamic_update_slice":
         if any(isinstance(v, _B) for v in vals[2:]):
             return None
         idx = [*map(_val, vals[2:])]
-        zero = jnp.zeros((), np.asarray(idx[0]).dtype) if idx else 0
+        zero = jnp.zeros((), jnp.result_type(idx[0])) if idx else 0
         return [_B(lax.dynamic_update_slice(_broadcast_operand(vals[0], size),
                                             _broadcast_operand(vals[1], size),
                                             [*idx, zero]))]
@@ -258,13 +256,9 @@ def lane_vmap(fn: Callable, in_axes: Any = 0) -> Callable:
         axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
         flags = []
         for a, ax in zip(args, axes):
-            leaves = jax.tree_util.tree_leaves(a)
-            if isinstance(ax, (int, type(None))):
-                flags.extend([ax is not None] * len(leaves))
-            else:
-                flags.extend(x is not None for x in jax.tree_util.tree_leaves(
-                    jax.tree_util.tree_map(lambda _, b: b, a, ax,
-                                           is_leaf=lambda z: z is None)))
+            prefix, prefix_def = jax.tree_util.tree_flatten(ax, is_leaf=lambda z: z is None)
+            for sub, sub_ax in zip(prefix_def.flatten_up_to(a), prefix):
+                flags.extend([sub_ax is not None] * len(jax.tree_util.tree_leaves(sub)))
         flat, tree = jax.tree_util.tree_flatten(args)
         sizes = {np.shape(x)[-1] for x, b in zip(flat, flags) if b}
         if len(sizes) != 1:

@@ -1,0 +1,195 @@
+"""Worlds: closed-form mean rewards, reward noise, eligibility masks, registry errors.
+
+Statistical checks allow ``Z`` standard errors; every random input has a fixed seed.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs  # sets XLA flags; imported before any JAX computation runs
+
+Z = 5.0
+N = 40_000
+
+# Non-default options everywhere, and p_eligible < 1 so the mask path is exercised.
+WORLDS = {
+    "linear-gaussian": dict(n_arms=4, dim=6, noise_std=0.7, p_eligible=0.6),
+    "logistic-bernoulli": dict(n_arms=4, dim=6, scale=2.0, base_logit=-1.0, p_eligible=0.6),
+    "slice-sum": dict(n_arms=3, dim=11, noise_std=0.4, p_eligible=0.6),  # 2 spare features
+}
+
+
+def test_every_registered_world_is_covered():
+    assert set(WORLDS) == set(envs.names()) and len(envs.names()) == 3
+
+
+def world(name):
+    return envs.make(name, **WORLDS[name])
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def numpy_mean_rewards(name, w, params, x):
+    """x: (n, dim) float64 -> (n, n_arms)."""
+    if name == "slice-sum":
+        width = w.dim // w.n_arms
+        sums = x[:, : width * w.n_arms].reshape(len(x), w.n_arms, width).sum(-1)
+        return sums**2 / width
+    z = x @ np.asarray(params.theta, np.float64).T + np.asarray(params.bias, np.float64)
+    return sigmoid(z) if name == "logistic-bernoulli" else z
+
+
+def contexts(w, params, n, seed):
+    keys = jax.random.split(jax.random.key(seed), n)
+    x, mask = jax.jit(jax.vmap(w.sample_context, in_axes=(0, None, None)))(keys, params, ())
+    return np.asarray(x), np.asarray(mask)
+
+
+@pytest.mark.parametrize("name", sorted(WORLDS))
+def test_mean_rewards_closed_form(name):
+    """linear: θ_a·x + b_a; logistic: sigmoid of that; slice-sum: (Σ slice_a)² / width."""
+    w = world(name)
+    params = w.sample_params(jax.random.key(1))
+    x, mask = contexts(w, params, 512, seed=2)
+    assert x.shape == (512, w.dim) and x.dtype == np.float32
+    assert mask.shape == (512, w.n_arms) and mask.dtype == bool
+    mu = np.asarray(jax.jit(jax.vmap(w.mean_rewards, in_axes=(None, None, 0)))(params, (), x))
+    assert mu.shape == (512, w.n_arms)
+    want = numpy_mean_rewards(name, w, params, x.astype(np.float64))
+    np.testing.assert_allclose(mu, want, rtol=2e-5, atol=2e-6)
+    if name == "logistic-bernoulli":
+        np.testing.assert_array_equal(np.asarray(params.bias), -1.0)
+        assert ((mu > 0) & (mu < 1)).all()
+    if name == "linear-gaussian":
+        np.testing.assert_array_equal(np.asarray(params.bias), 0.0)
+    if name == "slice-sum":
+        # the two spare features do not matter
+        x2 = x.copy()
+        x2[:, 9:] += 100.0
+        mu2 = jax.vmap(w.mean_rewards, in_axes=(None, None, 0))(params, (), x2)
+        np.testing.assert_array_equal(np.asarray(mu2), mu)
+
+
+@pytest.mark.parametrize("name", ["linear-gaussian", "logistic-bernoulli"])
+def test_sample_params_scale(name):
+    """θ entries ~ N(0, scale²/d): mean 0 and std scale/sqrt(d); a key fixes the draw."""
+    scale = 2.0 if name == "logistic-bernoulli" else 1.0
+    kw = {"scale": scale} if name == "logistic-bernoulli" else {}
+    w = envs.make(name, n_arms=40, dim=250, **kw)
+    theta = np.asarray(w.sample_params(jax.random.key(3)).theta, np.float64)
+    sd = scale / np.sqrt(250)
+    n = theta.size
+    assert abs(theta.mean()) < Z * sd / np.sqrt(n)
+    assert abs(theta.std() - sd) < Z * sd / np.sqrt(2 * n)
+    again = np.asarray(w.sample_params(jax.random.key(3)).theta)
+    other = np.asarray(w.sample_params(jax.random.key(4)).theta)
+    np.testing.assert_array_equal(again, theta.astype(np.float32))
+    assert not np.allclose(other, again)
+
+
+@pytest.mark.parametrize("name", sorted(WORLDS))
+def test_sample_rewards_statistics(name):
+    """Over N keys at one context: Gaussian worlds have per-arm mean = mean_rewards,
+    variance = noise_std² and uncorrelated arms; binary worlds give 0/1 with frequency =
+    mean_rewards. ``sample_reward`` and ``realise(draw_reward_noise)`` agree with it."""
+    w = world(name)
+    params = w.sample_params(jax.random.key(5))
+    x = contexts(w, params, 1, seed=6)[0][0]
+    mu = np.asarray(w.mean_rewards(params, (), jnp.asarray(x)), np.float64)
+    keys = jax.random.split(jax.random.key(7), N)
+    actions = jnp.asarray(np.random.default_rng(8).integers(0, w.n_arms, N), jnp.int32)
+
+    @jax.jit
+    def draw(keys, params, actions):
+        one = lambda k, a: (w.sample_rewards(k, params, (), x),
+                            w.sample_reward(k, params, (), x, a),
+                            w.realise(params, w.mean_rewards(params, (), x),
+                                      w.draw_reward_noise(k, params, ())))
+        return jax.vmap(one)(keys, actions)
+
+    y, y_one, y_two_step = map(np.asarray, draw(keys, params, actions))
+    assert y.shape == (N, w.n_arms) and y.dtype == np.float32
+    np.testing.assert_array_equal(y_one, y[np.arange(N), np.asarray(actions)])
+    np.testing.assert_array_equal(y_two_step, y)
+    y = y.astype(np.float64)
+    if w.binary_rewards:
+        assert set(np.unique(y)) <= {0.0, 1.0}
+        assert ((mu > 0.05) & (mu < 0.95)).sum() >= 2, mu  # informative arms
+        se = np.sqrt(mu * (1 - mu) / N)
+        assert (np.abs(y.mean(0) - mu) < Z * se).all(), (y.mean(0), mu)
+        return
+    sd = WORLDS[name]["noise_std"]
+    np.testing.assert_array_less(np.abs(y.mean(0) - mu), Z * sd / np.sqrt(N))
+    np.testing.assert_array_less(np.abs(y.var(0, ddof=1) - sd**2), Z * sd**2 * np.sqrt(2 / N))
+    corr = np.corrcoef(y.T)[np.triu_indices(w.n_arms, 1)]
+    np.testing.assert_array_less(np.abs(corr), Z / np.sqrt(N))
+    # the noise scale is read from params, so a batch of world instances can differ
+    y0 = jax.vmap(w.sample_rewards, in_axes=(0, None, None, None))(
+        keys[:16], params._replace(noise_std=jnp.float32(0.0)), (), x)
+    np.testing.assert_array_equal(np.asarray(y0), np.broadcast_to(mu.astype(np.float32),
+                                                                   (16, w.n_arms)))
+
+
+@pytest.mark.parametrize("p", [0.3, 0.85])
+def test_eligibility_masks(p):
+    """Every round has an eligible arm. An arm is eligible if its uniform is < p or it is
+    the arm with the smallest uniform, so P(eligible) = p + (1 − p)^n / n exactly, which
+    is slightly above p (at most by (1 − p)^n / n); and P(exactly one eligible arm) =
+    n·p·(1 − p)^(n−1) + (1 − p)^n. Contexts stay N(0, I)."""
+    n_arms = 6
+    w = envs.make("linear-gaussian", n_arms=n_arms, dim=3, p_eligible=p)
+    x, mask = contexts(w, w.sample_params(jax.random.key(9)), N, seed=10)
+    assert mask.any(-1).all()
+    freq = mask.mean(0)
+    want = p + (1 - p) ** n_arms / n_arms
+    se = np.sqrt(want * (1 - want) / N)
+    np.testing.assert_array_less(np.abs(freq - want), Z * se)
+    if p == 0.3:  # the excess over p is 8 standard errors here: it must show
+        assert (freq > p + 3 * se).all()
+    one = (mask.sum(-1) == 1).mean()
+    want_one = n_arms * p * (1 - p) ** (n_arms - 1) + (1 - p) ** n_arms
+    assert abs(one - want_one) < Z * np.sqrt(want_one * (1 - want_one) / N)
+    np.testing.assert_array_less(np.abs(x.mean(0)), Z / np.sqrt(N))
+    np.testing.assert_array_less(np.abs(x.var(0) - 1), Z * np.sqrt(2 / N))
+
+
+@pytest.mark.parametrize("name", sorted(WORLDS))
+def test_p_eligible_one_makes_every_arm_eligible(name):
+    kw = {**WORLDS[name], "p_eligible": 1.0}
+    w = envs.make(name, **kw)
+    _, mask = contexts(w, w.sample_params(jax.random.key(11)), 2000, seed=12)
+    assert mask.dtype == bool and mask.shape == (2000, w.n_arms) and mask.all()
+
+
+def test_registry_errors_name_the_problem():
+    with pytest.raises(ValueError) as err:
+        envs.make("linear-gausian")
+    assert "linear-gausian" in str(err.value)
+    assert all(n in str(err.value) for n in envs.names())
+    with pytest.raises(ValueError) as err:
+        envs.make("linear-gaussian", n_arm=5)
+    assert "n_arm" in str(err.value) and "noise_std" in str(err.value)
+    with pytest.raises(ValueError, match="scale"):
+        envs.make("slice-sum", scale=2.0)  # a logistic-only option
+    with pytest.raises(ValueError, match="noise_std"):
+        envs.make("linear-gaussian", noise_std=-0.1)
+    with pytest.raises(ValueError, match="n_arms"):
+        envs.make("linear-gaussian", n_arms=0)
+    with pytest.raises(ValueError, match="dim"):
+        envs.make("linear-gaussian", dim=2.5)
+    with pytest.raises(ValueError, match="p_eligible"):
+        envs.make("linear-gaussian", p_eligible=0.0)
+    with pytest.raises(ValueError, match="p_eligible"):
+        envs.make("linear-gaussian", p_eligible=1.2)
+    with pytest.raises(ValueError, match="scale"):
+        envs.make("logistic-bernoulli", scale=-1.0)
+    with pytest.raises(ValueError, match="dim"):
+        envs.make("slice-sum", n_arms=5, dim=4)
+    # edges that are allowed
+    assert envs.make("linear-gaussian", noise_std=0.0).noise_std == 0.0
+    assert envs.make("logistic-bernoulli", base_logit=-3.0).base_logit == -3.0
+    assert envs.make("slice-sum", n_arms=4, dim=4).dim == 4
