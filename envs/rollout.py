@@ -197,6 +197,21 @@ class _Layout:
             return P(*([None] * (nd - 1)), LANE)
         return P(LANE)
 
+    def split_groups(self, n_groups: int):
+        """(..., L) -> (groups, ..., L / groups) for the lane axis of this layout."""
+        def split(x):
+            if self.kind == "lanes":
+                x = x.reshape(x.shape[:-1] + (n_groups, x.shape[-1] // n_groups))
+                return jnp.moveaxis(x, -2, 0)
+            return x.reshape((n_groups, x.shape[0] // n_groups) + x.shape[1:])
+        return split
+
+    def merge_groups(self, x):
+        if self.kind == "lanes":
+            x = jnp.moveaxis(x, 0, -2)
+            return x.reshape(x.shape[:-2] + (-1,))
+        return x.reshape((-1,) + x.shape[2:])
+
     def lanes_from_front(self, x):
         return jnp.moveaxis(x, 0, -1) if self.kind == "lanes" else x
 
@@ -221,6 +236,7 @@ def simulate(
     block_rounds: int | None = None,
     layout: str = "lanes",
     devices: list | None = None,
+    group_lanes: int = 1024,
     progress: bool | Callable[[int, int], None] = False,
 ) -> Rollout:
     """Runs ``n_seeds`` independent simulations of ``n_rounds`` rounds.
@@ -245,6 +261,9 @@ def simulate(
         layout: ``"lanes"`` (simulations on the last axis, fast) or ``"vmap"``
             (``jax.vmap``'s layout, for comparison).
         devices: devices to split the lanes over (default: all local devices).
+        group_lanes: at most this many lanes of a device advance together; a device's
+            lanes are processed in groups so each group's state stays in cache (at
+            10,000 seeds the state of all lanes exceeds the L2 and L3 caches).
         progress: ``True`` for a tqdm bar, or a callback ``(rounds_done, n_rounds)``.
     """
     if not isinstance(n_rounds, (int, np.integer)) or n_rounds < 1:
@@ -266,7 +285,9 @@ def simulate(
     while (n_grid * s_pad) % n_dev:
         s_pad += 1
     n_lanes = n_grid * s_pad
-    plan = make_plan(n_rounds, n_lanes // n_dev, chunk_rounds, block_rounds,
+    lanes_per_dev = n_lanes // n_dev
+    n_groups = lanes_per_dev // _largest_divisor(lanes_per_dev, group_lanes)
+    plan = make_plan(n_rounds, lanes_per_dev // n_groups, chunk_rounds, block_rounds,
                      record_trajectories, n_lanes)
     mesh = Mesh(np.array(devices), (LANE,))
 
@@ -305,7 +326,7 @@ def simulate(
     step = lay.bmap(_step(policy, env), (True, True, True, True, True))
     n_blocks = plan.chunk // plan.block
 
-    def body(pparams, eparams, estate, rkeys, pstate, cum_regret, cum_reward, t0):
+    def run_group(pparams, eparams, estate, rkeys, pstate, cum_regret, cum_reward, t0):
         def block(carry, b):
             pstate, cum_regret, cum_reward = carry
             ts = t0 + b * plan.block + jnp.arange(plan.block, dtype=jnp.int32)
@@ -326,6 +347,19 @@ def simulate(
         carry, ys = jax.lax.scan(block, (pstate, cum_regret, cum_reward),
                                  jnp.arange(n_blocks))
         ys = jax.tree_util.tree_map(lambda y: y.reshape((plan.chunk,) + y.shape[2:]), ys)
+        return carry, ys
+
+    def body(*lane_arrays_and_t0):
+        """One device's lanes, in groups small enough for their state to stay in cache."""
+        *lanes, t0 = lane_arrays_and_t0
+        if n_groups == 1:
+            return run_group(*lanes, t0)
+        lanes = jax.tree_util.tree_map(lay.split_groups(n_groups), lanes)
+        carry, ys = jax.lax.map(lambda g: run_group(*g, t0), lanes)
+        carry = jax.tree_util.tree_map(lay.merge_groups, carry)
+        # ys: (groups, chunk, lanes per group) -> (chunk, lanes)
+        ys = jax.tree_util.tree_map(
+            lambda y: jnp.moveaxis(y, 0, 1).reshape(y.shape[1], -1), ys)
         return carry, ys
 
     # lane-batched leaves of ys are (chunk, L) in both layouts

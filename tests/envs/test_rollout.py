@@ -38,6 +38,13 @@ def test_plan_and_layout_do_not_change_numbers(world, reference):
     np.testing.assert_array_equal(other.trajectories["action"],
                                   reference.trajectories["action"])
     np.testing.assert_allclose(other.final_regret, reference.final_regret, rtol=1e-5)
+    # lanes advanced in groups of one per device, in both layouts
+    for layout in ("lanes", "vmap"):
+        grouped = simulate(policy, world, n_rounds=120, n_seeds=6, record_trajectories=True,
+                           group_lanes=1, layout=layout)
+        np.testing.assert_array_equal(grouped.trajectories["action"],
+                                      reference.trajectories["action"])
+        np.testing.assert_allclose(grouped.seed_regret, reference.seed_regret, rtol=1e-5)
 
 
 def test_same_config_same_numbers(world, reference):
