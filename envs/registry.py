@@ -37,5 +37,9 @@ def make(name: str, **kwargs: Any) -> World:
         if key not in fields:
             raise ValueError(f"env {name!r} has no key {key!r}; allowed: "
                              f"{', '.join(sorted(fields))}")
+        if key == "intercept":
+            if not isinstance(value, bool):
+                raise ValueError(f"env.intercept must be true or false, got {value!r}")
+            continue
         _RANGES.get(key, POSITIVE).check(f"env.{key}", value)
     return cls(**kwargs)

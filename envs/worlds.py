@@ -94,14 +94,23 @@ class LinearParams(NamedTuple):
 class LinearGaussian(World):
     """reward = θ_a·x + b_a + N(0, σ²), with x ~ N(0, I_d).
 
-    Instances draw θ_a ~ N(0, I_d / d) (so θ_a·x has unit variance) and b_a = 0.
+    Instances draw θ_a ~ N(0, I_d / d) (so θ_a·x has unit variance) and b_a = 0. With
+    ``intercept`` the first feature is the constant 1, so each arm also has its own
+    average reward θ_a0 and context-free policies have something to learn.
     """
 
     n_arms: int = 5
     dim: int = 10
     noise_std: float = 1.0
     p_eligible: float = 1.0
+    intercept: bool = True
     name: ClassVar[str] = "linear-gaussian"
+
+    def _context(self, key):
+        x = jax.random.normal(key, (self.dim,))
+        if self.intercept:
+            x = jnp.where(jnp.arange(self.dim) == 0, 1.0, x)
+        return x
 
     def sample_params(self, key: Array) -> LinearParams:
         theta = jax.random.normal(key, (self.n_arms, self.dim)) / jnp.sqrt(self.dim)

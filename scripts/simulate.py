@@ -6,6 +6,7 @@ into the Hydra run directory. Sweep numbers in process with ``sweep.alpha=[0.1,1
 sweep structure with Hydra multirun: ``-m bandit=lin_ucb,lin_ts env=linear_gaussian``.
 """
 
+import logging
 import os
 import sys
 
@@ -17,6 +18,10 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 import envs  # noqa: E402, F401  (sets XLA flags before JAX starts)
 from envs.study import run_study  # noqa: E402
+
+
+# Hydra logs at INFO; JAX's backend probing (no TPU, no GPU) is noise there.
+logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="simulate")

@@ -93,7 +93,7 @@ def test_masked_arms_are_never_played():
 
 def test_uniform_regret_matches_closed_form_rate():
     """Uniform's expected regret per round is E_x[max_a μ − mean_a μ] for a fixed world."""
-    world = envs.make("linear-gaussian", n_arms=5, dim=10)
+    world = envs.make("linear-gaussian", n_arms=5, dim=10, intercept=False)
     params = world.sample_params(jax.random.key(3))
     r = simulate(bandits.make("uniform", 5, 10), world, n_rounds=400, n_seeds=500,
                  env_params=params)

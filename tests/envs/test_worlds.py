@@ -141,7 +141,7 @@ def test_eligibility_masks(p):
     is slightly above p (at most by (1 − p)^n / n); and P(exactly one eligible arm) =
     n·p·(1 − p)^(n−1) + (1 − p)^n. Contexts stay N(0, I)."""
     n_arms = 6
-    w = envs.make("linear-gaussian", n_arms=n_arms, dim=3, p_eligible=p)
+    w = envs.make("linear-gaussian", n_arms=n_arms, dim=3, p_eligible=p, intercept=False)
     x, mask = contexts(w, w.sample_params(jax.random.key(9)), N, seed=10)
     assert mask.any(-1).all()
     freq = mask.mean(0)
@@ -193,3 +193,16 @@ def test_registry_errors_name_the_problem():
     assert envs.make("linear-gaussian", noise_std=0.0).noise_std == 0.0
     assert envs.make("logistic-bernoulli", base_logit=-3.0).base_logit == -3.0
     assert envs.make("slice-sum", n_arms=4, dim=4).dim == 4
+
+
+@pytest.mark.parametrize("intercept", [True, False])
+def test_intercept_feature(intercept):
+    w = envs.make("linear-gaussian", n_arms=3, dim=4, intercept=intercept)
+    x, _ = contexts(w, w.sample_params(jax.random.key(0)), 4000, seed=5)
+    if intercept:
+        np.testing.assert_array_equal(x[:, 0], 1.0)
+    else:
+        assert abs(x[:, 0].std() - 1.0) < 0.05 and abs(x[:, 0].mean()) < 0.05
+    assert np.all(np.abs(x[:, 1:].std(0) - 1.0) < 0.05)
+    with pytest.raises(ValueError, match="env.intercept must be true or false"):
+        envs.make("linear-gaussian", intercept=1)
