@@ -154,9 +154,44 @@ def monte_carlo_argmax_probs(samples: Array, mask: Array) -> Array:
     return jnp.mean(share, axis=0).astype(samples.dtype)
 
 
-def uniforms(key: Array, n: int) -> Array:
-    return jax.random.uniform(key, (n,))
+def draw_uniform(params, key) -> dict:
+    """Noise of a policy that samples from explicit probabilities: one uniform."""
+    del params
+    return {"u": jax.random.uniform(key)}
+
+
+def draw_tiebreak(n_arms: int):
+    """Noise of a greedy policy: one uniform per arm to break exact ties."""
+
+    def draw(params, key) -> dict:
+        del params
+        return {"tiebreak": jax.random.uniform(key, (n_arms,))}
+
+    return draw
 
 
 def one_hot(action: Array, n_arms: int, dtype=jnp.float32) -> Array:
     return (jnp.arange(n_arms) == action).astype(dtype)
+
+
+def draw_gaussian_scores(n_arms: int):
+    """Noise of Thompson sampling over independent Gaussian arm scores."""
+
+    def draw(params, key) -> dict:
+        del params
+        k1, k2, k3 = jax.random.split(key, 3)
+        return {"z": jax.random.normal(k1, (n_arms,)), "prob_key": k2,
+                "tiebreak": jax.random.uniform(k3, (n_arms,))}
+
+    return draw
+
+
+def gaussian_thompson(mean: Array, scale: Array, noise: dict, mask: Array,
+                      n_prob_draws: int) -> Decision:
+    """Greedy on one draw of N(mean_a, scale_a²) per arm; Monte Carlo ``probs``.
+
+    Exact ties (a zero scale) are broken at random, as the Monte Carlo estimate assumes.
+    """
+    choice = greedy(mean + scale * noise["z"], mask, noise["tiebreak"]).action
+    z = jax.random.normal(noise["prob_key"], (n_prob_draws, mean.shape[-1]))
+    return Decision(choice, monte_carlo_argmax_probs(mean + scale * z, mask))

@@ -15,7 +15,11 @@ from jax import Array
 from bandits.base import (
     Decision,
     Policy,
+    draw_gaussian_scores,
+    draw_tiebreak,
+    draw_uniform,
     epsilon_mix,
+    gaussian_thompson,
     greedy,
     masked_softmax,
     monte_carlo_argmax_probs,
@@ -53,19 +57,6 @@ def _sample_means(state: ArmStats, initial_value: Array) -> Array:
     return jnp.where(tried, state.sums / jnp.maximum(state.counts, 1.0), initial_value)
 
 
-def _draw_u(params, key):
-    del params
-    return {"u": jax.random.uniform(key)}
-
-
-def _draw_tiebreak(n_arms: int):
-    def draw(params, key):
-        del params
-        return {"tiebreak": jax.random.uniform(key, (n_arms,))}
-
-    return draw
-
-
 # ------------------------------------------------------------------------ uniform
 
 
@@ -79,7 +70,7 @@ def uniform(n_arms: int, dim: int = 1) -> Policy:
     def decide(params, state, noise, context, mask) -> Decision:
         return stochastic(uniform_probs(mask), noise["u"])
 
-    return Policy("uniform", n_arms, dim, UniformParams(), _init_stats(n_arms), _draw_u,
+    return Policy("uniform", n_arms, dim, UniformParams(), _init_stats(n_arms), draw_uniform,
                   decide, _update_stats(n_arms))
 
 
@@ -104,7 +95,7 @@ def eps_greedy(n_arms: int, dim: int = 1) -> Policy:
         return stochastic(epsilon_mix(g, mask, params.epsilon), noise["u"])
 
     return Policy("eps_greedy", n_arms, dim, EpsGreedyParams(), _init_stats(n_arms),
-                  _draw_u, decide, _update_stats(n_arms))
+                  draw_uniform, decide, _update_stats(n_arms))
 
 
 # ------------------------------------------------------------------------ softmax
@@ -122,7 +113,7 @@ def softmax(n_arms: int, dim: int = 1) -> Policy:
         means = _sample_means(state, params.initial_value)
         return stochastic(masked_softmax(means, mask, params.temperature), noise["u"])
 
-    return Policy("softmax", n_arms, dim, SoftmaxParams(), _init_stats(n_arms), _draw_u,
+    return Policy("softmax", n_arms, dim, SoftmaxParams(), _init_stats(n_arms), draw_uniform,
                   decide, _update_stats(n_arms))
 
 
@@ -148,7 +139,7 @@ def ucb1(n_arms: int, dim: int = 1) -> Policy:
         return greedy(index, mask, noise["tiebreak"])
 
     return Policy("ucb1", n_arms, dim, UCB1Params(), _init_stats(n_arms),
-                  _draw_tiebreak(n_arms), decide, _update_stats(n_arms))
+                  draw_tiebreak(n_arms), decide, _update_stats(n_arms))
 
 
 # ------------------------------------------------------------------ Thompson sampling
@@ -176,20 +167,12 @@ def ts_gaussian(n_arms: int, dim: int = 1, n_prob_draws: int = 128) -> Policy:
     ``probs`` is a Monte Carlo estimate from ``n_prob_draws`` further posterior draws.
     """
 
-    def draw(params, key):
-        del params
-        k1, k2, k3 = jax.random.split(key, 3)
-        return {"z": jax.random.normal(k1, (n_arms,)), "prob_key": k2,
-                "tiebreak": jax.random.uniform(k3, (n_arms,))}
-
     def decide(params, state, noise, context, mask) -> Decision:
         mean, std = gaussian_posterior(params, state)
-        choice = greedy(mean + std * noise["z"], mask, noise["tiebreak"]).action
-        z = jax.random.normal(noise["prob_key"], (n_prob_draws, n_arms))
-        return Decision(choice, monte_carlo_argmax_probs(mean + std * z, mask))
+        return gaussian_thompson(mean, std, noise, mask, n_prob_draws)
 
     return Policy("ts_gaussian", n_arms, dim, GaussianTSParams(), _init_stats(n_arms),
-                  draw, decide, _update_stats(n_arms))
+                  draw_gaussian_scores(n_arms), decide, _update_stats(n_arms))
 
 
 class BetaTSParams(NamedTuple):

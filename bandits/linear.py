@@ -19,16 +19,18 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 from jax import Array
 
 from bandits.base import (
     Decision,
     Policy,
+    draw_gaussian_scores,
+    draw_tiebreak,
+    draw_uniform,
     epsilon_mix,
+    gaussian_thompson,
     greedy,
-    monte_carlo_argmax_probs,
     one_hot,
     stochastic,
 )
@@ -70,14 +72,6 @@ def ridge_update(n_arms: int):
     return update
 
 
-def _draw_tiebreak(n_arms: int):
-    def draw(params, key):
-        del params
-        return {"tiebreak": jax.random.uniform(key, (n_arms,))}
-
-    return draw
-
-
 class LinUCBParams(NamedTuple):
     alpha: Array = 1.0  # exploration: width multiplier, >= 0
     reg: Array = 1.0  # ridge regularisation, > 0
@@ -91,7 +85,7 @@ def lin_ucb(n_arms: int, dim: int) -> Policy:
         return greedy(mean + params.alpha * jnp.sqrt(var), mask, noise["tiebreak"])
 
     return Policy("lin_ucb", n_arms, dim, LinUCBParams(), ridge_init(n_arms, dim),
-                  _draw_tiebreak(n_arms), decide, ridge_update(n_arms))
+                  draw_tiebreak(n_arms), decide, ridge_update(n_arms))
 
 
 class LinTSParams(NamedTuple):
@@ -109,22 +103,12 @@ def lin_ts(n_arms: int, dim: int, n_prob_draws: int = 128) -> Policy:
     ``n_prob_draws`` further draws.
     """
 
-    def draw(params, key):
-        del params
-        k1, k2, k3 = jax.random.split(key, 3)
-        return {"z": jax.random.normal(k1, (n_arms,)), "prob_key": k2,
-                "tiebreak": jax.random.uniform(k3, (n_arms,))}
-
     def decide(params, state, noise, context, mask) -> Decision:
         mean, var, _ = ridge_project(state, context)
-        scale = params.v * jnp.sqrt(var)
-        # exact ties (v = 0, or zero variance) are broken at random, as probs assumes
-        choice = greedy(mean + scale * noise["z"], mask, noise["tiebreak"]).action
-        z = jax.random.normal(noise["prob_key"], (n_prob_draws, n_arms))
-        return Decision(choice, monte_carlo_argmax_probs(mean + scale * z, mask))
+        return gaussian_thompson(mean, params.v * jnp.sqrt(var), noise, mask, n_prob_draws)
 
-    return Policy("lin_ts", n_arms, dim, LinTSParams(), ridge_init(n_arms, dim), draw,
-                  decide, ridge_update(n_arms))
+    return Policy("lin_ts", n_arms, dim, LinTSParams(), ridge_init(n_arms, dim),
+                  draw_gaussian_scores(n_arms), decide, ridge_update(n_arms))
 
 
 class LinEpsGreedyParams(NamedTuple):
@@ -135,14 +119,10 @@ class LinEpsGreedyParams(NamedTuple):
 def lin_eps_greedy(n_arms: int, dim: int) -> Policy:
     """ε-greedy on per-arm ridge predictions xᵀθ̂_a, with exact probabilities."""
 
-    def draw(params, key):
-        del params
-        return {"u": jax.random.uniform(key)}
-
     def decide(params, state, noise, context, mask) -> Decision:
         mean, _, _ = ridge_project(state, context)
         g = greedy(mean, mask, jnp.zeros_like(mean)).probs
         return stochastic(epsilon_mix(g, mask, params.epsilon), noise["u"])
 
     return Policy("lin_eps_greedy", n_arms, dim, LinEpsGreedyParams(),
-                  ridge_init(n_arms, dim), draw, decide, ridge_update(n_arms))
+                  ridge_init(n_arms, dim), draw_uniform, decide, ridge_update(n_arms))

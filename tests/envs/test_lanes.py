@@ -173,7 +173,7 @@ def test_world_functions(name, p_eligible):
         one = tmap(lambda a: a[0], params)
         compare(shared, (one, (), x0, jnp.moveaxis(noise, -1, 0)), (None, None, -1, -1))
     assert context.shape == (w.dim, B) and mask.shape == (w.n_arms, B)
-    assert len(np.unique(np.asarray(context)[0])) == B  # lanes draw different contexts
+    assert len(np.unique(np.asarray(context)[-1])) == B  # lanes draw different contexts
 
 
 # --------------------------------------------------------------- targeted cases
