@@ -67,7 +67,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for key in ("n_seeds", "n_rounds"):
         if key not in study:
             raise ValueError(f"study.{key} is required")
-    sweep = cfg.get("sweep") or {}
+    sweep = {k: v for k, v in (cfg.get("sweep") or {}).items() if v is not None}
     for key, values in sweep.items():
         if not isinstance(values, (list, tuple)) or not values:
             raise ValueError(f"sweep.{key} must be a non-empty list, got {values!r}")
@@ -111,7 +111,7 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
         enable_compilation_cache()
     env_cfg = dict(cfg["env"])
     env = env_registry.make(env_cfg.pop("name"), **env_cfg)
-    sweep = dict(cfg.get("sweep") or {})
+    sweep = {k: v for k, v in (cfg.get("sweep") or {}).items() if v is not None}
     rollouts: list[Rollout] = []
     for bname, hyper in cfg["bandit"].items():
         policy = bandits.make(bname, env.n_arms, env.dim, **dict(hyper or {}))

@@ -19,7 +19,6 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 import envs  # noqa: E402, F401  (sets XLA flags before JAX starts)
 from envs.study import run_study  # noqa: E402
 
-
 # Hydra logs at INFO; JAX's backend probing (no TPU, no GPU) is noise there.
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 

@@ -53,10 +53,17 @@ def test_every_experiment_runs_tiny(experiment, tmp_path):
     out = run_study(cfg, out_dir=str(tmp_path), echo=False)
     with open(tmp_path / "summary.json") as f:
         summary = json.load(f)
-    n_grid = 1
-    for values in (cfg.get("sweep") or {}).values():
-        n_grid *= len(values)
-    assert len(summary["results"]) >= len(cfg["bandit"])
+    import bandits
+
+    swept = {k: v for k, v in (cfg.get("sweep") or {}).items() if v is not None}
+    expected_rows = 0
+    for name in cfg["bandit"]:
+        n_grid = 1
+        for key, values in swept.items():
+            if key in bandits.spec(name).params:
+                n_grid *= len(values)
+        expected_rows += n_grid
+    assert len(summary["results"]) == expected_rows
     assert len(out["rollouts"]) == len(cfg["bandit"])
     for row in summary["results"]:
         lo, hi = row["final_regret_ci95"]
@@ -82,7 +89,7 @@ def test_every_bandit_env_pair_validates_or_explains(bandit, env):
 
 
 def test_in_process_sweep_makes_grid(tmp_path):
-    cfg = _compose(["bandit=[lin_ucb,lin_ts]", "+sweep.alpha=[0.1,1.0,3.0]", *TINY])
+    cfg = _compose(["bandit=[lin_ucb,lin_ts]", "sweep.alpha=[0.1,1.0,3.0]", *TINY])
     out = run_study(cfg, out_dir=str(tmp_path), echo=False)
     names = [r["algorithm"] for r in out["summary"]["results"]]
     assert names == ["lin_ucb(alpha=0.1)", "lin_ucb(alpha=1)", "lin_ucb(alpha=3)", "lin_ts"]
@@ -96,8 +103,9 @@ def test_in_process_sweep_makes_grid(tmp_path):
     ("study.n_seeds=-3", "study.n_seeds"),
     ("+bandit.lin_ucb.alfa=1", "no key 'alfa'; allowed: alpha, reg"),
     ("study.layout=rows", "study.layout"),
-    ("+sweep.temperature=[1]", "no selected bandit has a numeric hyperparameter"),
-    ("+sweep.alpha=[-1]", r"sweep.alpha\[0\]"),
+    ("sweep.temperature=[1]", "no selected bandit has a numeric hyperparameter"),
+    ("+sweep.alfa=[1]", "no selected bandit has a numeric hyperparameter 'alfa'"),
+    ("sweep.alpha=[-1]", r"sweep.alpha\[0\]"),
 ])
 def test_invalid_config_names_the_key(override, message):
     base = ["bandit=[lin_ucb,lin_eps_greedy]"] if "sweep" not in override else [
