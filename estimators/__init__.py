@@ -1,1 +1,1 @@
-"""Off-policy estimators, reward models, bootstrap and estimator studies (planned)."""
+"""Off-policy estimators (ope.py) and their confidence intervals (bootstrap.py)."""
