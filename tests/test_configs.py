@@ -16,8 +16,18 @@ from envs.study import run_study, validate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONF = os.path.join(ROOT, "conf")
-EXPERIMENTS = sorted(os.path.splitext(os.path.basename(p))[0]
-                     for p in glob.glob(os.path.join(CONF, "experiment", "*.yaml")))
+ALL_EXPERIMENTS = sorted(os.path.splitext(os.path.basename(p))[0]
+                         for p in glob.glob(os.path.join(CONF, "experiment", "*.yaml")))
+
+
+def _script_of(experiment):
+    """Experiments choose estimators (scripts/ope.py) or bandits (scripts/simulate.py)."""
+    with open(os.path.join(CONF, "experiment", experiment + ".yaml")) as f:
+        return "ope" if "override /estimator" in f.read() else "simulate"
+
+
+EXPERIMENTS = [e for e in ALL_EXPERIMENTS if _script_of(e) == "simulate"]
+OPE_EXPERIMENTS = [e for e in ALL_EXPERIMENTS if _script_of(e) == "ope"]
 BANDITS = sorted(os.path.splitext(os.path.basename(p))[0]
                  for p in glob.glob(os.path.join(CONF, "bandit", "*.yaml")))
 ENVS = sorted(os.path.splitext(os.path.basename(p))[0]
