@@ -176,7 +176,8 @@ def summarise(names, est, lo, hi, truth) -> list[dict[str, Any]]:
 
 
 def format_table(rows) -> str:
-    head = f"{'estimator':<11} {'bias':>18} {'std':>8} {'RMSE':>18} {'coverage':>15} {'CI width':>9}"
+    head = (f"{'estimator':<11} {'bias':>18} {'std':>8} {'RMSE':>18} {'coverage':>15} "
+            f"{'CI width':>9}")
     lines = [head, "-" * len(head)]
     for r in sorted(rows, key=lambda r: r["rmse"]):
         lines.append(
