@@ -18,8 +18,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 from jax.scipy.special import ndtri
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 
 class Interval(NamedTuple):
@@ -58,7 +61,14 @@ def bootstrap_replicates(statistic: Callable[[Any], Array], data: Any, key: Arra
             return statistic(data._replace(count=counts))
         return statistic(jax.tree_util.tree_map(lambda x: x[idx], data))
 
-    return jax.lax.map(one, jnp.arange(n_boot), batch_size=batch_size)
+    devices = jax.local_devices()
+    if len(devices) == 1 or n_boot % len(devices):
+        return jax.lax.map(one, jnp.arange(n_boot), batch_size=batch_size)
+    # one lax.map runs on about one core: split the resamples over the host's devices
+    mesh = Mesh(np.array(devices), ("boot",))
+    run = jax.shard_map(lambda b: jax.lax.map(one, b, batch_size=batch_size), mesh=mesh,
+                        in_specs=P("boot"), out_specs=P("boot"), check_vma=False)
+    return run(jnp.arange(n_boot))
 
 
 def percentile_interval(estimate: Array, replicates: Array, alpha: float = 0.05) -> Interval:
