@@ -91,6 +91,36 @@ def rows(reward, action, pscore, action_dist, estimated_rewards=None) -> Rows:
     return Rows(reward, jnp.asarray(pscore), pi_a, q_a, q_pi)
 
 
+def checked_rows(reward, action, pscore, action_dist, estimated_rewards=None) -> Rows:
+    """:func:`rows` after validating every input in plain NumPy.
+
+    Raises ``ValueError`` naming the field, the bad value and the first bad row for:
+    empty data, shape mismatches, actions out of range, propensities outside (0, 1] or not
+    finite, non-finite rewards, target probability rows that are negative or do not sum
+    to 1, and non-finite reward-model predictions. (Inside ``jit`` nothing can raise, so
+    call this where data enters.)
+    """
+    import numpy as np
+
+    from envs.logged import _finite, check_target, validate
+
+    reward, action, pscore = (np.asarray(x) for x in (reward, action, pscore))
+    action_dist = np.asarray(action_dist)
+    if action_dist.ndim != 2:
+        raise ValueError(f"action_dist must have shape (n, K), got {action_dist.shape}")
+    n_arms = action_dist.shape[1]
+    validate(context=np.zeros((action.shape[0] if action.ndim else 0, 0)), action=action,
+             reward=reward, pscore=pscore, n_arms=n_arms)
+    check_target(action_dist, action.shape[0], n_arms)
+    if estimated_rewards is not None:
+        q = np.asarray(estimated_rewards)
+        if q.shape != action_dist.shape:
+            raise ValueError(f"estimated_rewards must have shape {action_dist.shape}, got "
+                             f"{q.shape}")
+        _finite("estimated_rewards", q)
+    return rows(reward, action, pscore, action_dist, estimated_rewards)
+
+
 def importance_weights(r: Rows) -> Array:
     """w_i = π_e(a_i | x_i) / p_i, (n,)."""
     return r.target_prob / r.pscore
