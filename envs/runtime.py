@@ -77,3 +77,24 @@ def enable_compilation_cache(path: str | None = None) -> str:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path
+
+
+def hydra_entry(cfg, run_study, cache: bool = False) -> None:
+    """Body of a Hydra entry point: plain config in, outputs in the run directory.
+
+    A ``ValueError`` from validation is printed as a config error and exits with status 2
+    (before anything was compiled).
+    """
+    import sys
+
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    if cache:
+        enable_compilation_cache()
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        run_study(plain, out_dir=HydraConfig.get().runtime.output_dir)
+    except ValueError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -13,10 +13,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import hydra  # noqa: E402
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
 import envs  # noqa: E402, F401  (sets XLA flags before JAX starts)
+from envs.runtime import hydra_entry  # noqa: E402
 from envs.study import run_study  # noqa: E402
 
 # Hydra logs at INFO; JAX's backend probing (no TPU, no GPU) is noise there.
@@ -25,12 +25,7 @@ logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 @hydra.main(version_base=None, config_path="../conf", config_name="simulate")
 def main(cfg: DictConfig) -> None:
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    try:
-        run_study(plain, out_dir=HydraConfig.get().runtime.output_dir)
-    except ValueError as err:
-        print(f"config error: {err}", file=sys.stderr)
-        sys.exit(2)
+    hydra_entry(cfg, run_study)
 
 
 if __name__ == "__main__":
