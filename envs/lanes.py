@@ -113,20 +113,17 @@ def _dot_general(eqn, vals, size):
     dtype = eqn.params.get("preferred_element_type") or eqn.outvars[0].aval.dtype
 
     def place(v, batch, free, contract, free_pos):
+        """Operand laid out as (batch, lhs free, rhs free, contracted[, lanes])."""
+        batched = isinstance(v, _B)
         order = list(batch) + list(free) + list(contract)
-        x = _val(v)
-        if isinstance(v, _B):
-            order = order + [len(order)]
-        x = jnp.transpose(x, order)
         dims = (list(range(nb)) + [free_pos + i for i in range(len(free))]
                 + [nb + nlf + nrf + i for i in range(nc)])
-        if isinstance(v, _B):
-            dims = dims + [len(shape)]
-        target = tuple(shape) + ((size,) if isinstance(v, _B) else (1,))
-        if not isinstance(v, _B):
-            target = tuple(shape)
-        x = lax.broadcast_in_dim(x.astype(dtype), target, dims)
-        return x if isinstance(v, _B) else x[..., None]
+        target = tuple(shape)
+        if batched:
+            order, dims, target = order + [len(order)], dims + [len(shape)], target + (size,)
+        x = jnp.transpose(_val(v), order).astype(dtype)
+        x = lax.broadcast_in_dim(x, target, dims)
+        return x if batched else x[..., None]
 
     a = place(vals[0], lb, lf, lc, nb)
     b = place(vals[1], rb, rf, rc, nb + nlf)
