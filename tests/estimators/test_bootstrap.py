@@ -61,3 +61,16 @@ def test_paired_bootstrap_detects_a_real_difference():
                                jax.random.key(0), n_boot=200)
     assert float(diff.difference) == pytest.approx(0.05, rel=1e-4)
     assert float(diff.p_value) < 0.01 and float(diff.lower) > 0
+
+
+def test_poisson_scheme_counts_and_agrees_with_multinomial():
+    c = np.asarray(bs.poisson_counts(jax.random.key(0), 200_000))
+    assert abs(c.mean() - 1) < 0.01 and abs(c.var() - 1) < 0.02  # Poisson(1)
+    assert abs((c == 0).mean() - np.exp(-1)) < 0.005
+    rows = _rows(n=4000)
+    stat = lambda r: ope.snipw(r).value
+    multi = bs.bootstrap(stat, rows, jax.random.key(1), n_boot=1000)
+    pois = bs.bootstrap(stat, rows, jax.random.key(1), n_boot=1000, scheme="poisson")
+    assert float(pois.std_error) == pytest.approx(float(multi.std_error), rel=0.12)
+    with pytest.raises(ValueError, match="scheme"):
+        bs.bootstrap(stat, rows, jax.random.key(1), scheme="wild")
