@@ -204,3 +204,63 @@ def plot_errors(names, errors, path, n, m) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+try:
+    from hydra.experimental.callback import Callback
+except ImportError:  # pragma: no cover - hydra is a dependency
+    Callback = object
+
+
+class CombineEstimatorStudies(Callback):
+    """Hydra callback: after ``-m``, one table of every job and RMSE against n.
+
+    Writes ``combined_summary.csv`` and, when the jobs differ in ``study.n_rows``,
+    ``rmse_vs_n.png`` (one line per estimator, log-log, error bars from the Monte Carlo
+    error) in the sweep directory.
+    """
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        import csv
+
+        sweep_dir = config.hydra.sweep.dir
+        rows = []
+        for root, _, files in sorted(os.walk(sweep_dir)):
+            if "summary.json" not in files:
+                continue
+            with open(os.path.join(root, "summary.json")) as f:
+                s = json.load(f)
+            for r in s["results"]:
+                rows.append({"job": os.path.relpath(root, sweep_dir), "n_rows": s["n_rows"],
+                             "truth": s["truth"], **{k: r[k] for k in (
+                                 "estimator", "bias", "std", "rmse", "rmse_se",
+                                 "coverage", "ci_width")}})
+        if not rows:
+            return
+        with open(os.path.join(sweep_dir, "combined_summary.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        if len({r["n_rows"] for r in rows}) > 1:
+            plot_rmse_vs_n(rows, os.path.join(sweep_dir, "rmse_vs_n.png"))
+
+
+def plot_rmse_vs_n(rows, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name in dict.fromkeys(r["estimator"] for r in rows):
+        pts = sorted((r["n_rows"], r["rmse"], r["rmse_se"]) for r in rows
+                     if r["estimator"] == name)
+        n, rmse, se = (np.array(x) for x in zip(*pts))
+        ax.errorbar(n, rmse, yerr=2 * se, marker="o", ms=3, capsize=2, label=name)
+    ax.set(xscale="log", yscale="log", xlabel="logged rows n", ylabel="RMSE",
+           title="estimator RMSE against sample size (bars: ±2 MC s.e.)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

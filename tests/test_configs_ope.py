@@ -55,3 +55,25 @@ def test_invalid_ope_config_names_the_key(override, message):
     cfg = _compose(["estimator=[ipw,dr]", *TINY, override])
     with pytest.raises(ValueError, match=message):
         validate(cfg)
+
+
+@pytest.mark.slow
+def test_multirun_over_n_writes_rmse_figure(tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    root = os.path.dirname(CONF)
+    sweep = tmp_path / "sweep"
+    p = subprocess.run(
+        [sys.executable, os.path.join(root, "scripts", "ope.py"), "-m",
+         "study.n_rows=200,800", "estimator=[ipw,dr]", *TINY[:1], *TINY[2:],
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "BANDAX_CACHE_DIR": str(tmp_path / "cache")})
+    assert p.returncode == 0, p.stderr[-3000:]
+    with open(sweep / "combined_summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((int(r["n_rows"]), r["estimator"]) for r in rows) == [
+        (200, "dr"), (200, "ipw"), (800, "dr"), (800, "ipw")]
+    assert (sweep / "rmse_vs_n.png").stat().st_size > 10_000
