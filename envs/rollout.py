@@ -101,6 +101,8 @@ class Rollout:
         trajectories: per-seed (G, S, T) ``action``, ``reward``, ``propensity`` and
             ``regret`` (instantaneous expected regret), when recorded.
         grid: the hyperparameter values of each grid point, ``{name: (G,)}``.
+        final_state: the policy state after the last round, leaves (G, S, ...): a
+            trained policy, e.g. to evaluate off-policy.
         compile_s, run_s: compilation and execution wall time.
     """
 
@@ -119,6 +121,7 @@ class Rollout:
     plan: Plan
     n_devices: int
     trajectories: dict[str, np.ndarray] | None = None
+    final_state: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -428,6 +431,11 @@ def simulate(
         x = np.moveaxis(np.asarray(x), -1, 0).reshape((n_grid, s_pad) + x.shape[:-1])
         return x[:, :n_seeds]
 
+    def lanes_last(x):
+        x = np.asarray(x)
+        return x if lay.kind == "lanes" else np.moveaxis(x, 0, -1)
+
+    final_state = jax.tree_util.tree_map(lambda x: per_seed(lanes_last(x)), pstate)
     trajectories = None
     if record_trajectories:
         names = ("action", "reward", "propensity", "regret")
@@ -439,7 +447,7 @@ def simulate(
         mean_regret=np.concatenate(means, 0).T, std_regret=np.concatenate(stds, 0).T,
         checkpoints=ckpts, seed_regret=per_seed(seed_ck.T),
         total_reward=per_seed(cum_reward), grid=grid, compile_s=compile_s, run_s=run_s,
-        plan=plan, n_devices=n_dev, trajectories=trajectories)
+        plan=plan, n_devices=n_dev, trajectories=trajectories, final_state=final_state)
 
 
 def _grid(params):

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import bandits
 from bandits.registry import Range
 from envs import registry as env_registry
 from envs.truth import policy_value, simulate_logs
@@ -29,7 +30,9 @@ from estimators import registry as est_registry
 from estimators.bootstrap import bootstrap_replicates
 
 POLICY_KINDS = {"uniform": {}, "eps_greedy": {"epsilon": Range(0.0, 1.0)},
-                "softmax": {"temperature": Range(0.0, low_open=True)}}
+                "softmax": {"temperature": Range(0.0, low_open=True)},
+                "bandit": {"name": None, "params": None,
+                           "warmup_rounds": Range(0, 10**8, integer=True)}}
 STUDY_KEYS = {"n_datasets": Range(1, 10**7, integer=True),
               "n_rows": Range(2, 10**9, integer=True),
               "seed": Range(0, 2**31 - 1, integer=True),
@@ -42,8 +45,13 @@ def _check_policy(where: str, cfg: Mapping[str, Any]) -> None:
     kind = cfg.get("kind")
     if kind not in POLICY_KINDS:
         raise ValueError(f"{where}.kind must be one of {', '.join(POLICY_KINDS)}, got {kind!r}")
+    if kind == "bandit":
+        if cfg.get("name") not in bandits.names():
+            raise ValueError(f"{where}.name must be one of {', '.join(bandits.names())}, "
+                             f"got {cfg.get('name')!r}")
+        bandits.validate(cfg["name"], dict(cfg.get("params") or {}), where=f"{where}.params")
     for key, value in cfg.items():
-        if key == "kind":
+        if key == "kind" or (kind == "bandit" and key in ("name", "params")):
             continue
         if key not in POLICY_KINDS[kind]:
             raise ValueError(f"{where} ({kind}) has no key {key!r}; allowed: "
@@ -70,9 +78,14 @@ def validate(cfg: Mapping[str, Any]) -> None:
         STUDY_KEYS[key].check(f"study.{key}", value)
 
 
-def fixed_policy(cfg: Mapping[str, Any], env, params):
-    """A policy over the world's true mean rewards: uniform, ε-greedy or softmax."""
+def fixed_policy(cfg: Mapping[str, Any], env, params, key=None):
+    """A fixed policy: uniform, ε-greedy or softmax over the world's true mean rewards, or
+    (``kind: bandit``) any algorithm of :mod:`bandits` frozen after ``warmup_rounds``
+    rounds of learning in this world (its ``probs``; for Thompson sampling a Monte Carlo
+    estimate with one fixed set of draws)."""
     kind = cfg["kind"]
+    if kind == "bandit":
+        return _bandit_policy(cfg, env, params, key)
 
     def probs(x, m):
         mu = env.mean_rewards(params, (), x)
@@ -87,6 +100,23 @@ def fixed_policy(cfg: Mapping[str, Any], env, params):
         return (1 - cfg["epsilon"]) * best + cfg["epsilon"] * m / jnp.sum(m)
 
     return probs
+
+
+def _bandit_policy(cfg, env, env_params, key):
+    from envs.rollout import simulate
+
+    key = jax.random.key(0) if key is None else key
+    policy = bandits.make(cfg["name"], env.n_arms, env.dim, **dict(cfg.get("params") or {}))
+    pp = policy.default_params
+    warmup = int(cfg.get("warmup_rounds", 0))
+    if warmup > 0:
+        r = simulate(policy, env, n_rounds=warmup, n_seeds=1, env_params=env_params,
+                     seed=int(jax.random.randint(key, (), 0, 2**31 - 1)))
+        state = jax.tree_util.tree_map(lambda x: jnp.asarray(x[0, 0]), r.final_state)
+    else:
+        state = policy.init(pp, key)
+    noise = policy.draw(pp, jax.random.fold_in(key, 1))
+    return lambda x, m: policy.decide(pp, state, noise, x, m).probs
 
 
 def _model(cfg, n_arms):
@@ -105,8 +135,8 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
     env = env_registry.make(env_cfg.pop("name"), **env_cfg)
     root = jax.random.key(study.get("seed", 0))
     params = env.sample_params(jax.random.fold_in(root, 0))
-    logging = fixed_policy(cfg["logging_policy"], env, params)
-    target = fixed_policy(cfg["target_policy"], env, params)
+    logging = fixed_policy(cfg["logging_policy"], env, params, jax.random.fold_in(root, 3))
+    target = fixed_policy(cfg["target_policy"], env, params, jax.random.fold_in(root, 4))
     names = list(cfg["estimator"])
     fns = [est_registry.make(n, **dict(cfg["estimator"][n] or {})) for n in names]
     model = _model(cfg["reward_model"], env.n_arms)

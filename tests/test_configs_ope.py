@@ -77,3 +77,17 @@ def test_multirun_over_n_writes_rmse_figure(tmp_path):
     assert sorted((int(r["n_rows"]), r["estimator"]) for r in rows) == [
         (200, "dr"), (200, "ipw"), (800, "dr"), (800, "ipw")]
     assert (sweep / "rmse_vs_n.png").stat().st_size > 10_000
+
+
+def test_bandit_algorithms_serve_as_target_policies(tmp_path):
+    cfg = _compose(["estimator=[ipw,dr]", *TINY, "policy@target_policy=bandit",
+                    "target_policy.name=lin_ts", "+target_policy.params.v=0.5",
+                    "target_policy.warmup_rounds=200", "policy@logging_policy=uniform"])
+    out = run_study(cfg, echo=False)
+    assert out["estimates"].shape == (4, 2)
+    cfg["target_policy"]["name"] = "lin_usb"
+    with pytest.raises(ValueError, match="target_policy.name must be one of uniform"):
+        validate(cfg)
+    cfg["target_policy"].update(name="lin_ucb", params={"alpha": -1})
+    with pytest.raises(ValueError, match="target_policy.params.alpha must be"):
+        validate(cfg)

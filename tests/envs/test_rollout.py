@@ -142,3 +142,15 @@ def test_regret_rates_on_linear_world():
     for good in ("lin_ucb", "lin_ts"):
         assert res[good][-1] < 0.25 * res["eps_greedy"][-1]
         assert res[good][-1] < 0.25 * res["uniform"][-1]
+
+
+@pytest.mark.parametrize("layout", ["lanes", "vmap"])
+def test_final_state_matches_trajectories(world, layout):
+    r = simulate(bandits.make("eps_greedy", 5, 10), world, n_rounds=90, n_seeds=3,
+                 record_trajectories=True, layout=layout)
+    counts = r.final_state.counts  # (G, S, K)
+    assert counts.shape == (1, 3, 5)
+    for s in range(3):
+        np.testing.assert_array_equal(counts[0, s],
+                                      np.bincount(r.trajectories["action"][0, s], minlength=5))
+    np.testing.assert_allclose(r.final_state.sums.sum(-1), r.total_reward, rtol=1e-5)
