@@ -267,6 +267,28 @@ except ImportError:  # pragma: no cover - hydra is a dependency
     Callback = object
 
 
+def combine_job_summaries(sweep_dir: str, row) -> list[dict[str, Any]]:
+    """Every job's ``summary.json`` under a multirun directory, one row per result.
+
+    ``row(job, summary, result) -> dict`` picks the columns. The rows are also written to
+    ``combined_summary.csv`` in ``sweep_dir``; nothing is written when no job finished.
+    """
+    rows = []
+    for root, _, files in sorted(os.walk(sweep_dir)):
+        if "summary.json" not in files:
+            continue
+        with open(os.path.join(root, "summary.json")) as f:
+            s = json.load(f)
+        job = os.path.relpath(root, sweep_dir)
+        rows.extend(row(job, s, r) for r in s.get("results", []))
+    if rows:
+        with open(os.path.join(sweep_dir, "combined_summary.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return rows
+
+
 class CombineSummaries(Callback):
     """Hydra callback: after ``-m``, one table of every job's results.
 
@@ -275,23 +297,12 @@ class CombineSummaries(Callback):
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = config.hydra.sweep.dir
-        rows = []
-        for root, _, files in sorted(os.walk(sweep_dir)):
-            if "summary.json" not in files:
-                continue
-            with open(os.path.join(root, "summary.json")) as f:
-                s = json.load(f)
-            job = os.path.relpath(root, sweep_dir)
-            for r in s.get("results", []):
-                rows.append({"job": job, "env": s.get("env"), **{
-                    k: r[k] for k in ("algorithm", "final_regret_mean", "final_regret_std",
-                                      "runtime_s", "n_seeds", "n_rounds")}})
+        keys = ("algorithm", "final_regret_mean", "final_regret_std", "runtime_s", "n_seeds",
+                "n_rounds")
+        rows = combine_job_summaries(sweep_dir, lambda job, s, r: {
+            "job": job, "env": s.get("env"), **{k: r[k] for k in keys}})
         if not rows:
             return
-        with open(os.path.join(sweep_dir, "combined_summary.csv"), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
         md = ["| job | env | algorithm | final regret | std | run s |", "|---|---|---|---|---|---|"]
         md += [f"| {r['job']} | {r['env']} | {r['algorithm']} | {r['final_regret_mean']:.1f}"
                f" | {r['final_regret_std']:.1f} | {r['runtime_s']:.2f} |" for r in rows]

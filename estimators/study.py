@@ -24,6 +24,7 @@ import numpy as np
 import bandits
 from bandits.registry import Range
 from envs import registry as env_registry
+from envs.study import Callback, combine_job_summaries
 from envs.truth import policy_value, simulate_logs
 from estimators import ope, reward_models
 from estimators import registry as est_registry
@@ -236,12 +237,6 @@ def plot_errors(names, errors, path, n, m) -> None:
     plt.close(fig)
 
 
-try:
-    from hydra.experimental.callback import Callback
-except ImportError:  # pragma: no cover - hydra is a dependency
-    Callback = object
-
-
 class CombineEstimatorStudies(Callback):
     """Hydra callback: after ``-m``, one table of every job and RMSE against n.
 
@@ -251,26 +246,11 @@ class CombineEstimatorStudies(Callback):
     """
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        import csv
-
+        keys = ("estimator", "bias", "std", "rmse", "rmse_se", "coverage", "ci_width")
         sweep_dir = config.hydra.sweep.dir
-        rows = []
-        for root, _, files in sorted(os.walk(sweep_dir)):
-            if "summary.json" not in files:
-                continue
-            with open(os.path.join(root, "summary.json")) as f:
-                s = json.load(f)
-            for r in s["results"]:
-                rows.append({"job": os.path.relpath(root, sweep_dir), "n_rows": s["n_rows"],
-                             "truth": s["truth"], **{k: r[k] for k in (
-                                 "estimator", "bias", "std", "rmse", "rmse_se",
-                                 "coverage", "ci_width")}})
-        if not rows:
-            return
-        with open(os.path.join(sweep_dir, "combined_summary.csv"), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        rows = combine_job_summaries(sweep_dir, lambda job, s, r: {
+            "job": job, "n_rows": s["n_rows"], "truth": s["truth"],
+            **{k: r[k] for k in keys}})
         if len({r["n_rows"] for r in rows}) > 1:
             plot_rmse_vs_n(rows, os.path.join(sweep_dir, "rmse_vs_n.png"))
 
