@@ -89,7 +89,8 @@ def _first_bad(bad: np.ndarray) -> int:
     return int(np.argmax(bad.reshape(bad.shape[0], -1).any(axis=1)))
 
 
-def _finite(name: str, x: np.ndarray) -> None:
+def check_finite(name: str, x: np.ndarray) -> None:
+    """Raises naming the first row with a NaN or infinite value."""
     if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
         raise ValueError(f"{name} must be numeric, got dtype {x.dtype}")
     bad = ~np.isfinite(x)
@@ -133,16 +134,16 @@ def validate(*, context, action, reward, pscore, n_arms, action_dist=None, mask=
         row = _first_bad(out)
         raise ValueError(f"action must be in [0, {n_arms - 1}]; row {row} has "
                          f"{_fmt(action[row])} ({int(out.sum())} rows out of range)")
-    _finite("context", context)
-    _finite("reward", reward)
-    _finite("pscore", pscore)
+    check_finite("context", context)
+    check_finite("reward", reward)
+    check_finite("pscore", pscore)
     bad = (pscore <= 0) | (pscore > 1)
     if bad.any():
         row = _first_bad(bad)
         raise ValueError(f"pscore must be in (0, 1]; row {row} has {_fmt(pscore[row])} "
                          f"({int(bad.sum())} rows outside)")
     if action_dist is not None:
-        _finite("action_dist", action_dist)
+        check_finite("action_dist", action_dist)
         neg = action_dist < 0
         if neg.any():
             row = _first_bad(neg)
@@ -181,7 +182,7 @@ def check_target(action_dist, n_rows: int, n_arms: int, name: str = "action_dist
     x = np.asarray(action_dist)
     if x.shape != (n_rows, n_arms):
         raise ValueError(f"{name} must have shape ({n_rows}, {n_arms}), got {x.shape}")
-    _finite(name, x)
+    check_finite(name, x)
     if (x < 0).any():
         row = _first_bad(x < 0)
         raise ValueError(f"{name} must be non-negative; row {row} has {x[row].tolist()}")

@@ -102,7 +102,7 @@ def checked_rows(reward, action, pscore, action_dist, estimated_rewards=None) ->
     """
     import numpy as np
 
-    from envs.logged import _finite, check_target, validate
+    from envs.logged import check_finite, check_target, validate
 
     reward, action, pscore = (np.asarray(x) for x in (reward, action, pscore))
     action_dist = np.asarray(action_dist)
@@ -117,7 +117,7 @@ def checked_rows(reward, action, pscore, action_dist, estimated_rewards=None) ->
         if q.shape != action_dist.shape:
             raise ValueError(f"estimated_rewards must have shape {action_dist.shape}, got "
                              f"{q.shape}")
-        _finite("estimated_rewards", q)
+        check_finite("estimated_rewards", q)
     return rows(reward, action, pscore, action_dist, estimated_rewards)
 
 
