@@ -79,13 +79,14 @@ def first_argmax(values: Array) -> Array:
     return jnp.min(jnp.where(values == top, idx, n), axis=-1).astype(jnp.int32)
 
 
-def greedy(scores: Array, mask: Array, tiebreak: Array) -> Decision:
+def greedy(scores: Array, mask: Array, u: Array) -> Decision:
     """Greedy choice among eligible arms, exact ties broken uniformly at random.
 
     Args:
         scores: (n_arms,) arm scores; ``+inf`` is allowed (e.g. untried arms).
         mask: (n_arms,) bool, eligible arms (at least one).
-        tiebreak: (n_arms,) i.i.d. uniforms in [0, 1).
+        u: () a uniform in [0, 1); with m tied maxima it picks the
+            ``floor(u·m)``-th of them, so one random number serves any number of ties.
 
     Returns:
         The decision, with ``probs`` split evenly over the tied maxima.
@@ -93,9 +94,14 @@ def greedy(scores: Array, mask: Array, tiebreak: Array) -> Decision:
     s = jnp.where(mask, scores, -jnp.inf)
     best = jnp.max(s, axis=-1, keepdims=True)
     is_max = (s == best) & mask
-    probs = is_max / jnp.sum(is_max, axis=-1, keepdims=True)
-    action = first_argmax(jnp.where(is_max, tiebreak, -1.0))
-    return Decision(action, probs.astype(scores.dtype))
+    n_max = jnp.sum(is_max, axis=-1, keepdims=True)
+    probs = is_max / n_max
+    n = scores.shape[-1]
+    idx = jnp.arange(n, dtype=jnp.int32)
+    rank = jnp.cumsum(is_max, axis=-1, dtype=jnp.int32)  # 1..m along the tied arms
+    pick = jnp.minimum(jnp.floor(u * n_max).astype(jnp.int32), n_max - 1) + 1
+    action = jnp.min(jnp.where(is_max & (rank == pick), idx, n), axis=-1)
+    return Decision(action.astype(jnp.int32), probs.astype(scores.dtype))
 
 
 def uniform_probs(mask: Array, dtype=jnp.float32) -> Array:
@@ -161,11 +167,12 @@ def draw_uniform(params, key) -> dict:
 
 
 def draw_tiebreak(n_arms: int):
-    """Noise of a greedy policy: one uniform per arm to break exact ties."""
+    """Noise of a greedy policy: one uniform that breaks exact ties (see :func:`greedy`)."""
+    del n_arms
 
     def draw(params, key) -> dict:
         del params
-        return {"tiebreak": jax.random.uniform(key, (n_arms,))}
+        return {"tiebreak": jax.random.uniform(key)}
 
     return draw
 
@@ -181,7 +188,7 @@ def draw_gaussian_scores(n_arms: int):
         del params
         k1, k2, k3 = jax.random.split(key, 3)
         return {"z": jax.random.normal(k1, (n_arms,)), "prob_key": k2,
-                "tiebreak": jax.random.uniform(k3, (n_arms,))}
+                "tiebreak": jax.random.uniform(k3)}
 
     return draw
 

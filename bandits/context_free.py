@@ -91,7 +91,7 @@ def eps_greedy(n_arms: int, dim: int = 1) -> Policy:
 
     def decide(params, state, noise, context, mask) -> Decision:
         means = _sample_means(state, params.initial_value)
-        g = greedy(means, mask, jnp.zeros_like(means)).probs
+        g = greedy(means, mask, jnp.zeros(())).probs
         return stochastic(epsilon_mix(g, mask, params.epsilon), noise["u"])
 
     return Policy("eps_greedy", n_arms, dim, EpsGreedyParams(), _init_stats(n_arms),
@@ -192,7 +192,7 @@ def ts_beta(n_arms: int, dim: int = 1, n_prob_draws: int = 128) -> Policy:
         a = params.a0 + state.sums
         b = params.b0 + state.counts - state.sums
         theta = jax.random.beta(noise["key"], a, b)
-        choice = greedy(theta, mask, jnp.zeros_like(theta)).action
+        choice = greedy(theta, mask, jnp.zeros(())).action
         draws = jax.random.beta(noise["prob_key"], a, b, (n_prob_draws, n_arms))
         return Decision(choice, monte_carlo_argmax_probs(draws, mask))
 

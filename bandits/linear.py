@@ -121,7 +121,7 @@ def lin_eps_greedy(n_arms: int, dim: int) -> Policy:
 
     def decide(params, state, noise, context, mask) -> Decision:
         mean, _, _ = ridge_project(state, context)
-        g = greedy(mean, mask, jnp.zeros_like(mean)).probs
+        g = greedy(mean, mask, jnp.zeros(())).probs
         return stochastic(epsilon_mix(g, mask, params.epsilon), noise["u"])
 
     return Policy("lin_eps_greedy", n_arms, dim, LinEpsGreedyParams(),

@@ -58,6 +58,27 @@ def _largest_divisor(n: int, at_most: int) -> int:
     return 1
 
 
+VECTOR_LANES = 8  # lanes per SIMD register (float32, AVX2); group sizes are multiples
+
+
+def padded_seeds(n_seeds: int, n_grid: int, n_devices: int, group_lanes: int) -> int:
+    """Seeds per grid point after padding, so that lanes split into aligned groups.
+
+    Each device gets the same number of lanes, a multiple of ``group_lanes`` when it has
+    more than that (it then advances them ``group_lanes`` at a time) and a multiple of
+    :data:`VECTOR_LANES` otherwise, so no group ends in a partial SIMD vector. Padded
+    seeds are real, independent seeds whose results are dropped; a seed's numbers never
+    depend on the padding.
+    """
+    s = n_seeds
+    while True:
+        lanes, rem = divmod(n_grid * s, n_devices)
+        unit = group_lanes if lanes > group_lanes else VECTOR_LANES
+        if rem == 0 and lanes % unit == 0:
+            return s
+        s += 1
+
+
 @dataclass(frozen=True)
 class Plan:
     block: int  # rounds whose random numbers are drawn together
@@ -239,7 +260,7 @@ def simulate(
     block_rounds: int | None = None,
     layout: str = "lanes",
     devices: list | None = None,
-    group_lanes: int = 1024,
+    group_lanes: int = 64,
     progress: bool | Callable[[int, int], None] = False,
 ) -> Rollout:
     """Runs ``n_seeds`` independent simulations of ``n_rounds`` rounds.
@@ -265,8 +286,8 @@ def simulate(
             (``jax.vmap``'s layout, for comparison).
         devices: devices to split the lanes over (default: all local devices).
         group_lanes: at most this many lanes of a device advance together; a device's
-            lanes are processed in groups so each group's state stays in cache (at
-            10,000 seeds the state of all lanes exceeds the L2 and L3 caches).
+            lanes are processed in groups so each group's state stays in the core's L2
+            cache (LinUCB's state is ~2.2 KB a lane at K=5, d=10).
         progress: ``True`` for a tqdm bar, or a callback ``(rounds_done, n_rounds)``.
     """
     if not isinstance(n_rounds, (int, np.integer)) or n_rounds < 1:
@@ -282,14 +303,10 @@ def simulate(
 
     devices = list(devices or jax.local_devices())
     n_dev = len(devices)
-    # Pad the seed axis so lanes split evenly over devices; padded seeds are real,
-    # independent seeds whose results are dropped.
-    s_pad = n_seeds
-    while (n_grid * s_pad) % n_dev:
-        s_pad += 1
+    s_pad = padded_seeds(n_seeds, n_grid, n_dev, group_lanes)
     n_lanes = n_grid * s_pad
     lanes_per_dev = n_lanes // n_dev
-    n_groups = lanes_per_dev // _largest_divisor(lanes_per_dev, group_lanes)
+    n_groups = max(1, lanes_per_dev // group_lanes)
     plan = make_plan(n_rounds, lanes_per_dev // n_groups, chunk_rounds, block_rounds,
                      record_trajectories, n_lanes)
     mesh = Mesh(np.array(devices), (LANE,))

@@ -290,7 +290,7 @@ def test_ucb1_uses_t_plus_one_hand_case():
     p = bandits.make("ucb1", 2, 1, c=1.0)
     dec = jax.jit(p.decide)(p.default_params, ArmStats(jnp.asarray(counts, jnp.float32),
                                                        jnp.asarray(sums, jnp.float32)),
-                            {"tiebreak": jnp.asarray([0.1, 0.9])}, jnp.zeros(1),
+                            {"tiebreak": jnp.float32(0.9)}, jnp.zeros(1),
                             jnp.ones(2, bool))
     assert int(dec.action) == 0
     np.testing.assert_array_equal(np.asarray(dec.probs), [1.0, 0.0])
@@ -479,6 +479,20 @@ def test_exact_ties_are_split_evenly(case):
     want[ties] = 1 / len(ties)
     np.testing.assert_allclose(probs, np.broadcast_to(want, probs.shape), rtol=1e-6)
     assert_close_in_se(freq_of(action), want, binom_se(want, N_KEYS), "actions")
+
+
+@pytest.mark.parametrize("u, mask, want", [
+    (0.0, [True] * 5, 1), (0.34, [True] * 5, 2), (0.999999, [True] * 5, 4),
+    (0.49, [True, True, False, True, True], 1), (0.5, [True, True, False, True, True], 4),
+    (0.7, [True, False, True, True, False], 2),
+])
+def test_greedy_picks_the_floor_u_m_th_tied_arm(u, mask, want):
+    """With m tied maxima, u in [k/m, (k+1)/m) picks the k-th of them (0-based)."""
+    from bandits.base import greedy
+
+    scores = jnp.asarray([1.0, 3.0, 3.0, 0.0, 3.0])
+    dec = jax.jit(greedy)(scores, jnp.asarray(mask), jnp.float32(u))
+    assert int(dec.action) == want
 
 
 # --------------------------------------------------------------------- validation

@@ -154,3 +154,20 @@ def test_final_state_matches_trajectories(world, layout):
         np.testing.assert_array_equal(counts[0, s],
                                       np.bincount(r.trajectories["action"][0, s], minlength=5))
     np.testing.assert_allclose(r.final_state.sums.sum(-1), r.total_reward, rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_seeds, n_grid, n_dev, group", [
+    (1000, 1, 2, 64), (10_000, 1, 2, 64), (6, 1, 2, 1), (1, 1, 2, 64), (37, 3, 2, 64),
+    (100, 4, 1, 64), (5, 1, 3, 64),
+])
+def test_seed_padding_gives_aligned_groups(n_seeds, n_grid, n_dev, group):
+    from envs.rollout import VECTOR_LANES, padded_seeds
+
+    s = padded_seeds(n_seeds, n_grid, n_dev, group)
+    lanes, rem = divmod(n_grid * s, n_dev)
+    assert s >= n_seeds and rem == 0
+    assert lanes % (group if lanes > group else VECTOR_LANES) == 0
+    # the smallest such padding: one seed fewer would not do
+    if s > n_seeds:
+        lanes1, rem1 = divmod(n_grid * (s - 1), n_dev)
+        assert rem1 or lanes1 % (group if lanes1 > group else VECTOR_LANES)
