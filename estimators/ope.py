@@ -135,7 +135,7 @@ def wmean(x: Array, r: Rows) -> Array:
     """Mean over rows, each counted ``r.count`` times."""
     if r.count is None:
         return jnp.mean(x)
-    return jnp.sum(r.count * x) / jnp.sum(r.count)
+    return jnp.dot(r.count, x) / jnp.sum(r.count)
 
 
 def _est(terms, weights, r: Rows) -> Estimate:
