@@ -73,6 +73,23 @@ class LoggedData:
         np.savez_compressed(path, **data)
 
     @classmethod
+    def from_rollout(cls, rollout, seed: int = 0, grid_point: int = 0) -> LoggedData:
+        """The log of one simulated run: a policy logged as it learns.
+
+        ``rollout`` comes from ``envs.rollout.simulate(..., record_logs=True)``; every
+        row holds the context the policy saw, the arms it could choose, its full action
+        distribution at that round (so ``pscore`` is the probability it actually used)
+        and the reward it observed.
+        """
+        t = rollout.trajectories
+        if t is None or "context" not in t:
+            raise ValueError("this rollout holds no logs: run simulate(..., record_logs=True)")
+        g, s = grid_point, seed
+        return cls.from_arrays(context=t["context"][g, s], action=t["action"][g, s],
+                               reward=t["reward"][g, s], pscore=t["propensity"][g, s],
+                               action_dist=t["action_dist"][g, s], mask=t["mask"][g, s])
+
+    @classmethod
     def from_npz(cls, path: str) -> LoggedData:
         with np.load(path) as z:
             kw = {k: z[k] for k in z.files}

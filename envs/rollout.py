@@ -87,19 +87,20 @@ class Plan:
 
 
 def make_plan(n_rounds: int, lanes_per_device: int, chunk_rounds: int | None = None,
-              block_rounds: int | None = None, record: bool = False,
+              block_rounds: int | None = None, record: int = 0,
               n_lanes: int = 1) -> Plan:
     """Chooses block and chunk lengths that divide ``n_rounds``.
 
     Blocks hold about 2^17 lane-rounds per device, between 16 and 64 rounds (so their
     random numbers stay in cache; measured best for LinUCB at 1,000 and 10,000 seeds);
-    chunks hold at most 2^24 lane-rounds of output (2^22 when trajectories are
-    recorded) and at least 1/16 of the horizon, for a progress bar.
+    chunks hold at most 2^24 lane-rounds of output (2^24 floats when ``record`` floats
+    per lane-round are recorded as trajectories) and at least 1/16 of the horizon, for a
+    progress bar.
     """
     target_block = block_rounds or max(16, min(64, 2**17 // max(lanes_per_device, 1)))
     block = _largest_divisor(n_rounds, target_block)
     blocks = n_rounds // block
-    budget = (2**22 if record else 2**24) // max(n_lanes, 1)
+    budget = 2**24 // max(record, 1) // max(n_lanes, 1)
     target = chunk_rounds or max(block, min(max(n_rounds // 16, block), budget))
     per_chunk = _largest_divisor(blocks, max(1, target // block))
     return Plan(block, block * per_chunk, blocks // per_chunk)
@@ -178,7 +179,7 @@ def _round_draws(policy: Policy, env: World):
     return draw
 
 
-def _step(policy: Policy, env: World):
+def _step(policy: Policy, env: World, record_logs: bool = False):
     """Per lane: one round given its pre-drawn random numbers.
 
     Mean rewards are computed here rather than with the draws: XLA fuses a freshly
@@ -196,7 +197,12 @@ def _step(policy: Policy, env: World):
         regret = best - jnp.sum(jnp.where(chosen, mu, 0.0))
         prop = jnp.sum(jnp.where(chosen, dec.probs, 0.0))
         pstate = policy.update(pparams, pstate, d["context"], dec.action, reward)
-        return pstate, (regret, reward, dec.action, prop)
+        out = (regret, reward, dec.action, prop)
+        if record_logs:  # one flat vector per lane: context, mask, probs, mean rewards
+            f32 = jnp.float32
+            out = out + (jnp.concatenate([d["context"].astype(f32), d["mask"].astype(f32),
+                                          dec.probs.astype(f32), mu.astype(f32)]),)
+        return pstate, out
 
     return step
 
@@ -256,6 +262,8 @@ def simulate(
     fixed_world: bool = False,
     n_checkpoints: int = 60,
     record_trajectories: bool = False,
+    record_logs: bool = False,
+    first_seed: int = 0,
     chunk_rounds: int | None = None,
     block_rounds: int | None = None,
     layout: str = "lanes",
@@ -281,6 +289,12 @@ def simulate(
         n_checkpoints: log-spaced rounds at which every seed's regret is kept.
         record_trajectories: also return per-seed actions, rewards, propensities and
             regrets for every round (memory O(G·S·T)).
+        record_logs: also record what a logged dataset holds — every round's context,
+            eligible mask, the policy's action probabilities and the true mean rewards
+            (memory O(G·S·T·(d + 3K))); implies ``record_trajectories``. See
+            :func:`envs.logged.from_rollout`.
+        first_seed: seeds are ``first_seed, first_seed + 1, ...``, so a large set of
+            seeds can run in batches with the same numbers as in one run.
         chunk_rounds, block_rounds: override the automatic plan (:func:`make_plan`).
         layout: ``"lanes"`` (simulations on the last axis, fast) or ``"vmap"``
             (``jax.vmap``'s layout, for comparison).
@@ -297,6 +311,9 @@ def simulate(
     if policy.n_arms != env.n_arms or policy.dim != env.dim:
         raise ValueError(f"policy is built for n_arms={policy.n_arms}, dim={policy.dim} "
                          f"but env has n_arms={env.n_arms}, dim={env.dim}")
+    if not isinstance(first_seed, (int, np.integer)) or first_seed < 0:
+        raise ValueError(f"first_seed must be an integer >= 0, got {first_seed!r}")
+    record_trajectories = record_trajectories or record_logs
     lay = _Layout(layout)
     params = policy.default_params if policy_params is None else policy_params
     params, grid, n_grid = _grid(params)
@@ -307,12 +324,13 @@ def simulate(
     n_lanes = n_grid * s_pad
     lanes_per_dev = n_lanes // n_dev
     n_groups = max(1, lanes_per_dev // group_lanes)
+    floats = (env.dim + 3 * env.n_arms + 4 if record_logs else 4) if record_trajectories else 0
     plan = make_plan(n_rounds, lanes_per_dev // n_groups, chunk_rounds, block_rounds,
-                     record_trajectories, n_lanes)
+                     floats, n_lanes)
     mesh = Mesh(np.array(devices), (LANE,))
 
     root = jax.random.key(seed)
-    seed_idx = np.tile(np.arange(s_pad), n_grid)
+    seed_idx = np.tile(first_seed + np.arange(s_pad), n_grid)
     grid_idx = np.repeat(np.arange(n_grid), s_pad)
 
     # ---- per-lane set-up: keys, world instances, params, initial state
@@ -343,7 +361,7 @@ def simulate(
                                             in_axes=(None, None, None, None, 0))(
             pp, ep, es, rk, ts),
         (True, True, True, True, False), out_axis=1)
-    step = lay.bmap(_step(policy, env), (True, True, True, True, True))
+    step = lay.bmap(_step(policy, env, record_logs), (True, True, True, True, True))
     n_blocks = plan.chunk // plan.block
 
     def run_group(pparams, eparams, estate, rkeys, pstate, cum_regret, cum_reward, t0):
@@ -354,12 +372,15 @@ def simulate(
 
             def one(carry, d):
                 pstate, cum_regret, cum_reward = carry
-                pstate, (regret, reward, action, prop) = step(pparams, eparams, estate, pstate, d)
+                pstate, (regret, reward, action, prop, *logged) = step(pparams, eparams,
+                                                                       estate, pstate, d)
                 cum_regret = cum_regret + regret
                 cum_reward = cum_reward + reward
                 ys = (cum_regret,)
                 if record_trajectories:
                     ys = ys + (action, reward, prop, regret)
+                if record_logs:  # (F, lanes) in both layouts
+                    ys = ys + (logged[0] if lay.kind == "lanes" else logged[0].T,)
                 return (pstate, cum_regret, cum_reward), ys
 
             return jax.lax.scan(one, (pstate, cum_regret, cum_reward), draws)
@@ -377,18 +398,22 @@ def simulate(
         lanes = jax.tree_util.tree_map(lay.split_groups(n_groups), lanes)
         carry, ys = jax.lax.map(lambda g: run_group(*g, t0), lanes)
         carry = jax.tree_util.tree_map(lay.merge_groups, carry)
-        # ys: (groups, chunk, lanes per group) -> (chunk, lanes)
-        ys = jax.tree_util.tree_map(
-            lambda y: jnp.moveaxis(y, 0, 1).reshape(y.shape[1], -1), ys)
+        def merge(y):  # (groups, chunk, ..., lanes per group) -> (chunk, ..., lanes)
+            y = jnp.moveaxis(y, 0, -2)
+            return y.reshape(y.shape[:-2] + (-1,))
+
+        ys = jax.tree_util.tree_map(merge, ys)
         return carry, ys
 
-    # lane-batched leaves of ys are (chunk, L) in both layouts
+    # lane-batched leaves of ys are (chunk, L) in both layouts; logs are (chunk, F, L)
     def chunk_fn(lane_args, pstate, cum_regret, cum_reward, t0, ckpt_local):
         in_specs = (_tree_spec(lay, lane_args), _tree_spec(lay, pstate), P(LANE),
                     P(LANE), P())
         n_ys = 5 if record_trajectories else 1
-        out_specs = ((_tree_spec(lay, pstate), P(LANE), P(LANE)),
-                     tuple(P(None, LANE) for _ in range(n_ys)))
+        ys_specs = tuple(P(None, LANE) for _ in range(n_ys))
+        if record_logs:
+            ys_specs = ys_specs + (P(None, None, LANE),)
+        out_specs = ((_tree_spec(lay, pstate), P(LANE), P(LANE)), ys_specs)
         f = jax.shard_map(lambda la, ps, cr, cw, t: body(*la, ps, cr, cw, t),
                           mesh=mesh, in_specs=in_specs, out_specs=out_specs,
                           check_vma=False)
@@ -458,6 +483,12 @@ def simulate(
         names = ("action", "reward", "propensity", "regret")
         trajectories = {n: per_seed(np.concatenate([t[i] for t in traj]))
                         for i, n in enumerate(names)}
+        if record_logs:
+            flat = per_seed(np.concatenate([t[4] for t in traj]))  # (G, S, T, F)
+            k, d = env.n_arms, env.dim
+            trajectories.update(context=flat[..., :d], mask=flat[..., d:d + k] > 0.5,
+                                action_dist=flat[..., d + k:d + 2 * k],
+                                expected_reward=flat[..., d + 2 * k:])
     return Rollout(
         policy=policy.name, env=env.name, n_seeds=n_seeds,
         rounds=np.arange(1, n_rounds + 1),

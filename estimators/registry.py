@@ -63,4 +63,11 @@ def make(name: str, **hyper: Any) -> Callable[[ope.Rows], ope.Estimate]:
         value = math.inf if value in ("inf", ".inf") else value
         s.params[key].check(f"estimator.{name}.{key}", value)
         hyper[key] = float(value)
-    return lambda rows: s.fn(rows, **hyper)
+    return bind(name, **hyper)
+
+
+def bind(name: str, **hyper: Any) -> Callable[[ope.Rows], ope.Estimate]:
+    """``make`` without the checks, for values already validated or traced by JAX (an
+    in-process sweep passes a hyperparameter as a traced array)."""
+    fn = spec(name).fn
+    return lambda rows: fn(rows, **hyper)

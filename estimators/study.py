@@ -1,11 +1,20 @@
 """Estimator studies: many logged datasets with a known truth, every estimator on each.
 
 ``run_study(cfg, out_dir)`` (what ``scripts/ope.py`` calls) draws M datasets of n rows
-from a fixed logging policy in a world, fits the reward model out of fold, computes every
+from a logging policy in a world, fits the reward model out of fold, computes every
 configured estimator with a bootstrap interval on each dataset, and compares with the
 target policy's exact value: bias, standard deviation, RMSE, relative error, interval
-coverage and width, each with its Monte Carlo error. Datasets are processed with
-``lax.map``, so memory is that of one dataset, not of all M.
+coverage and width, each with its Monte Carlo error.
+
+* A fixed logging policy's datasets are drawn inside one compiled program, one at a time
+  with ``lax.map``, so memory is that of one dataset, not of all M.
+* A learning logging policy (``kind: bandit, learning: true``) is logged as it learns:
+  each dataset is one seed of :func:`envs.rollout.simulate` with ``record_logs``, run in
+  batches of seeds whose logs fit in ~64 MB.
+* ``sweep.path`` / ``sweep.values`` sweep one numeric key (a fixed policy's ε or
+  temperature, an estimator's λ) *inside* the compiled program: every grid point sees the
+  same datasets (common random numbers), and work that does not depend on the swept value
+  is done once.
 """
 
 from __future__ import annotations
@@ -25,15 +34,17 @@ import bandits
 from bandits.registry import Range
 from envs import registry as env_registry
 from envs.study import Callback, combine_job_summaries
-from envs.truth import policy_value, simulate_logs
+from envs.truth import Logs, policy_value, simulate_logs
 from estimators import ope, reward_models
 from estimators import registry as est_registry
 from estimators.bootstrap import bootstrap_replicates
 
 POLICY_KINDS = {"uniform": {}, "eps_greedy": {"epsilon": Range(0.0, 1.0)},
                 "softmax": {"temperature": Range(0.0, low_open=True)},
-                "bandit": {"name": None, "params": None,
+                "bandit": {"name": None, "params": None, "learning": None,
                            "warmup_rounds": Range(0, 10**8, integer=True)}}
+SWEEPABLE_POLICY_KEYS = {"eps_greedy": ("epsilon",), "softmax": ("temperature",)}
+BOOTSTRAP_SCHEMES = ("multinomial", "poisson")
 STUDY_KEYS = {"n_datasets": Range(1, 10**7, integer=True),
               "n_rows": Range(2, 10**9, integer=True),
               "seed": Range(0, 2**31 - 1, integer=True),
@@ -47,12 +58,15 @@ def _check_policy(where: str, cfg: Mapping[str, Any]) -> None:
     if kind not in POLICY_KINDS:
         raise ValueError(f"{where}.kind must be one of {', '.join(POLICY_KINDS)}, got {kind!r}")
     if kind == "bandit":
+        if not isinstance(cfg.get("learning", False), bool):
+            raise ValueError(f"{where}.learning must be true or false, got "
+                             f"{cfg.get('learning')!r}")
         if cfg.get("name") not in bandits.names():
             raise ValueError(f"{where}.name must be one of {', '.join(bandits.names())}, "
                              f"got {cfg.get('name')!r}")
         bandits.validate(cfg["name"], dict(cfg.get("params") or {}), where=f"{where}.params")
     for key, value in cfg.items():
-        if key == "kind" or (kind == "bandit" and key in ("name", "params")):
+        if key == "kind" or (kind == "bandit" and key in ("name", "params", "learning")):
             continue
         if key not in POLICY_KINDS[kind]:
             raise ValueError(f"{where} ({kind}) has no key {key!r}; allowed: "
@@ -73,10 +87,76 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if model.get("name") not in ("ridge", "mlp"):
         raise ValueError(f"reward_model.name must be ridge or mlp, got {model.get('name')!r}")
     Range(1, 20, integer=True).check("reward_model.n_folds", model.get("n_folds", 2))
+    if cfg["target_policy"]["kind"] == "bandit" and cfg["target_policy"].get("learning"):
+        raise ValueError("target_policy.learning must be false: a target policy is evaluated "
+                         "as a fixed policy (set warmup_rounds to train it first)")
     for key, value in cfg["study"].items():
+        if key == "bootstrap":
+            if value not in BOOTSTRAP_SCHEMES:
+                raise ValueError(f"study.bootstrap must be one of {', '.join(BOOTSTRAP_SCHEMES)}"
+                                 f", got {value!r}")
+            continue
         if key not in STUDY_KEYS:
-            raise ValueError(f"study has no key {key!r}; allowed: {', '.join(STUDY_KEYS)}")
+            raise ValueError(f"study has no key {key!r}; allowed: "
+                             f"{', '.join([*STUDY_KEYS, 'bootstrap'])}")
         STUDY_KEYS[key].check(f"study.{key}", value)
+
+
+def _with(cfg: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``cfg`` with the dotted ``path`` set to ``value``."""
+    out = dict(cfg)
+    head, _, rest = path.partition(".")
+    out[head] = _with(out.get(head) or {}, rest, value) if rest else value
+    return out
+
+
+def sweep_spec(cfg: Mapping[str, Any]) -> tuple[str | None, list[float]]:
+    """The in-process sweep of a config: ``(path, values)``, or ``(None, [])``.
+
+    Every value is checked as if it were set in the config, so a bad one names the key,
+    the value and the allowed range before anything is compiled.
+    """
+    sw = dict(cfg.get("sweep") or {})
+    for key in sw:
+        if key not in ("path", "values"):
+            raise ValueError(f"sweep has no key {key!r}; allowed: path, values")
+    path, values = sw.get("path"), sw.get("values")
+    if path is None and values is None:
+        return None, []
+    if not isinstance(path, str) or values is None:
+        raise ValueError("an in-process sweep needs sweep.path (e.g. logging_policy.epsilon) "
+                         f"and sweep.values (e.g. [0.05,0.1,0.3]); got path={path!r}, "
+                         f"values={values!r}")
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    if not values:
+        raise ValueError("sweep.values is empty")
+    parts = path.split(".")
+    if parts[0] in ("logging_policy", "target_policy"):
+        kind = cfg[parts[0]]["kind"]
+        allowed = SWEEPABLE_POLICY_KEYS.get(kind, ())
+        if len(parts) != 2 or parts[1] not in allowed:
+            raise ValueError(
+                f"sweep.path={path!r}: {parts[0]} is {kind!r}, whose in-process sweepable "
+                f"keys are {', '.join(parts[0] + '.' + k for k in allowed) or '(none)'}; "
+                "sweep a bandit policy's hyperparameters with Hydra multirun (-m)")
+    elif parts[0] == "estimator":
+        if len(parts) != 3 or parts[1] not in cfg["estimator"]:
+            raise ValueError(f"sweep.path={path!r} must be estimator.<name>.<key> for one of "
+                             f"the study's estimators: {', '.join(cfg['estimator'])}")
+        allowed = list(est_registry.spec(parts[1]).params)
+        if parts[2] not in allowed:
+            raise ValueError(f"sweep.path={path!r}: estimator {parts[1]} has "
+                             f"{'keys ' + ', '.join(allowed) if allowed else 'no keys'}")
+    else:
+        raise ValueError(f"sweep.path must start with logging_policy., target_policy. or "
+                         f"estimator., got {path!r}; sweep study.n_rows and structural "
+                         "choices with Hydra multirun (-m)")
+    out = []
+    for v in values:
+        v = math.inf if v in ("inf", ".inf") else v
+        validate({k: x for k, x in _with(cfg, path, v).items() if k != "sweep"})
+        out.append(float(v))
+    return path, out
 
 
 def fixed_policy(cfg: Mapping[str, Any], env, params, key=None):
@@ -128,58 +208,156 @@ def _model(cfg, n_arms):
         reward_models.mlp(n_arms, **cfg)
 
 
+def _hyper(h: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: (math.inf if isinstance(v, str) else v) for k, v in (h or {}).items()}
+
+
+def _learning_logs(cfg, env, params, seed: int, n_rows: int, n_datasets: int):
+    """Logs of a bandit algorithm as it learns, in batches of datasets (one seed each).
+
+    Yields ``(first_dataset, Logs)`` with arrays (batch, n, ...); the first
+    ``warmup_rounds`` rounds of every run are dropped from its log.
+    """
+    from envs.rollout import _largest_divisor, simulate
+
+    policy = bandits.make(cfg["name"], env.n_arms, env.dim, **dict(cfg.get("params") or {}))
+    warm = int(cfg.get("warmup_rounds", 0))
+    per_row = (warm + n_rows) * (env.dim + 3 * env.n_arms + 4) * 4
+    batch = _largest_divisor(n_datasets, max(1, 2**26 // per_row))
+    for start in range(0, n_datasets, batch):
+        r = simulate(policy, env, n_rounds=warm + n_rows, n_seeds=batch, env_params=params,
+                     seed=seed, first_seed=start, record_logs=True)
+        t = {k: v[0, :, warm:] for k, v in r.trajectories.items()}
+        bad = np.argwhere(~(t["propensity"] > 0))
+        if len(bad):
+            d, i = bad[0]
+            raise ValueError(
+                f"logging_policy {cfg['name']} recorded propensity {t['propensity'][d, i]} "
+                f"for its own action (dataset {start + d}, row {i}): its action "
+                "probabilities are a Monte Carlo estimate; raise its n_prob_draws")
+        yield start, Logs(t["context"], t["mask"], t["action"].astype(np.int32),
+                          t["reward"], t["propensity"], t["action_dist"],
+                          t["expected_reward"])
+
+
 def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
               echo: bool = True) -> dict[str, Any]:
     validate(cfg)
+    path, values = sweep_spec(cfg)
     study = cfg["study"]
     env_cfg = dict(cfg["env"])
     env = env_registry.make(env_cfg.pop("name"), **env_cfg)
     root = jax.random.key(study.get("seed", 0))
     params = env.sample_params(jax.random.fold_in(root, 0))
-    logging = fixed_policy(cfg["logging_policy"], env, params, jax.random.fold_in(root, 3))
-    target = fixed_policy(cfg["target_policy"], env, params, jax.random.fold_in(root, 4))
+    swept = path.split(".")[0] if path else None
+    log_cfg, tgt_cfg = cfg["logging_policy"], cfg["target_policy"]
+    learning = log_cfg["kind"] == "bandit" and bool(log_cfg.get("learning", False))
+    fixed_logging = None if learning or swept == "logging_policy" else fixed_policy(
+        log_cfg, env, params, jax.random.fold_in(root, 3))
+    fixed_target = None if swept == "target_policy" else fixed_policy(
+        tgt_cfg, env, params, jax.random.fold_in(root, 4))
     names = list(cfg["estimator"])
-    fns = [est_registry.make(n, **dict(cfg["estimator"][n] or {})) for n in names]
     model = _model(cfg["reward_model"], env.n_arms)
     n_folds = cfg["reward_model"].get("n_folds", 2)
     n, m_sets = study["n_rows"], study["n_datasets"]
     n_boot, alpha = study.get("n_boot", 200), study.get("alpha", 0.05)
+    scheme = study.get("bootstrap", "multinomial")
+    grid = jnp.asarray(values if path else [0.0], jnp.float32)
 
-    def all_estimates(rows):
-        return jnp.stack([f(rows).value for f in fns])
+    # Everything below takes the grid value v; without a sweep it is ignored, and work
+    # that does not depend on it is not batched by vmap (so it runs once per dataset).
+    def at(v):
+        return _with(cfg, path, v) if path else cfg
 
-    def one_dataset(i):
-        k = jax.random.fold_in(jax.random.fold_in(root, 2), i)
-        logs = simulate_logs(env, params, logging, k, n, 1)
-        logs = jax.tree_util.tree_map(lambda x: x[0], logs)
-        pi_e = jax.vmap(target)(logs.context, logs.mask)
+    def logging_at(v):
+        return fixed_logging or fixed_policy(at(v)["logging_policy"], env, params)
+
+    def target_at(v):
+        return fixed_target or fixed_policy(at(v)["target_policy"], env, params)
+
+    def estimators_at(v):
+        c = at(v)["estimator"]
+        return [est_registry.bind(name, **_hyper(c[name])) for name in names]
+
+    def dataset_key(i):
+        return jax.random.fold_in(jax.random.fold_in(root, 2), i)
+
+    def analyse(k, logs, v):
+        pi_e = jax.vmap(target_at(v))(logs.context, logs.mask)
         q_hat = reward_models.cross_fit(model, jax.random.fold_in(k, 1), logs.context,
                                         logs.action, logs.reward, n_folds)
         rows = ope.rows(logs.reward, logs.action, logs.pscore, pi_e, q_hat)
-        reps = bootstrap_replicates(all_estimates, rows, jax.random.fold_in(k, 2), n_boot)
+        fns = estimators_at(v)
+
+        def all_estimates(r):
+            return jnp.stack([f(r).value for f in fns])
+
+        reps = bootstrap_replicates(all_estimates, rows, jax.random.fold_in(k, 2), n_boot,
+                                    scheme=scheme)
         lo, hi = jnp.quantile(reps, jnp.array([alpha / 2, 1 - alpha / 2]), axis=0)
         return all_estimates(rows), lo, hi
 
+    def fixed_dataset(i):
+        k = dataset_key(i)
+
+        def point(v):
+            logs = simulate_logs(env, params, logging_at(v), k, n, 1)
+            return analyse(k, jax.tree_util.tree_map(lambda x: x[0], logs), v)
+
+        return jax.vmap(point)(grid)
+
     t0 = time.perf_counter()
-    truth = policy_value(env, params, target, jax.random.fold_in(root, 1),
-                         n_contexts=study.get("truth_contexts", 1_000_000))
-    est, lo, hi = jax.jit(lambda: jax.lax.map(one_dataset, jnp.arange(m_sets)))()
-    est, lo, hi = (np.asarray(x, np.float64) for x in (est, lo, hi))
+    truth_key = jax.random.fold_in(root, 1)
+    n_truth = study.get("truth_contexts", 1_000_000)
+    targets = [target_at(jnp.float32(v)) for v in values] if swept == "target_policy" \
+        else [fixed_target]
+    truths = [policy_value(env, params, t, truth_key, n_contexts=n_truth) for t in targets]
+    truths = truths * (len(grid) // len(truths))
+    if learning:
+        run = jax.jit(lambda idx, logs: jax.lax.map(
+            lambda a: jax.vmap(lambda v: analyse(dataset_key(a[0]), a[1], v))(grid),
+            (idx, logs)))
+        log_seed = int(jax.random.randint(jax.random.fold_in(root, 5), (), 0, 2**31 - 1))
+        parts = [run(jnp.arange(start, start + logs.action.shape[0]), logs)
+                 for start, logs in _learning_logs(log_cfg, env, params, log_seed, n, m_sets)]
+        est, lo, hi = (np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(3))
+    else:
+        est, lo, hi = jax.jit(lambda: jax.lax.map(fixed_dataset, jnp.arange(m_sets)))()
+    est, lo, hi = (np.asarray(x, np.float64) for x in (est, lo, hi))  # (M, G, E)
     wall = time.perf_counter() - t0
-    v, v_se = float(truth.value), float(truth.std_error)
-    rows = summarise(names, est, lo, hi, v)
-    summary = {"truth": v, "truth_std_error": v_se, "n_datasets": m_sets, "n_rows": n,
-               "wall_s": wall, "config": cfg, "results": rows}
+    points = []
+    for g in range(len(grid)):
+        v, v_se = float(truths[g].value), float(truths[g].std_error)
+        res = summarise(names, est[:, g], lo[:, g], hi[:, g], v)
+        if path:
+            for r in res:
+                r.update(sweep_value=values[g], truth=v)
+        points.append({"truth": v, "truth_std_error": v_se, "results": res,
+                       **({"sweep_value": values[g]} if path else {})})
+    summary = {"truth": points[0]["truth"], "truth_std_error": points[0]["truth_std_error"],
+               "n_datasets": m_sets, "n_rows": n, "wall_s": wall, "config": cfg,
+               "results": [r for p in points for r in p["results"]]}
+    if path:
+        summary.update(sweep={"path": path, "values": values}, points=points)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         with open(os.path.join(out_dir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=1)
-        plot_errors(names, est - v, os.path.join(out_dir, "estimators.png"), n, m_sets)
+        if path:
+            plot_sweep(names, path, points, os.path.join(out_dir, "sweep.png"), n, m_sets,
+                       alpha)
+        else:
+            plot_errors(names, est[:, 0] - points[0]["truth"],
+                        os.path.join(out_dir, "estimators.png"), n, m_sets)
     if echo:
-        print(f"truth V(π) = {v:.5f} ± {v_se:.5f}  ({m_sets} datasets × {n} rows, "
-              f"{wall:.1f} s)")
-        print(format_table(rows))
-    return {"summary": summary, "estimates": est, "lower": lo, "upper": hi}
+        for p in points:
+            head = f"{path} = {p['sweep_value']:g}: " if path else ""
+            print(f"{head}truth V(π) = {p['truth']:.5f} ± {p['truth_std_error']:.5f}  "
+                  f"({m_sets} datasets × {n} rows, {wall:.1f} s)")
+            print(format_table(p["results"]))
+    squeeze = (lambda x: x[:, 0]) if not path else (lambda x: x)
+    return {"summary": summary, "estimates": squeeze(est), "lower": squeeze(lo),
+            "upper": squeeze(hi)}
 
 
 def summarise(names, est, lo, hi, truth) -> list[dict[str, Any]]:
@@ -234,6 +412,43 @@ def plot_errors(names, errors, path, n, m) -> None:
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_sweep(names, path, points, out, n, m, alpha) -> None:
+    """RMSE and interval coverage of each estimator against the swept value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.array([p["sweep_value"] for p in points])
+    finite = np.isfinite(x)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for j, name in enumerate(names):
+        rmse = np.array([p["results"][j]["rmse"] for p in points])
+        rse = np.array([p["results"][j]["rmse_se"] for p in points])
+        cov = np.array([p["results"][j]["coverage"] for p in points])
+        cse = np.array([p["results"][j]["coverage_se"] for p in points])
+        ax1.errorbar(x[finite], rmse[finite], yerr=2 * rse[finite], marker="o", ms=3,
+                     capsize=2, label=name)
+        ax2.errorbar(x[finite], cov[finite], yerr=2 * cse[finite], marker="o", ms=3,
+                     capsize=2, label=name)
+    xscale = "log" if (x[finite] > 0).all() and x[finite].max() > 10 * x[finite].min() \
+        else "linear"
+    ax1.set(xscale=xscale, yscale="log", xlabel=path, ylabel="RMSE",
+            title=f"RMSE over {m} datasets of {n} rows (bars: ±2 MC s.e.)")
+    ax2.axhline(1 - alpha, color="k", lw=0.8, ls="--")
+    ax2.set(xscale=xscale, xlabel=path, ylabel="coverage",
+            title=f"{1 - alpha:.0%} bootstrap interval coverage")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3, which="both")
+    ax1.legend(fontsize=8)
+    if not finite.all():
+        fig.text(0.01, 0.01, "points at an infinite value are in summary.json only",
+                 fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
     plt.close(fig)
 
 

@@ -171,3 +171,41 @@ def test_seed_padding_gives_aligned_groups(n_seeds, n_grid, n_dev, group):
     if s > n_seeds:
         lanes1, rem1 = divmod(n_grid * (s - 1), n_dev)
         assert rem1 or lanes1 % (group if lanes1 > group else VECTOR_LANES)
+
+
+def test_recorded_logs_are_what_the_policy_saw_and_used(world):
+    """Logs from a learning policy: μ(x, ·) recomputed from the logged context, pscore =
+    action_dist[action], zero probability on ineligible arms, regret = max over eligible
+    arms of μ − μ[action], and the same rows in every layout."""
+    import jax
+
+    from envs.logged import LoggedData
+
+    policy = bandits.make("lin_eps_greedy", 5, 10, epsilon=0.2)
+    r = simulate(policy, world, n_rounds=90, n_seeds=5, record_logs=True)
+    t = r.trajectories
+    assert t["context"].shape == (1, 5, 90, 10) and t["action_dist"].shape == (1, 5, 90, 5)
+    for s in range(5):
+        ep = world.sample_params(jax.random.fold_in(jax.random.fold_in(jax.random.key(0), s),
+                                                     0))
+        mu = np.asarray(jax.vmap(lambda x: world.mean_rewards(ep, (), x))(t["context"][0, s]))
+        np.testing.assert_allclose(t["expected_reward"][0, s], mu, rtol=1e-5, atol=1e-6)
+        a = t["action"][0, s]
+        np.testing.assert_allclose(t["propensity"][0, s], t["action_dist"][0, s][np.arange(90), a])
+        m = t["mask"][0, s]
+        assert m[np.arange(90), a].all() and not t["action_dist"][0, s][~m].any()
+        best = np.where(m, mu, -np.inf).max(1)
+        np.testing.assert_allclose(t["regret"][0, s], best - mu[np.arange(90), a],
+                                   rtol=1e-5, atol=1e-5)
+    # ε-greedy's exact probabilities: ε/k on each of k eligible arms, + 1 − ε on the greedy
+    p, m = t["action_dist"][0, 0, 50], t["mask"][0, 0, 50]
+    k = m.sum()
+    np.testing.assert_allclose(np.sort(p[m]), [0.2 / k] * (k - 1) + [0.8 + 0.2 / k], rtol=1e-5)
+    logged = LoggedData.from_rollout(r, seed=3)
+    np.testing.assert_array_equal(logged.context, t["context"][0, 3])
+    other = simulate(policy, world, n_rounds=90, n_seeds=8, record_logs=True, layout="vmap",
+                     group_lanes=1, chunk_rounds=30, first_seed=2)
+    np.testing.assert_array_equal(other.trajectories["action"][0, :3], t["action"][0, 2:])
+    np.testing.assert_allclose(other.trajectories["context"][0, :3], t["context"][0, 2:])
+    with pytest.raises(ValueError, match="record_logs=True"):
+        LoggedData.from_rollout(simulate(policy, world, n_rounds=10, n_seeds=1))
