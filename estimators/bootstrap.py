@@ -5,10 +5,11 @@ each resample, self-normalisation included. Resamples run in batches with ``lax.
 (default 10 at a time), so memory is O(batch · n) rather than O(n_boot · n); row indices
 are ``random.bits % n`` (the modulo bias is below n / 2³² and negligible).
 
-For :class:`estimators.ope.Rows` the resample is applied as multinomial counts (a
-scatter-add of the drawn indices) that every estimator honours as frequency weights:
-the same resample as gathering the rows, without XLA:CPU's slow gathers (2× faster at
-n = 100,000). Other pytrees are gathered.
+For :class:`estimators.ope.Rows` the resample is applied as counts that every estimator
+honours as frequency weights: the same resample as gathering the rows, without XLA:CPU's
+slow gathers. Multinomial counts (:func:`multinomial_counts`) come from Poisson counts
+completed to exactly n draws, so only a few thousand draws are scattered instead of n.
+Other pytrees are gathered.
 """
 
 from __future__ import annotations
@@ -34,22 +35,72 @@ class Interval(NamedTuple):
     replicates: Array  # (n_boot,) or (n_boot, m) the bootstrap estimates
 
 
-def resample_indices(key: Array, n: int) -> Array:
-    """n row indices drawn uniformly with replacement."""
-    return (jax.random.bits(key, (n,)) % jnp.uint32(n)).astype(jnp.int32)
+def resample_indices(key: Array, n: int, size: int | None = None) -> Array:
+    """``size`` (default n) row indices in [0, n) drawn uniformly with replacement."""
+    return (jax.random.bits(key, (n if size is None else size,)) % jnp.uint32(n)
+            ).astype(jnp.int32)
 
 
-_POISSON1_CDF = tuple(float(sum(math.exp(-1) / math.factorial(j) for j in range(i + 1)))
-                      for i in range(12))
+def _poisson_thresholds(lam: float) -> tuple[int, ...]:
+    """Inverse-CDF thresholds of Poisson(lam) on 32-bit integers: count = #{t : bits ≥ t}.
+
+    Counts whose probability is below 2⁻³² (above ~13 for lam ≤ 1) cannot occur, the
+    same resolution as drawing rows with ``bits % n``.
+    """
+    out, cdf, j = [], 0.0, 0
+    while True:
+        cdf += math.exp(-lam) * lam**j / math.factorial(j)
+        t = round(cdf * 2**32)
+        if t >= 2**32:
+            return tuple(out)
+        out.append(t)
+        j += 1
 
 
-def poisson_counts(key: Array, n: int, dtype=jnp.float32) -> Array:
-    """n i.i.d. Poisson(1) multiplicities by inverse CDF (P(count > 12) < 1e-10)."""
-    u = jax.random.uniform(key, (n,))
+def poisson_counts(key: Array, n: int, dtype=jnp.float32, lam: float = 1.0) -> Array:
+    """n i.i.d. Poisson(lam) multiplicities by inverse CDF on 32-bit random integers."""
+    bits = jax.random.bits(key, (n,), jnp.uint32)
     counts = jnp.zeros((n,), dtype)
-    for c in _POISSON1_CDF:
-        counts = counts + (u > c).astype(dtype)
+    for t in _poisson_thresholds(lam):
+        counts = counts + (bits >= jnp.uint32(t)).astype(dtype)
     return counts
+
+
+def multinomial_counts(key: Array, n: int, dtype=jnp.float32, lam: float | None = None
+                       ) -> Array:
+    """How often each of n rows is drawn in n draws with replacement: Multinomial(n, 1/n).
+
+    Scattering n drawn indices is slow on CPU, so the counts are built from i.i.d.
+    Poisson(λ) counts, λ = 1 − 8/√n: given their total S they are Multinomial(S, 1/n), so
+    adding n − S more uniform draws (a scatter of ~8√n indices) gives exactly
+    Multinomial(n, 1/n). S > n (probability ~1e-15) removes S − n of the S draws
+    uniformly at random, one at a time, which is exact too; a shortfall larger than the
+    static budget falls back to scattering n draws. ``lam`` overrides λ (for tests).
+    """
+    lam = max(0.0, 1.0 - 8.0 / math.sqrt(n)) if lam is None else lam
+    budget = min(n, math.ceil(16 * math.sqrt(n)) + 64)
+    k_pois, k_add, k_cut = jax.random.split(key, 3)
+    base = poisson_counts(k_pois, n, dtype, lam) if lam > 0 else jnp.zeros(n, dtype)
+    total = jnp.sum(base.astype(jnp.int32))
+
+    def scatter_all(c):
+        return jnp.zeros(n, dtype).at[resample_indices(k_add, n)].add(1)
+
+    def add(c):
+        extra = jnp.arange(budget) < n - total
+        return c.at[resample_indices(k_add, n, budget)].add(extra.astype(dtype))
+
+    def remove(c):
+        def drop(j, c):  # remove one of the remaining draws, uniformly
+            cum = jnp.cumsum(c.astype(jnp.int32))
+            u = jax.random.bits(jax.random.fold_in(k_cut, j), (), jnp.uint32)
+            r = (u % cum[-1].astype(jnp.uint32)).astype(jnp.int32)
+            return c.at[jnp.searchsorted(cum, r, side="right")].add(-1)
+
+        return jax.lax.fori_loop(0, total - n, drop, c)
+
+    branch = jnp.where(total > n, 2, jnp.where(n - total > budget, 0, 1))
+    return jax.lax.switch(branch, [scatter_all, add, remove], base)
 
 
 def bootstrap_replicates(statistic: Callable[[Any], Array], data: Any, key: Array,
@@ -71,31 +122,48 @@ def bootstrap_replicates(statistic: Callable[[Any], Array], data: Any, key: Arra
         raise ValueError(f"scheme must be 'multinomial' or 'poisson', got {scheme!r}")
     from estimators.ope import Rows
 
+    if scheme == "poisson" and not isinstance(data, Rows):
+        raise ValueError("the Poisson bootstrap needs estimators.ope.Rows data")
     n = jax.tree_util.tree_leaves(data)[0].shape[0]
 
-    def one(b):
+    def counts(b):
         k = jax.random.fold_in(key, b)
-        if isinstance(data, Rows):
-            if scheme == "poisson":
-                counts = poisson_counts(k, n, data.reward.dtype)
-            else:
-                counts = jnp.zeros(n, data.reward.dtype).at[resample_indices(k, n)].add(1.0)
-            if data.count is not None:
-                counts = counts * data.count
-            return statistic(data._replace(count=counts))
         if scheme == "poisson":
-            raise ValueError("the Poisson bootstrap needs estimators.ope.Rows data")
-        idx = resample_indices(k, n)
-        return statistic(jax.tree_util.tree_map(lambda x: x[idx], data))
+            return poisson_counts(k, n, data.reward.dtype)
+        return multinomial_counts(k, n, data.reward.dtype)
+
+    def batch(bs):  # (batch_size,) resample numbers -> their statistics
+        if isinstance(data, Rows):
+            # counts one resample at a time (their rare branches stay branches), the
+            # statistic vectorised over the batch (count-weighted sums become mat-vecs)
+            c = jax.lax.map(counts, bs)
+            if data.count is not None:
+                c = c * data.count
+            return jax.vmap(lambda ci: statistic(data._replace(count=ci)))(c)
+
+        def gathered(b):
+            idx = resample_indices(jax.random.fold_in(key, b), n)
+            return statistic(jax.tree_util.tree_map(lambda x: x[idx], data))
+
+        return jax.vmap(gathered)(bs)
 
     devices = jax.local_devices()
-    if len(devices) == 1 or n_boot % len(devices):
-        return jax.lax.map(one, jnp.arange(n_boot), batch_size=batch_size)
+    n_dev = len(devices) if n_boot >= len(devices) * batch_size else 1
+    step = n_dev * batch_size
+    n_pad = -(-n_boot // step) * step  # extra resamples are computed and dropped
+    ids = jnp.arange(n_pad).reshape(-1, batch_size)
+
+    def run_batches(ids):
+        out = jax.lax.map(batch, ids)
+        return out.reshape((-1,) + out.shape[2:])
+
+    if n_dev == 1:
+        return run_batches(ids)[:n_boot]
     # one lax.map runs on about one core: split the resamples over the host's devices
     mesh = Mesh(np.array(devices), ("boot",))
-    run = jax.shard_map(lambda b: jax.lax.map(one, b, batch_size=batch_size), mesh=mesh,
-                        in_specs=P("boot"), out_specs=P("boot"), check_vma=False)
-    return run(jnp.arange(n_boot))
+    run = jax.shard_map(run_batches, mesh=mesh, in_specs=P("boot"), out_specs=P("boot"),
+                        check_vma=False)
+    return run(ids)[:n_boot]
 
 
 def percentile_interval(estimate: Array, replicates: Array, alpha: float = 0.05) -> Interval:

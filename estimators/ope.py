@@ -138,8 +138,11 @@ def wmean(x: Array, r: Rows) -> Array:
     return jnp.dot(r.count, x) / jnp.sum(r.count)
 
 
-def _est(terms, weights, r: Rows) -> Estimate:
-    return Estimate(wmean(terms, r), terms, weights)
+def _est(terms, weights, r: Rows, value=None) -> Estimate:
+    """``value`` defaults to the weighted mean of ``terms``; self-normalised estimators
+    pass it as a ratio of weighted means of fixed per-row vectors (the same number, and
+    in a bootstrap only matrix–vector products across resamples)."""
+    return Estimate(wmean(terms, r) if value is None else value, terms, weights)
 
 
 def replay(r: Rows) -> Estimate:
@@ -150,8 +153,9 @@ def replay(r: Rows) -> Estimate:
     """
     match = (r.target_prob == 1.0).astype(r.reward.dtype)
     cover = wmean(match, r)
-    terms = jnp.where(cover > 0, match * r.reward / jnp.where(cover > 0, cover, 1.0), 0.0)
-    return _est(terms, match, r)
+    safe = jnp.where(cover > 0, cover, 1.0)
+    terms = jnp.where(cover > 0, match * r.reward / safe, 0.0)
+    return _est(terms, match, r, jnp.where(cover > 0, wmean(match * r.reward, r) / safe, 0.0))
 
 
 def ipw(r: Rows, lambda_=jnp.inf) -> Estimate:
@@ -169,7 +173,8 @@ def ipw_floor(r: Rows, floor=0.01) -> Estimate:
 def snipw(r: Rows) -> Estimate:
     """Self-normalised IPW: Σ w r / Σ w."""
     w = importance_weights(r)
-    return _est(w * r.reward / wmean(w, r), w, r)
+    mean_w = wmean(w, r)
+    return _est(w * r.reward / mean_w, w, r, wmean(w * r.reward, r) / mean_w)
 
 
 def dm(r: Rows) -> Estimate:
@@ -189,7 +194,9 @@ def dr(r: Rows, lambda_=jnp.inf) -> Estimate:
 def sndr(r: Rows) -> Estimate:
     """Self-normalised DR: the correction divided by the mean weight."""
     w = importance_weights(r)
-    return _dr(r, w / wmean(w, r))
+    mean_w = wmean(w, r)
+    value = wmean(r.q_target, r) + wmean(w * (r.reward - r.q_factual), r) / mean_w
+    return _est(r.q_target + w / mean_w * (r.reward - r.q_factual), w / mean_w, r, value)
 
 
 def switch_dr(r: Rows, lambda_=jnp.inf) -> Estimate:

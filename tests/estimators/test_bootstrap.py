@@ -21,14 +21,57 @@ def _rows(n=2000, k=4, seed=0):
 
 
 def test_replicates_recompute_the_whole_estimator():
+    """Replicate b is the estimator on the rows that resample b drew (row i repeated
+    count_i times), self-normalisation included."""
     rows = _rows()
     key = jax.random.key(7)
     stat = lambda r: jnp.stack([ope.snipw(r).value, ope.sndr(r).value])
     reps = bs.bootstrap_replicates(stat, rows, key, n_boot=6, batch_size=4)
     for b in range(6):
-        idx = np.asarray(bs.resample_indices(jax.random.fold_in(key, b), 2000))
+        counts = np.asarray(bs.multinomial_counts(jax.random.fold_in(key, b), 2000))
+        idx = np.repeat(np.arange(2000), counts.astype(int))
+        assert len(idx) == 2000
         sub = jax.tree_util.tree_map(lambda x: x[idx], rows)
         np.testing.assert_allclose(reps[b], stat(sub), rtol=1e-5)
+
+
+@pytest.mark.parametrize("n, lam", [(3, 1.0), (4, 0.5)])
+def test_multinomial_counts_are_exactly_multinomial(n, lam):
+    """All three construction paths (Poisson + added draws, Poisson − removed draws, and
+    the plain scatter) together give Multinomial(n, 1/n): a chi-square test over every
+    possible count vector (20,000 draws; fails with probability 1e-4 if correct)."""
+    import itertools
+    import math
+
+    from scipy import stats
+
+    keys = jax.random.split(jax.random.key(n), 20_000)
+    c = np.asarray(jax.jit(jax.vmap(lambda k: bs.multinomial_counts(k, n, lam=lam)))(keys))
+    assert (c.sum(1) == n).all()
+    vectors = [v for v in itertools.product(range(n + 1), repeat=n) if sum(v) == n]
+    pmf = np.array([math.factorial(n) / np.prod([math.factorial(x) for x in v]) / n**n
+                    for v in vectors])
+    seen = {v: 0 for v in vectors}
+    for row in c.astype(int):
+        seen[tuple(row)] += 1
+    observed = np.array([seen[v] for v in vectors])
+    assert stats.chisquare(observed, pmf * len(c)).pvalue > 1e-4
+
+
+def test_multinomial_counts_large_n_and_fallback():
+    """At n = 5,000 (λ = 1 − 8/√n) and with λ forcing the full-scatter fallback, counts sum
+    to n and a cell's count follows Binomial(n, 1/n) (chi-square over 0..4+)."""
+    from scipy import stats
+
+    n = 5000
+    for lam in (None, 0.01):
+        keys = jax.random.split(jax.random.key(3), 40)
+        c = np.asarray(jax.jit(jax.vmap(lambda k: bs.multinomial_counts(k, n, lam=lam)))(keys))
+        assert (c.sum(1) == n).all()
+        observed = np.bincount(np.minimum(c.astype(int).ravel(), 4), minlength=5)
+        p = stats.binom.pmf(np.arange(4), n, 1 / n)
+        expected = np.append(p, 1 - p.sum()) * c.size
+        assert stats.chisquare(observed, expected).pvalue > 1e-4, (lam, observed, expected)
 
 
 def test_batch_size_does_not_change_replicates():
