@@ -295,7 +295,8 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
         reps = bootstrap_replicates(all_estimates, rows, jax.random.fold_in(k, 2), n_boot,
                                     scheme=scheme)
         lo, hi = jnp.quantile(reps, jnp.array([alpha / 2, 1 - alpha / 2]), axis=0)
-        return all_estimates(rows), lo, hi
+        d = ope.diagnostics(ope.importance_weights(rows))
+        return all_estimates(rows), lo, hi, jnp.stack([d.ess / n, d.max_weight])
 
     def fixed_dataset(i):
         k = dataset_key(i)
@@ -320,10 +321,11 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
         log_seed = int(jax.random.randint(jax.random.fold_in(root, 5), (), 0, 2**31 - 1))
         parts = [run(jnp.arange(start, start + logs.action.shape[0]), logs)
                  for start, logs in _learning_logs(log_cfg, env, params, log_seed, n, m_sets)]
-        est, lo, hi = (np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(3))
+        est, lo, hi, diag = (np.concatenate([np.asarray(p[j]) for p in parts])
+                             for j in range(4))
     else:
-        est, lo, hi = jax.jit(lambda: jax.lax.map(fixed_dataset, jnp.arange(m_sets)))()
-    est, lo, hi = (np.asarray(x, np.float64) for x in (est, lo, hi))  # (M, G, E)
+        est, lo, hi, diag = jax.jit(lambda: jax.lax.map(fixed_dataset, jnp.arange(m_sets)))()
+    est, lo, hi, diag = (np.asarray(x, np.float64) for x in (est, lo, hi, diag))  # (M, G, ·)
     wall = time.perf_counter() - t0
     points = []
     for g in range(len(grid)):
@@ -333,8 +335,12 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
             for r in res:
                 r.update(sweep_value=values[g], truth=v)
         points.append({"truth": v, "truth_std_error": v_se, "results": res,
+                       "ess_fraction": float(diag[:, g, 0].mean()),
+                       "max_weight": float(diag[:, g, 1].mean()),
                        **({"sweep_value": values[g]} if path else {})})
     summary = {"truth": points[0]["truth"], "truth_std_error": points[0]["truth_std_error"],
+               "ess_fraction": points[0]["ess_fraction"],
+               "max_weight": points[0]["max_weight"],
                "n_datasets": m_sets, "n_rows": n, "wall_s": wall, "config": cfg,
                "results": [r for p in points for r in p["results"]]}
     if path:
@@ -353,7 +359,8 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
         for p in points:
             head = f"{path} = {p['sweep_value']:g}: " if path else ""
             print(f"{head}truth V(π) = {p['truth']:.5f} ± {p['truth_std_error']:.5f}  "
-                  f"({m_sets} datasets × {n} rows, {wall:.1f} s)")
+                  f"({m_sets} datasets × {n} rows, {wall:.1f} s); mean effective sample "
+                  f"size {p['ess_fraction']:.1%} of n, mean max weight {p['max_weight']:.1f}")
             print(format_table(p["results"]))
     squeeze = (lambda x: x[:, 0]) if not path else (lambda x: x)
     return {"summary": summary, "estimates": squeeze(est), "lower": squeeze(lo),

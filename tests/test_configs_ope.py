@@ -110,6 +110,7 @@ def test_in_process_sweep_equals_separate_runs(tmp_path):
     with open(tmp_path / "summary.json") as f:
         summary = json.load(f)
     assert [p["sweep_value"] for p in summary["points"]] == [2.0, float("inf")]
+    assert 0 < summary["ess_fraction"] <= 1 and summary["max_weight"] >= 1
     assert (tmp_path / "sweep.png").stat().st_size > 10_000
 
 
