@@ -40,6 +40,17 @@ class LoggedData:
     def n_rows(self) -> int:
         return int(self.action.shape[0])
 
+    @property
+    def dim(self) -> int:
+        return int(self.context.shape[1])
+
+    def take(self, rows) -> LoggedData:
+        """The rows ``rows`` (indices or a boolean mask), as a new dataset."""
+        pick = lambda x: None if x is None else x[rows]
+        return LoggedData(self.context[rows], self.action[rows], self.reward[rows],
+                          self.pscore[rows], self.n_arms, pick(self.action_dist),
+                          pick(self.mask))
+
     @classmethod
     def from_arrays(cls, *, context, action, reward, pscore, n_arms: int | None = None,
                     action_dist=None, mask=None) -> LoggedData:
