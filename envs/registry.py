@@ -7,10 +7,11 @@ import math
 from typing import Any
 
 from bandits.registry import POSITIVE, Range
+from envs.supervised import DATASETS, SupervisedWorld
 from envs.worlds import LinearGaussian, LogisticBernoulli, SliceSum, World
 
 REGISTRY: dict[str, type[World]] = {
-    cls.name: cls for cls in (LinearGaussian, LogisticBernoulli, SliceSum)
+    cls.name: cls for cls in (LinearGaussian, LogisticBernoulli, SliceSum, SupervisedWorld)
 }
 
 _RANGES = {
@@ -21,6 +22,7 @@ _RANGES = {
     "scale": Range(0.0),
     "base_logit": Range(-math.inf),
 }
+_CHOICES = {"dataset": DATASETS}  # options that take one of a few names
 
 
 def names() -> list[str]:
@@ -32,7 +34,7 @@ def make(name: str, **kwargs: Any) -> World:
     if name not in REGISTRY:
         raise ValueError(f"unknown env {name!r}; allowed: {', '.join(REGISTRY)}")
     cls = REGISTRY[name]
-    fields = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
     for key, value in kwargs.items():
         if key not in fields:
             raise ValueError(f"env {name!r} has no key {key!r}; allowed: "
@@ -40,6 +42,11 @@ def make(name: str, **kwargs: Any) -> World:
         if key == "intercept":
             if not isinstance(value, bool):
                 raise ValueError(f"env.intercept must be true or false, got {value!r}")
+            continue
+        if key in _CHOICES:
+            if value not in _CHOICES[key]:
+                raise ValueError(f"env.{key} must be one of {', '.join(_CHOICES[key])}, got "
+                                 f"{value!r}")
             continue
         _RANGES.get(key, POSITIVE).check(f"env.{key}", value)
     return cls(**kwargs)
