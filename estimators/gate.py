@@ -205,10 +205,9 @@ def reward_model_predictions(data, cfg: Mapping[str, Any] | None, key) -> np.nda
     if name not in ("ridge", "mlp"):
         raise ValueError(f"reward_model.name must be ridge or mlp, got {name!r}")
     model = (reward_models.ridge if name == "ridge" else reward_models.mlp)(data.n_arms, **cfg)
-    x = jnp.asarray(data.context, jnp.float32)
-    q = jax.jit(lambda k: reward_models.cross_fit(model, k, x, jnp.asarray(data.action),
-                                                  jnp.asarray(data.reward, jnp.float32),
-                                                  n_folds))(key)
+    fit = jax.jit(lambda k, x, a, r: reward_models.cross_fit(model, k, x, a, r, n_folds))
+    q = fit(key, jnp.asarray(data.context, jnp.float32), jnp.asarray(data.action),
+            jnp.asarray(data.reward, jnp.float32))
     return np.asarray(q)
 
 
@@ -403,4 +402,98 @@ def run_gate(data, timestamp, candidates: Sequence[Mapping[str, Any]], *,
     }
     if out_dir:
         write_report(report, out_dir)
+    return report
+
+
+# ------------------------------------------------------------------------- from config
+
+CONFIG_KEYS = ("data", "candidate", "candidate_params", "load", "obd", "split", "evaluation",
+               "reward_model", "gate")
+
+
+def parse_candidates(candidate, params: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """``candidate``: an algorithm name, a checkpoint path, or a list of them."""
+    import bandits
+
+    items = candidate if isinstance(candidate, (list, tuple)) else [candidate]
+    params = dict(params or {})
+    for algo in params:
+        if algo not in bandits.names():
+            raise ValueError(f"candidate_params.{algo}: unknown algorithm; allowed: "
+                             f"{', '.join(bandits.names())}")
+    out = []
+    for item in items:
+        item = str(item)
+        if item.endswith(".npz") or os.path.sep in item:
+            if not os.path.exists(item):
+                raise ValueError(f"candidate checkpoint {item!r} does not exist")
+            out.append({"name": os.path.splitext(os.path.basename(item))[0],
+                        "checkpoint": item})
+        elif item in bandits.names():
+            hyper = dict(params.get(item) or {})
+            bandits.validate(item, hyper, where=f"candidate_params.{item}")
+            out.append({"name": item, "algorithm": item, "params": hyper})
+        else:
+            raise ValueError(f"candidate {item!r} is neither a checkpoint (.npz) nor an "
+                             f"algorithm; algorithms: {', '.join(bandits.names())}")
+    return out
+
+
+def load_logs(cfg: Mapping[str, Any]):
+    """``(LoggedData, timestamps, description)`` for ``data``: a decision-log file
+    (.parquet, .csv, .jsonl) or ``obd`` (the Open Bandit Dataset at ``obd.path``)."""
+    source = cfg.get("data")
+    if not source:
+        raise ValueError("data: give a decision log (.parquet, .csv or .jsonl) or obd")
+    if source == "obd":
+        from envs.obd import load_open_bandit
+
+        o = dict(cfg.get("obd") or {})
+        if not o.get("path"):
+            raise ValueError("data=obd needs obd.path: the Open Bandit Dataset directory "
+                             "(e.g. obd.path=../shared/data/obd)")
+        obd = load_open_bandit(o["path"], o.get("behavior_policy", "random"),
+                               o.get("campaign", "all"))
+        return obd.data, obd.timestamp, (f"Open Bandit Dataset {obd.behavior_policy}/"
+                                         f"{obd.campaign} ({o['path']})")
+    from envs.events import read_events
+
+    if not os.path.exists(source):
+        raise ValueError(f"data: no such file {source!r}")
+    ld = dict(cfg.get("load") or {})
+    log = read_events(source, n_arms=ld.get("n_arms"), missing_reward=ld.get("missing_reward"),
+                      on_invalid=ld.get("on_invalid", "raise"),
+                      rejects_path=ld.get("rejects_path"))
+    return log.data, log.timestamp, source
+
+
+def run_from_config(cfg: Mapping[str, Any], out_dir: str | None = None,
+                    echo: bool = True) -> dict[str, Any]:
+    for key in cfg:
+        if key not in CONFIG_KEYS:
+            raise ValueError(f"unknown config key {key!r}; allowed: {', '.join(CONFIG_KEYS)}")
+    ev = dict(cfg.get("evaluation") or {})
+    names = list(ev.get("estimators", DEFAULT_ESTIMATORS))
+    for n in names:
+        est_registry.spec(n)
+    rule = GateRule.from_config(cfg.get("gate"))
+    candidates = parse_candidates(cfg.get("candidate"), cfg.get("candidate_params"))
+    scheme = ev.get("bootstrap", "multinomial")
+    if scheme not in ("multinomial", "poisson"):
+        raise ValueError(f"evaluation.bootstrap must be multinomial or poisson, got {scheme!r}")
+    from bandits.registry import Range
+
+    Range(10, 10**6, integer=True).check("evaluation.n_boot", ev.get("n_boot", 1000))
+    Range(0.0, 1.0, low_open=True, high_open=True).check("evaluation.alpha",
+                                                          ev.get("alpha", 0.05))
+    data, timestamp, source = load_logs(cfg)
+    report = run_gate(data, timestamp, candidates, source=source,
+                      test_fraction=(cfg.get("split") or {}).get("test_fraction", 0.3),
+                      estimators=names, n_boot=ev.get("n_boot", 1000),
+                      alpha=ev.get("alpha", 0.05), reward_model=cfg.get("reward_model"),
+                      rule=rule, seed=ev.get("seed", 0), out_dir=out_dir, scheme=scheme)
+    if echo:
+        print(format_table(report))
+        if out_dir:
+            print(f"report: {os.path.join(out_dir, 'report.md')}")
     return report

@@ -63,3 +63,22 @@ def test_mlp_fits_a_nonlinear_reward_better_than_ridge():
         q = model.predict(model.fit(jax.random.key(0), X, a, r, w), X)
         errs[model.name] = float(np.mean((np.asarray(q) - mu) ** 2))
     assert errs["mlp"] < 0.05 < errs["ridge"], errs
+
+
+def test_ridge_sums_in_chunks_equal_the_direct_sums():
+    """Above 8,192 rows the per-action Gram matrices are summed chunk by chunk (with a
+    zero-weight padded tail); the fit must equal NumPy's direct per-action ridge."""
+    rng = np.random.default_rng(5)
+    n, k, d = 20_001, 3, 4
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    a = rng.integers(0, k, n)
+    r = rng.standard_normal(n).astype(np.float32)
+    w = rng.random(n).astype(np.float32)
+    theta = np.asarray(rm.ridge(k, reg=2.0).fit(None, jnp.asarray(x), jnp.asarray(a),
+                                                jnp.asarray(r), jnp.asarray(w)))
+    z = np.hstack([x, np.ones((n, 1), np.float32)]).astype(np.float64)
+    for arm in range(k):
+        s = a == arm
+        gram = (z[s] * w[s, None]).T @ z[s] + 2.0 * np.eye(d + 1)
+        np.testing.assert_allclose(theta[arm], np.linalg.solve(gram, (z[s] * w[s, None]).T
+                                                               @ r[s]), rtol=2e-3, atol=2e-4)
