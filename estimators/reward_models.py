@@ -40,18 +40,23 @@ def _per_action_sums(Z, action, reward, weight, n_arms: int, chunk: int = 8192):
     d = 21 otherwise).
     """
     n, d = Z.shape
+
+    def sums(z, a, r, w):  # one (K·d, rows) × (rows, d + 1) matrix product
+        oh = (a[:, None] == jnp.arange(n_arms)).astype(Z.dtype) * w[:, None]
+        ohz = (oh[:, :, None] * z[:, None, :]).reshape(z.shape[0], n_arms * d)
+        prod = ohz.T @ jnp.concatenate([z, r[:, None]], axis=1)
+        prod = prod.reshape(n_arms, d, d + 1)
+        return prod[:, :, :d], prod[:, :, d]
+
     if n <= chunk:
-        oh = (action[:, None] == jnp.arange(n_arms)).astype(Z.dtype) * weight[:, None]
-        return (jnp.einsum("nk,ni,nj->kij", oh, Z, Z), jnp.einsum("nk,ni,n->ki", oh, Z, reward))
+        return sums(Z, action, reward, weight)
     pad = (-n) % chunk  # padded rows have weight 0
     split = lambda x: jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape(
         (-1, chunk) + x.shape[1:])
 
     def add(acc, c):
-        z, a, r, w = c
-        oh = (a[:, None] == jnp.arange(n_arms)).astype(Z.dtype) * w[:, None]
-        return (acc[0] + jnp.einsum("nk,ni,nj->kij", oh, z, z),
-                acc[1] + jnp.einsum("nk,ni,n->ki", oh, z, r)), None
+        g, b = sums(*c)
+        return (acc[0] + g, acc[1] + b), None
 
     zero = (jnp.zeros((n_arms, d, d), Z.dtype), jnp.zeros((n_arms, d), Z.dtype))
     return jax.lax.scan(add, zero, (split(Z), split(action), split(reward),
