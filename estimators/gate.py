@@ -407,8 +407,8 @@ def run_gate(data, timestamp, candidates: Sequence[Mapping[str, Any]], *,
 
 # ------------------------------------------------------------------------- from config
 
-CONFIG_KEYS = ("data", "candidate", "candidate_params", "load", "obd", "split", "evaluation",
-               "reward_model", "gate")
+CONFIG_KEYS = ("data", "candidate", "candidate_params", "load", "rewards", "obd", "split",
+               "evaluation", "reward_model", "gate")
 
 
 def parse_candidates(candidate, params: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -461,10 +461,88 @@ def load_logs(cfg: Mapping[str, Any]):
     if not os.path.exists(source):
         raise ValueError(f"data: no such file {source!r}")
     ld = dict(cfg.get("load") or {})
-    log = read_events(source, n_arms=ld.get("n_arms"), missing_reward=ld.get("missing_reward"),
+    rw = dict(cfg.get("rewards") or {})
+    joining = bool(rw.get("path"))
+    # with a separate reward file, rewards missing from the log are placeholders (0) until
+    # the join fills them; ``has_reward`` keeps track of which they are
+    log = read_events(source, n_arms=ld.get("n_arms"),
+                      missing_reward=0.0 if joining else ld.get("missing_reward"),
                       on_invalid=ld.get("on_invalid", "raise"),
                       rejects_path=ld.get("rejects_path"))
-    return log.data, log.timestamp, source
+    if not joining:
+        return log.data, log.timestamp, source
+    return (*join_rewards(log, rw, ld.get("missing_reward")), source)
+
+
+def read_reward_events(path: str) -> dict[str, np.ndarray]:
+    """Reward events (.parquet, .csv or .jsonl): ``user_id``, ``timestamp``, ``value`` and
+    optionally ``event_id`` (the decision it belongs to, when known)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+    import pyarrow.json as pjson
+    import pyarrow.parquet as pq
+
+    if not os.path.exists(path):
+        raise ValueError(f"rewards.path: no such file {path!r}")
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".parquet", ".csv", ".jsonl"):
+        raise ValueError(f"rewards.path must end in .parquet, .csv or .jsonl, got {path!r}")
+    if ext == ".csv":
+        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types={
+            "event_id": pa.string(), "user_id": pa.string(), "timestamp": pa.string()}))
+    else:
+        table = pq.read_table(path) if ext == ".parquet" else pjson.read_json(path)
+    missing = [c for c in ("timestamp", "value") if c not in table.column_names]
+    if "user_id" not in table.column_names and "event_id" not in table.column_names:
+        missing.append("user_id or event_id")
+    if missing:
+        raise ValueError(f"reward events {path!r} lack the column(s) {', '.join(missing)}; "
+                         f"found {', '.join(table.column_names)}")
+    ts = table["timestamp"]
+    if not pa.types.is_timestamp(ts.type):
+        try:
+            ts = pc.cast(ts, pa.timestamp("us", tz="UTC"))
+        except pa.ArrowInvalid as err:
+            raise ValueError(f"reward events {path!r}: timestamp must be ISO-8601 text or a "
+                             f"timestamp column ({err})") from err
+    out = {"timestamp": ts.cast(pa.timestamp("us")).to_numpy(zero_copy_only=False)
+                          .astype("datetime64[us]"),
+           "value": table["value"].to_numpy(zero_copy_only=False).astype(np.float64)}
+    for key in ("event_id", "user_id"):
+        if key in table.column_names:
+            out[key] = np.asarray(table[key].fill_null("").to_numpy(zero_copy_only=False),
+                                  dtype=object)
+    return out
+
+
+def join_rewards(log, rw: Mapping[str, Any], missing_reward):
+    """Attributes a reward file to a decision log's decisions that have no reward.
+
+    Decisions whose reward is still pending (their window is open) or missing with no
+    missing-reward value are left out of the evaluation — counted and printed, never
+    dropped silently. Returns ``(LoggedData, timestamps)`` of the decisions kept.
+    """
+    from dataclasses import replace
+
+    from envs.rewards import DecisionStatus, attribute_rewards, format_report
+
+    events = read_reward_events(rw["path"])
+    decisions = {"event_id": log.event_id, "timestamp": log.timestamp,
+                 "user_id": log.user_id}
+    att = attribute_rewards(decisions, events, window_s=float(rw.get("window_s", 86_400)),
+                            missing_reward=missing_reward, combine=rw.get("combine", "sum"))
+    print(format_report(att.report))
+    reward = np.where(log.has_reward, log.data.reward, att.reward)
+    keep = np.isfinite(reward)
+    if not keep.all():
+        st = att.status[~keep]
+        print(f"{int((~keep).sum()):,} decisions have no reward and are left out of the "
+              f"evaluation: {int(np.sum(st == DecisionStatus.PENDING)):,} pending (window still"
+              f" open), {int(np.sum(st == DecisionStatus.MISSING)):,} missing (set "
+              "load.missing_reward to give them a value)")
+    data = replace(log.data, reward=reward.astype(log.data.reward.dtype))
+    return data.take(np.flatnonzero(keep)), log.timestamp[keep]
 
 
 def run_from_config(cfg: Mapping[str, Any], out_dir: str | None = None,

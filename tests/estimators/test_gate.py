@@ -103,3 +103,39 @@ def test_support_violation_counts_mass_on_arms_never_logged(world_and_logs):
     assert res["diagnostics"]["support_violation"] == pytest.approx(0.1)
     assert res["diagnostics"]["support_basis"] == "arms present in the held-out logs"
     assert res["decision"] == "do not ship"
+
+
+def test_reward_file_is_joined_and_pending_decisions_are_counted(tmp_path, capsys):
+    """Decisions logged without rewards + a reward-event file: id joins, window joins, the
+    explicit missing-reward value, and decisions still pending left out with a count."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from envs.events import events_from_logged, write_events
+    from estimators.gate import load_logs
+
+    n = 6
+    data = LoggedData(np.ones((n, 2), np.float32), np.zeros(n, np.int32),
+                      np.full(n, np.nan, np.float32), np.full(n, 0.5, np.float32), 2)
+    # (NaN rewards: decisions logged before their outcome, written as pending)
+    start = np.datetime64("2026-01-01T00:00:00", "us")
+    cols = events_from_logged(data, policy_version="v1", algorithm="uniform", exploration={},
+                              start=start, interval_s=600.0,
+                              user_id=np.array([b"a", b"b", b"c", b"a", b"d", b"e"]))
+    write_events(str(tmp_path / "log.parquet"), cols)
+    t = lambda minutes: start + np.timedelta64(int(minutes * 60e6), "us")
+    pq.write_table(pa.table({
+        "event_id": ["ev0000001", None, None, None],
+        "user_id": ["x", "a", "c", "e"],
+        "timestamp": pa.array([t(11), t(31), t(20 + 61), t(52)], pa.timestamp("us")),
+        "value": [1.0, 2.0, 5.0, 3.0]}), tmp_path / "rewards.parquet")
+    cfg = {"data": str(tmp_path / "log.parquet"), "load": {"missing_reward": 0.0},
+           "rewards": {"path": str(tmp_path / "rewards.parquet"), "window_s": 3600}}
+    got, ts, _ = load_logs(cfg)
+    # row 0 (a, 0 min): no reward, closed -> 0; row 1 (b): by id -> 1; row 2 (c, 20 min):
+    # reward at 81 min is 61 min later -> late, so 0; row 3 (a, 30 min) -> 2; row 4 (d,
+    # 40 min): window open at 'now' (52 min) -> pending, left out; row 5 (e, 50 min) -> 3
+    np.testing.assert_array_equal(got.reward, [0.0, 1.0, 0.0, 2.0, 3.0])
+    assert len(ts) == 5 and got.n_rows == 5
+    out = capsys.readouterr().out
+    assert "1 decisions have no reward and are left out of the evaluation: 1 pending" in out
