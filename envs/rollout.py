@@ -449,11 +449,18 @@ def simulate(
         bar = tqdm(total=n_rounds, unit="round", desc=f"{policy.name}")
     means, stds, seed_ck, traj = [], [], np.zeros((n_lanes, n_ck), np.float32), []
     t_run = time.perf_counter()
+
+    def launch(c, carry):  # asynchronous: returns before the chunk has run
+        return compiled(lane_args, *carry, np.int32(c * plan.chunk),
+                        local_ckpts(c * plan.chunk)[0])
+
+    pending = launch(0, (pstate, cum_regret, cum_reward))
     for c in range(plan.n_chunks):
         t0 = c * plan.chunk
-        idx, sel = local_ckpts(t0)
-        (pstate, cum_regret, cum_reward), (m, s), at_ck, ys = compiled(
-            lane_args, pstate, cum_regret, cum_reward, np.int32(t0), idx)
+        sel = local_ckpts(t0)[1]
+        (pstate, cum_regret, cum_reward), (m, s), at_ck, ys = pending
+        if c + 1 < plan.n_chunks:  # queue the next chunk before reading this one's output
+            pending = launch(c + 1, (pstate, cum_regret, cum_reward))
         means.append(np.asarray(m))
         stds.append(np.asarray(s))
         if sel.any():
