@@ -427,6 +427,8 @@ def _string_array(name: str, x, n: int) -> pa.Array:
     if x.dtype.kind not in "SUO":
         raise ValueError(f"{name} must hold strings, got dtype {x.dtype}")
     a = pa.array(x, from_pandas=True)
+    if isinstance(a, pa.ChunkedArray):  # pyarrow splits some large text inputs into chunks
+        a = a.combine_chunks()
     if pa.types.is_binary(a.type):
         a = a.cast(pa.string())
     if pa.types.is_null(a.type):

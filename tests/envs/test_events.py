@@ -442,3 +442,21 @@ def test_rejected_null_list_items_written_as_nan_in_csv(tmp_path):
     rej = pcsv.read_csv(tmp_path / "rej.csv").to_pydict()
     assert rej["source_row"] == [6] and rej["reject_reason"] == ["propensity:range"]
     assert rej["scores"][0].split()[1] == "nan" and len(rej["scores"][0].split()) == 4
+
+
+def test_writer_takes_a_million_row_batch_of_repeated_text(tmp_path):
+    """pyarrow returns some large text inputs as chunked arrays; one write of 10⁶ rows with
+    a repeated 20-byte exploration string must still produce one valid file."""
+    import pyarrow.parquet as pq
+
+    from envs.events import EventWriter
+
+    n = 1_000_000
+    cols = {"event_id": np.char.add(b"e", np.arange(n).astype("S7")),
+            "timestamp": np.datetime64("2026-01-01", "us") + np.arange(n).astype("m8[us]"),
+            "context": np.zeros((n, 1), np.float32), "action": np.zeros(n, np.int64),
+            "propensity": np.ones(n), "exploration": np.full(n, b'{"temperature": 0.5}')}
+    with EventWriter(str(tmp_path / "big.parquet"), dim=1) as w:
+        w.write(cols)
+    t = pq.read_table(tmp_path / "big.parquet", columns=["exploration"])
+    assert t.num_rows == n and t["exploration"][n - 1].as_py() == '{"temperature": 0.5}'
