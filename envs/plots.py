@@ -7,12 +7,26 @@ from collections.abc import Callable
 import numpy as np
 
 
-def plot_regret(rollouts, path: str, label: Callable) -> None:
-    """Mean cumulative regret with a 2.5–97.5% band across seeds; log-log on the right."""
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str) -> None:
+    """Writes ``fig`` as a PNG at ``path`` and releases it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    pyplot().close(fig)
+
+
+def plot_regret(rollouts, path: str, label: Callable) -> None:
+    """Mean cumulative regret with a 2.5–97.5% band across seeds; log-log on the right."""
+    plt = pyplot()
 
     fig, (ax, axl) = plt.subplots(1, 2, figsize=(13, 5))
     cmap = plt.get_cmap("tab10" if sum(r.mean_regret.shape[0] for r in rollouts) <= 10
@@ -45,6 +59,4 @@ def plot_regret(rollouts, path: str, label: Callable) -> None:
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     axl.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

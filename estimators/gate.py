@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from envs.plots import pyplot, save_figure
 from estimators import ope, reward_models
 from estimators import registry as est_registry
 from estimators.bootstrap import bootstrap_replicates
@@ -281,10 +282,7 @@ def format_markdown(report: Mapping[str, Any]) -> str:
 
 
 def plot_report(report: Mapping[str, Any], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cands = report["candidates"]
     names = list(cands[0]["estimates"]) if cands else []
@@ -305,9 +303,7 @@ def plot_report(report: Mapping[str, Any], path: str) -> None:
            title="candidates vs the logging policy on held-out logs (95% intervals)")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_report(report: Mapping[str, Any], out_dir: str) -> None:

@@ -33,6 +33,7 @@ import numpy as np
 import bandits
 from bandits.registry import Range
 from envs import registry as env_registry
+from envs.plots import pyplot, save_figure
 from envs.study import Callback, combine_job_summaries
 from envs.truth import Logs, policy_value, simulate_logs
 from estimators import ope, reward_models
@@ -404,10 +405,7 @@ def format_table(rows) -> str:
 
 
 def plot_errors(names, errors, path, n, m) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     order = np.argsort(np.sqrt(np.mean(errors**2, 0)))
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names)), 4.5))
@@ -417,17 +415,12 @@ def plot_errors(names, errors, path, n, m) -> None:
     ax.set(ylabel="estimate − true value",
            title=f"estimator errors over {m} datasets of {n} rows (whiskers 2.5–97.5%)")
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_sweep(names, path, points, out, n, m, alpha) -> None:
     """RMSE and interval coverage of each estimator against the swept value."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     x = np.array([p["sweep_value"] for p in points])
     finite = np.isfinite(x)
@@ -454,9 +447,7 @@ def plot_sweep(names, path, points, out, n, m, alpha) -> None:
     if not finite.all():
         fig.text(0.01, 0.01, "points at an infinite value are in summary.json only",
                  fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 class CombineEstimatorStudies(Callback):
@@ -478,10 +469,7 @@ class CombineEstimatorStudies(Callback):
 
 
 def plot_rmse_vs_n(rows, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 5))
     for name in dict.fromkeys(r["estimator"] for r in rows):
@@ -493,6 +481,4 @@ def plot_rmse_vs_n(rows, path) -> None:
            title="estimator RMSE against sample size (bars: ±2 MC s.e.)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
