@@ -51,7 +51,7 @@ def log_checkpoints(n_rounds: int, n_points: int = 60) -> np.ndarray:
     return np.unique(np.concatenate([pts, [n_rounds]]))
 
 
-def _largest_divisor(n: int, at_most: int) -> int:
+def largest_divisor(n: int, at_most: int) -> int:
     for d in range(max(1, min(n, at_most)), 0, -1):
         if n % d == 0:
             return d
@@ -98,11 +98,11 @@ def make_plan(n_rounds: int, lanes_per_device: int, chunk_rounds: int | None = N
     progress bar.
     """
     target_block = block_rounds or max(16, min(64, 2**17 // max(lanes_per_device, 1)))
-    block = _largest_divisor(n_rounds, target_block)
+    block = largest_divisor(n_rounds, target_block)
     blocks = n_rounds // block
     budget = 2**24 // max(record, 1) // max(n_lanes, 1)
     target = chunk_rounds or max(block, min(max(n_rounds // 16, block), budget))
-    per_chunk = _largest_divisor(blocks, max(1, target // block))
+    per_chunk = largest_divisor(blocks, max(1, target // block))
     return Plan(block, block * per_chunk, blocks // per_chunk)
 
 

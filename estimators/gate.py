@@ -17,6 +17,7 @@ every condition with its measured value, so a "do not ship" says why.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -112,6 +113,19 @@ def _interval(reps: np.ndarray, alpha: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+@functools.cache
+def _compiled_statistics(names: tuple[str, ...], n_boot: int, scheme: str):
+    """The estimators plus the logging policy's mean, on the data and on its resamples;
+    compiled once per configuration, so every candidate of a report reuses them."""
+    fns = [est_registry.make(n) for n in names]
+
+    def stat(r):
+        return jnp.stack([f(r).value for f in fns] + [ope.wmean(r.reward, r)])
+
+    return jax.jit(stat), jax.jit(lambda r, k: bootstrap_replicates(stat, r, k, n_boot,
+                                                                    scheme=scheme))
+
+
 def evaluate_candidate(data, target_probs: np.ndarray, q_hat: np.ndarray | None, *,
                        key, estimators: Sequence[str] = DEFAULT_ESTIMATORS,
                        n_boot: int = 1000, alpha: float = 0.05, rule: GateRule = GateRule(),
@@ -127,20 +141,14 @@ def evaluate_candidate(data, target_probs: np.ndarray, q_hat: np.ndarray | None,
     if rule.decide_on not in names:
         raise ValueError(f"gate.decide_on={rule.decide_on!r} is not among the estimators "
                          f"{names}")
-    fns = [est_registry.make(n) for n in names]
     for n, spec in ((n, est_registry.spec(n)) for n in names):
         if spec.needs_model and q_hat is None:
             raise ValueError(f"estimator {n} needs a reward model")
     rows = ope.rows(np.asarray(data.reward, np.float32), data.action,
                     np.asarray(data.pscore, np.float32), target_probs, q_hat)
-
-    def stat(r):
-        return jnp.stack([f(r).value for f in fns] + [ope.wmean(r.reward, r)])
-
-    full = np.asarray(jax.jit(stat)(rows), np.float64)
-    reps = np.asarray(jax.jit(lambda r, k: bootstrap_replicates(stat, r, k, n_boot,
-                                                                scheme=scheme))(rows, key),
-                      np.float64)
+    point, replicates = _compiled_statistics(tuple(names), n_boot, scheme)
+    full = np.asarray(point(rows), np.float64)
+    reps = np.asarray(replicates(rows, key), np.float64)
     logging_value, logging_reps = full[-1], reps[:, -1]
     out: dict[str, Any] = {"estimates": {}, "logging_value": {
         "value": logging_value, **dict(zip(("lower", "upper"),

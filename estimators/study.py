@@ -219,12 +219,12 @@ def _learning_logs(cfg, env, params, seed: int, n_rows: int, n_datasets: int):
     Yields ``(first_dataset, Logs)`` with arrays (batch, n, ...); the first
     ``warmup_rounds`` rounds of every run are dropped from its log.
     """
-    from envs.rollout import _largest_divisor, simulate
+    from envs.rollout import largest_divisor, simulate
 
     policy = bandits.make(cfg["name"], env.n_arms, env.dim, **dict(cfg.get("params") or {}))
     warm = int(cfg.get("warmup_rounds", 0))
     per_row = (warm + n_rows) * (env.dim + 3 * env.n_arms + 4) * 4
-    batch = _largest_divisor(n_datasets, max(1, 2**26 // per_row))
+    batch = largest_divisor(n_datasets, max(1, 2**26 // per_row))
     for start in range(0, n_datasets, batch):
         r = simulate(policy, env, n_rounds=warm + n_rows, n_seeds=batch, env_params=params,
                      seed=seed, first_seed=start, record_logs=True)

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from support import NONDEFAULT_HYPER
 
 import bandits
 import envs  # noqa: F401  (sets XLA flags; imported before any JAX computation runs)
@@ -21,19 +22,7 @@ N_ARMS, DIM = 5, 4
 N_KEYS = 20_000
 Z = 5.0  # tolerance, in standard errors
 
-# Non-default values everywhere, so a policy that ignored a hyperparameter would show.
-HYPER = {
-    "uniform": {},
-    "eps_greedy": {"epsilon": 0.3, "initial_value": 0.2},
-    "softmax": {"temperature": 0.4, "initial_value": 0.2},
-    "ucb1": {"c": 0.7},
-    "ts_gaussian": {"prior_mean": 0.1, "prior_std": 1.5, "noise_std": 0.8,
-                    "n_prob_draws": 32},
-    "ts_beta": {"a0": 1.2, "b0": 0.8, "n_prob_draws": 16},
-    "lin_ucb": {"alpha": 0.6, "reg": 0.8},
-    "lin_ts": {"v": 0.7, "reg": 1.2, "n_prob_draws": 32},
-    "lin_eps_greedy": {"epsilon": 0.25, "reg": 0.5},
-}
+HYPER = NONDEFAULT_HYPER
 NAMES = bandits.names()
 TS = [n for n in NAMES if "n_prob_draws" in bandits.spec(n).static]
 LINEAR = [n for n in NAMES if bandits.spec(n).contextual]

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
+from support import NONDEFAULT_HYPER
 
 import bandits
 import envs  # sets XLA flags; imported before any JAX computation runs
@@ -54,18 +55,9 @@ def compare(fn, args, axes, jit=True):
 
 # ------------------------------------------------------------------ every policy
 
-HYPER = {
-    "uniform": {},
-    "eps_greedy": {"epsilon": 0.3, "initial_value": 0.2},
-    "softmax": {"temperature": 0.4, "initial_value": 0.2},
-    "ucb1": {"c": 0.7},
-    "ts_gaussian": {"prior_mean": 0.1, "prior_std": 1.5, "noise_std": 0.8,
-                    "n_prob_draws": 16},
-    "ts_beta": {"a0": 1.2, "b0": 0.8, "n_prob_draws": 8},
-    "lin_ucb": {"alpha": 0.6, "reg": 0.8},
-    "lin_ts": {"v": 0.7, "reg": 1.2, "n_prob_draws": 16},
-    "lin_eps_greedy": {"epsilon": 0.25, "reg": 0.5},
-}
+# fewer Monte Carlo draws than the policy tests: here only layouts are compared
+HYPER = {name: {**h, **({"n_prob_draws": h["n_prob_draws"] // 2} if "n_prob_draws" in h
+                        else {})} for name, h in NONDEFAULT_HYPER.items()}
 
 
 def test_every_registered_policy_is_covered():
