@@ -12,7 +12,11 @@ every batched value carrying the batch as its trailing axis:
   concatenations keep the batch last by construction (sizes of 1 broadcast);
 * small ``dot_general`` becomes broadcast-multiply-reduce, also batch-last;
 * nested ``jit`` and custom-derivative calls are inlined;
-* any other primitive (random bits, gathers, loops, sorts, ...) falls back to
+* PRNG keys are carried as their raw key words with the lanes still last, and the
+  ``random_bits`` / ``random_split`` / ``random_fold_in`` primitives are evaluated from
+  the key implementation's own one-key functions, so a Threefry hash becomes elementwise
+  integer arithmetic over lanes (bit-for-bit the numbers ``jax.random`` gives);
+* any other primitive (gathers, loops, sorts, ...) falls back to
   ``jax.vmap`` of that one primitive with ``out_axes=-1``, so the result is always what
   ``jax.vmap`` computes, only the layout differs.
 
@@ -28,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax._src.random import prng as jprng
 from jax.extend import core as jcore
 
 _ELEMENTWISE = frozenset(
@@ -56,6 +61,50 @@ class _B:
 
     def __init__(self, x):
         self.x = x
+
+
+class _K:
+    """A batched array of PRNG keys: the raw key data laid out (*keys, *words, lanes)."""
+
+    __slots__ = ("data", "impl")
+
+    def __init__(self, data, impl):
+        self.data = data
+        self.impl = impl
+
+    @property
+    def words(self) -> tuple[int, ...]:
+        return tuple(self.impl.key_shape)
+
+    def folded(self) -> _B:
+        """The key words folded into the lane axis: (*keys, words · lanes)."""
+        n = len(self.words)
+        return _B(jnp.reshape(self.data, self.data.shape[:-n - 1] + (-1,)))
+
+    def unfold(self, v: _B) -> _K:
+        return _K(jnp.reshape(v.x, v.x.shape[:-1] + self.words + (self.data.shape[-1],)),
+                  self.impl)
+
+    def as_key_array(self):
+        """Typed key array (*keys, lanes), for the ``jax.vmap`` fallback."""
+        n = len(self.words)
+        return jprng.random_wrap(jnp.moveaxis(self.data, -1, self.data.ndim - n - 1),
+                                 impl=self.impl)
+
+
+def _is_key(x) -> bool:
+    return jnp.issubdtype(getattr(x, "dtype", None) or np.float32, jax.dtypes.prng_key)
+
+
+def _key_lanes(x) -> _K:
+    """A typed key array batched on its last axis, as :class:`_K`."""
+    impl = x.dtype._impl
+    data = jax.random.key_data(x)
+    return _K(jnp.moveaxis(data, x.ndim - 1, -1), impl)
+
+
+def _batched(v) -> bool:
+    return isinstance(v, (_B, _K))
 
 
 def _val(v):
@@ -183,17 +232,74 @@ def _structural(eqn, vals, size):
     return [_B(eqn.primitive.bind(x.x, **p))]
 
 
+_RANDOM = frozenset(("random_bits", "random_split", "random_fold_in", "random_wrap",
+                     "random_unwrap"))
+
+
+def _random(eqn, vals, size):
+    """PRNG primitives on lane-batched keys, from the key implementation's functions."""
+    name, p = eqn.primitive.name, eqn.params
+    if name == "random_wrap":
+        return [_K(vals[0].x, p["impl"])] if isinstance(vals[0], _B) else None
+    if name == "random_unwrap":
+        return [_B(vals[0].data)] if isinstance(vals[0], _K) else None
+    keys_aval = eqn.invars[0].aval
+    impl, shape = keys_aval.dtype._impl, tuple(keys_aval.shape)
+    words = jax.eval_shape(jax.random.key_data, jax.ShapeDtypeStruct(shape, keys_aval.dtype))
+    keys = vals[0]
+    data = _B(keys.data) if isinstance(keys, _K) else jax.random.key_data(keys)
+    if name == "random_bits":
+        fn = jprng.iterated_vmap_unary(
+            len(shape), lambda k: impl.random_bits(k, p["bit_width"], p["shape"]))
+        args, avals = [data], [words]
+    elif name == "random_split":
+        fn = jprng.iterated_vmap_unary(len(shape), lambda k: impl.split(k, p["shape"]))
+        args, avals = [data], [words]
+    else:  # random_fold_in
+        msgs_aval = eqn.invars[1].aval
+        fn = jprng.iterated_vmap_binary_bcast(shape, tuple(msgs_aval.shape), impl.fold_in)
+        args = [data, vals[1]]
+        avals = [words, jax.ShapeDtypeStruct(msgs_aval.shape, msgs_aval.dtype)]
+    closed = jax.make_jaxpr(fn)(*avals)
+    (out,) = _eval(closed.jaxpr, closed.consts, args, size)
+    if not isinstance(out, _B):
+        out = _B(_broadcast_operand(out, size))
+    return [out] if name == "random_bits" else [_K(out.x, impl)]
+
+
+def _threefry(eqn, vals, size):
+    """The Threefry-2x32 hash: elementwise over its four operands, two results."""
+    shape = tuple(eqn.outvars[0].aval.shape) + (size,)
+    rank = len(shape) - 1
+    args = [jnp.broadcast_to(_to_rank(v, rank, size), shape) for v in vals]
+    return [_B(o) for o in eqn.primitive.bind(*args, **eqn.params)]
+
+
+def _keys_structural(eqn, vals, size):
+    """Shape primitives on batched keys: the key words ride along with the lanes."""
+    keys = [v for v in vals if isinstance(v, _K)]
+    if any(_is_key(v) for v in vals if not _batched(v)):
+        return None
+    words = int(np.prod(keys[0].words))
+    folded = [v.folded() if isinstance(v, _K) else v for v in vals]
+    outs = _structural(eqn, folded, size * words)
+    if outs is None:
+        return None
+    return [keys[0].unfold(o) for o in outs]
+
+
 def _fallback(eqn, vals, size):
     bind_params = eqn.primitive.get_bind_params(eqn.params)
-    batched = [isinstance(v, _B) for v in vals]
+    batched = [_batched(v) for v in vals]
 
     def one(*args):
         out = eqn.primitive.bind(*args, **bind_params)
         return list(out) if eqn.primitive.multiple_results else [out]
 
+    args = [v.as_key_array() if isinstance(v, _K) else _val(v) for v in vals]
     outs = jax.vmap(one, in_axes=[-1 if b else None for b in batched], out_axes=-1,
-                    axis_size=size)(*map(_val, vals))
-    return [_B(o) for o in outs]
+                    axis_size=size)(*args)
+    return [_key_lanes(o) if _is_key(o) else _B(o) for o in outs]
 
 
 def _eval(jaxpr, consts: Sequence[Any], args: Sequence[Any], size: int):
@@ -209,7 +315,7 @@ def _eval(jaxpr, consts: Sequence[Any], args: Sequence[Any], size: int):
     for eqn in jaxpr.eqns:
         vals = [read(v) for v in eqn.invars]
         name = eqn.primitive.name
-        if not any(isinstance(v, _B) for v in vals):
+        if not any(_batched(v) for v in vals):
             bind_params = eqn.primitive.get_bind_params(eqn.params)
             out = eqn.primitive.bind(*vals, **bind_params)
             outs = list(out) if eqn.primitive.multiple_results else [out]
@@ -221,7 +327,13 @@ def _eval(jaxpr, consts: Sequence[Any], args: Sequence[Any], size: int):
                 outs = _eval(inner, (), vals, size)
         else:
             outs = None
-            if name in _ELEMENTWISE:
+            if name in _RANDOM:
+                outs = _random(eqn, vals, size)
+            elif name == "threefry2x32":
+                outs = _threefry(eqn, vals, size)
+            elif any(isinstance(v, _K) for v in vals):
+                outs = _keys_structural(eqn, vals, size)
+            elif name in _ELEMENTWISE:
                 outs = _elementwise(eqn, vals, size)
             elif name in _REDUCTIONS:
                 outs = [_B(eqn.primitive.bind(_val(_to_rank(vals[0], _ndim(vals[0]),
@@ -268,9 +380,11 @@ def lane_vmap(fn: Callable, in_axes: Any = 0) -> Callable:
         closed, out_shape = jax.make_jaxpr(
             lambda *fl: fn(*jax.tree_util.tree_unflatten(tree, fl)), return_shape=True
         )(*avals)
-        vals = [_B(x) if b else x for x, b in zip(flat, flags)]
+        vals = [(_key_lanes(x) if _is_key(x) else _B(x)) if b else x
+                for x, b in zip(flat, flags)]
         outs = _eval(closed.jaxpr, closed.consts, vals, size)
-        outs = [o.x if isinstance(o, _B) else _broadcast_operand(o, size) for o in outs]
+        outs = [o.as_key_array() if isinstance(o, _K) else
+                o.x if isinstance(o, _B) else _broadcast_operand(o, size) for o in outs]
         return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(out_shape), outs)
 
     return batched

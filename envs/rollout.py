@@ -13,9 +13,11 @@ world's draws); the engine turns it into one compiled program:
 * **chunks** — the host calls the compiled chunk repeatedly, so a progress bar moves and
   memory is bounded by the chunk, not by the horizon.
 
-Seed ``s`` uses the key ``fold_in(root, s)`` and round ``t`` the key
-``fold_in(fold_in(seed_key, 3), t)``, so a seed's numbers do not depend on how many
-seeds, grid points or devices run beside it, nor on block and chunk sizes.
+Seed ``s`` uses the key ``fold_in(root, s)``. Its rounds draw from three streams,
+``split(fold_in(seed_key, 3), 3)``: the world's context, the world's reward noise and
+the policy's noise of round ``t`` use ``fold_in(stream, t)``. A seed's numbers therefore
+do not depend on how many seeds, grid points or devices run beside it, nor on block and
+chunk sizes.
 
 By default only curves leave the device: mean and standard deviation across seeds of the
 cumulative regret at every round, and every seed's cumulative regret at log-spaced
@@ -164,10 +166,10 @@ class Rollout:
 
 
 def _round_draws(policy: Policy, env: World):
-    """Per lane: everything random about one round, as a function of its key."""
+    """Per lane: everything random about round ``t``, from the lane's three streams."""
 
-    def draw(pparams, eparams, estate, round_key, t):
-        kc, kr, kp = jax.random.split(jax.random.fold_in(round_key, t), 3)
+    def draw(pparams, eparams, estate, streams, t):
+        kc, kr, kp = (jax.random.fold_in(streams[i], t) for i in range(3))
         context, mask = env.sample_context(kc, eparams, estate)
         return {
             "context": context,
@@ -189,12 +191,11 @@ def _step(policy: Policy, env: World, record_logs: bool = False):
 
     def step(pparams, eparams, estate, pstate, d):
         mu = env.mean_rewards(eparams, estate, d["context"])
-        y = env.realise(eparams, mu, d["reward_noise"])
         dec = policy.decide(pparams, pstate, d["noise"], d["context"], d["mask"])
         chosen = arms == dec.action
-        reward = jnp.sum(jnp.where(chosen, y, 0.0))
-        best = jnp.max(jnp.where(d["mask"], mu, -jnp.inf))
-        regret = best - jnp.sum(jnp.where(chosen, mu, 0.0))
+        played = jnp.sum(jnp.where(chosen, mu, 0.0))
+        reward = env.realise(eparams, played, d["reward_noise"])
+        regret = jnp.max(jnp.where(d["mask"], mu, -jnp.inf)) - played
         prop = jnp.sum(jnp.where(chosen, dec.probs, 0.0))
         pstate = policy.update(pparams, pstate, d["context"], dec.action, reward)
         out = (regret, reward, dec.action, prop)
@@ -343,7 +344,8 @@ def simulate(
             ep = env.sample_params(k_world)
         pp = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf)[g], params)
         return (pp, ep, env.init_state(ep, jax.random.fold_in(k, 2)),
-                policy.init(pp, jax.random.fold_in(k, 1)), jax.random.fold_in(k, 3))
+                policy.init(pp, jax.random.fold_in(k, 1)),
+                jax.random.split(jax.random.fold_in(k, 3), 3))
 
     def place(tree):
         return jax.tree_util.tree_map(
@@ -354,7 +356,7 @@ def simulate(
         out = jax.vmap(setup)(s, g)
         return jax.tree_util.tree_map(lay.lanes_from_front, out)
 
-    pparams, eparams, estate, pstate, rkeys = place(setup_all(seed_idx, grid_idx))
+    pparams, eparams, estate, pstate, streams = place(setup_all(seed_idx, grid_idx))
 
     draw_block = lay.bmap(
         lambda pp, ep, es, rk, ts: jax.vmap(_round_draws(policy, env),
@@ -364,11 +366,11 @@ def simulate(
     step = lay.bmap(_step(policy, env, record_logs), (True, True, True, True, True))
     n_blocks = plan.chunk // plan.block
 
-    def run_group(pparams, eparams, estate, rkeys, pstate, cum_regret, cum_reward, t0):
+    def run_group(pparams, eparams, estate, streams, pstate, cum_regret, cum_reward, t0):
         def block(carry, b):
             pstate, cum_regret, cum_reward = carry
             ts = t0 + b * plan.block + jnp.arange(plan.block, dtype=jnp.int32)
-            draws = draw_block(pparams, eparams, estate, rkeys, ts)
+            draws = draw_block(pparams, eparams, estate, streams, ts)
 
             def one(carry, d):
                 pstate, cum_regret, cum_reward = carry
@@ -423,7 +425,7 @@ def simulate(
         at_ckpt = jnp.take(ys[0], ckpt_local, axis=0)
         return carry, stats, at_ckpt, ys[1:]
 
-    lane_args = (pparams, eparams, estate, rkeys)
+    lane_args = (pparams, eparams, estate, streams)
     cum_regret, cum_reward = (
         jax.device_put(jnp.zeros(n_lanes, jnp.float32), NamedSharding(mesh, P(LANE)))
         for _ in range(2))

@@ -6,9 +6,16 @@ state); the ``state`` argument is kept in every signature for worlds that change
 time. All functions are written for one round of one simulation.
 
 Each world exposes, besides the usual ``sample_context`` / ``mean_rewards`` /
-``sample_reward``, ``sample_rewards``: the realised reward of *every* arm for a context.
-The rollout engine draws those before it knows the action, so two policies run on the
-same seed meet the same contexts and the same potential rewards (common random numbers).
+``sample_reward``, ``sample_rewards``: independent realised rewards of *every* arm for a
+context (full-information feedback).
+
+A bandit round reveals one reward, so the rollout engine draws only that reward's noise
+(:meth:`World.draw_reward_noise`, one number), before it knows the action, and
+:meth:`World.realise` turns it into the reward of whichever arm is played. The played
+arm's reward has exactly its distribution; two policies run on the same seed meet the
+same contexts and the same reward noise (common random numbers). Within one round the
+arms' rewards built from that one number are not independent of each other, which no
+bandit sees; full-information uses take ``sample_rewards``.
 """
 
 from __future__ import annotations
@@ -58,27 +65,38 @@ class World:
         return self._context(k_x), eligible_mask(k_m, self.n_arms, self.p_eligible)
 
     def sample_reward(self, key, params, state, context, action) -> Array:
-        rewards = self.sample_rewards(key, params, state, context)
-        return jnp.sum(jnp.where(jnp.arange(self.n_arms) == action, rewards, 0.0))
+        """The realised reward of ``action`` (what a bandit observes)."""
+        mean = self.mean_rewards(params, state, context)
+        played = jnp.sum(jnp.where(jnp.arange(self.n_arms) == action, mean, 0.0))
+        return self.realise(params, played, self.draw_reward_noise(key, params, state))
 
     def sample_rewards(self, key, params, state, context) -> Array:
-        """The realised reward of every arm, (n_arms,)."""
-        noise = self.draw_reward_noise(key, params, state)
+        """Independent realised rewards of every arm, (n_arms,)."""
+        noise = self._noise(key, (self.n_arms,))
         return self.realise(params, self.mean_rewards(params, state, context), noise)
 
     # Reward sampling in two steps, so the engine can draw the noise of many rounds at
     # once and keep only arithmetic in its inner loop.
     def draw_reward_noise(self, key, params, state) -> Array:
-        """The random part of every arm's reward, (n_arms,)."""
-        if self.binary_rewards:
-            return jax.random.uniform(key, (self.n_arms,))
-        return jax.random.normal(key, (self.n_arms,))
+        """The random part of the played arm's reward: one number, ``()``."""
+        del params, state
+        return self._noise(key, ())
 
     def realise(self, params, mean: Array, noise: Array) -> Array:
-        """Rewards from mean rewards and the noise of :meth:`draw_reward_noise`."""
+        """Rewards from mean rewards and noise, broadcast against each other.
+
+        The engine passes the played arm's mean and the round's one number from
+        :meth:`draw_reward_noise`; :meth:`sample_rewards` every arm's mean and one noise
+        number per arm.
+        """
         if self.binary_rewards:
             return (noise < mean).astype(mean.dtype)
         return mean + params.noise_std * noise
+
+    def _noise(self, key, shape):
+        if self.binary_rewards:
+            return jax.random.uniform(key, shape)
+        return jax.random.normal(key, shape)
 
     def _context(self, key):
         return jax.random.normal(key, (self.dim,))

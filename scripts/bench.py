@@ -6,7 +6,8 @@
 Both sides simulate the same world (linear-Gaussian, K=5, d=10, 10,000 rounds) in this
 process. bandax numbers go through the public API (``envs.rollout.simulate``); compile
 time is reported apart from run time. The persistent-cache check runs the same study
-twice in fresh processes and reports the second process's compile time.
+twice in fresh processes and reports the second process's compile time. Every figure is
+the median of ``--repeat`` runs (default 3), since a shared machine drifts between runs.
 """
 
 from __future__ import annotations
@@ -58,12 +59,16 @@ def numpy_loop(kind: str, theta: np.ndarray, n_rounds: int, seed: int = 0,
     return n_rounds / (time.perf_counter() - t0), regret
 
 
-def bandax_run(kind: str, n_seeds: int, n_rounds: int = T) -> dict:
+def bandax_run(kind: str, n_seeds: int, n_rounds: int = T, repeat: int = 3) -> dict:
+    """The median of ``repeat`` runs of the same study (each compiles and runs)."""
     world = envs.make("linear-gaussian", n_arms=K, dim=D)
-    r = simulate(bandits.make(kind, K, D), world, n_rounds=n_rounds, n_seeds=n_seeds)
-    return {"seeds": n_seeds, "rounds": n_rounds, "compile_s": r.compile_s,
-            "run_s": r.run_s, "agent_rounds_per_s": r.agent_rounds_per_s(),
-            "mean_final_regret": float(r.mean_regret[0, -1]), "devices": r.n_devices}
+    runs = [simulate(bandits.make(kind, K, D), world, n_rounds=n_rounds, n_seeds=n_seeds)
+            for _ in range(repeat)]
+    run_s = float(np.median([r.run_s for r in runs]))
+    return {"seeds": n_seeds, "rounds": n_rounds, "compile_s": runs[0].compile_s,
+            "run_s": run_s, "run_s_all": [r.run_s for r in runs],
+            "agent_rounds_per_s": n_seeds * n_rounds / run_s,
+            "mean_final_regret": float(runs[0].mean_regret[0, -1]), "devices": runs[0].n_devices}
 
 
 def cache_check(kind: str) -> list[float]:
@@ -85,6 +90,8 @@ def cache_check(kind: str) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs per configuration; the median run time is reported")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     import jax
@@ -97,13 +104,14 @@ def main() -> None:
           f"jax {jax.__version__}, devices: {len(jax.devices())} x {jax.devices()[0].platform}")
     results = {"machine": platform.platform(), "cores": os.cpu_count(), "rows": []}
     for kind in ("lin_ucb", "lin_ts"):
-        np_rate, _ = numpy_loop(kind, theta, numpy_rounds)
+        np_rate = float(np.median([numpy_loop(kind, theta, numpy_rounds)[0]
+                                   for _ in range(args.repeat)]))
         print(f"\n{kind}: NumPy per-round loop {np_rate:,.0f} rounds/s "
               f"({numpy_rounds} rounds, 1 seed)")
         print(f"{'seeds':>7} {'compile s':>10} {'run s':>8} {'agent-rounds/s':>16} "
               f"{'vs NumPy':>9}")
         for s in seeds:
-            row = bandax_run(kind, s)
+            row = bandax_run(kind, s, repeat=args.repeat)
             row.update(policy=kind, numpy_rounds_per_s=np_rate,
                        speedup=row["agent_rounds_per_s"] / np_rate)
             results["rows"].append(row)

@@ -26,12 +26,19 @@ def to_lanes(tree):
     return tmap(lambda a: jnp.moveaxis(jnp.asarray(a), 0, -1), tree)
 
 
+def _plain(x):
+    """Key arrays as their key data (compared bit for bit), anything else as NumPy."""
+    if jnp.issubdtype(getattr(x, "dtype", np.float32), jax.dtypes.prng_key):
+        return np.asarray(jax.random.key_data(x))
+    return np.asarray(x)
+
+
 def assert_trees_match(got, want, rtol=1e-5, atol=1e-6):
     g_leaves, g_tree = jax.tree_util.tree_flatten(got)
     w_leaves, w_tree = jax.tree_util.tree_flatten(want)
     assert g_tree == w_tree
     for g, w in zip(g_leaves, w_leaves):
-        g, w = np.asarray(g), np.asarray(w)
+        g, w = _plain(g), _plain(w)
         assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, w.shape, g.dtype, w.dtype)
         if np.issubdtype(w.dtype, np.floating):
             np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
@@ -185,6 +192,7 @@ I_B = jnp.asarray(_rng.integers(0, 5, B), jnp.int32)  # one index per lane
 I_U = jnp.int32(3)  # an unbatched index
 IM = jnp.asarray(_rng.integers(-5, 5, (B, 3, 4)), jnp.int32)
 IV = jnp.asarray(_rng.integers(-5, 5, (B, 4)), jnp.int32)
+KEYS = jax.random.split(jax.random.key(9), B)
 
 
 def _scan(c0, xs):
@@ -250,10 +258,36 @@ CASES = {
     "scan-batched-carry": (_scan, (X[:, 0], X[0]), (-1, None)),
     "scan-batched-xs": (_scan, (X[0, 0], X), (None, -1)),
     "sort": (jnp.sort, (X,), (-1,)),
+    # PRNG keys: evaluated from the key implementation, bit for bit jax.vmap's numbers
     "random-typed-keys": (lambda k: jax.random.normal(k, (3,)),
                           (jax.random.split(jax.random.key(5), B),), (-1,)),
     "random-raw-keys": (lambda k: jax.random.uniform(k, (2, 3)),
                         (jax.random.split(jax.random.PRNGKey(6), B),), (-1,)),
+    "random-fold-in-split-bits": (
+        lambda k, t: (jax.random.normal(jax.random.fold_in(k, t), (10,)),
+                      jax.random.uniform(jax.random.split(k, 3)[1]),
+                      jax.random.bits(k, (3,), jnp.uint8), jax.random.bits(k, (5,), jnp.uint16),
+                      jax.random.randint(jax.random.fold_in(k, 7), (2,), 0, 9)),
+        (KEYS, I_B), (-1, -1)),
+    "random-key-outputs": (lambda k: (jax.random.split(k, 3), jax.random.fold_in(k, 4)),
+                           (KEYS,), (-1,)),
+    "random-key-shape-ops": (
+        lambda k: (lambda ks: (ks[1:3], ks[::2], ks.reshape(2, 2), ks[3], ks[None],
+                               jnp.concatenate([ks[:1], ks[2:]])))(jax.random.split(k, 4)),
+        (KEYS,), (-1,)),
+    "random-unbatched-key-batched-message": (
+        lambda k, t: jax.random.normal(jax.random.fold_in(k, t), (4,)),
+        (jax.random.key(8), I_B), (None, -1)),
+    "random-key-per-row-messages": (
+        lambda k, t: jax.vmap(lambda ki, ti: jax.random.uniform(jax.random.fold_in(ki, ti)))(
+            jax.random.split(k, 3), t),
+        (KEYS, jnp.stack([I_B, I_B + 1, I_B + 2], 1)), (-1, -1)),
+    "random-keys-through-fallback": (  # a scan carries keys: the jax.vmap fallback
+        lambda k: lax.scan(lambda c, i: (jax.random.fold_in(c, i), jax.random.uniform(c)),
+                           k, jnp.arange(3)), (KEYS,), (-1,)),
+    "random-vmapped-inside": (  # how the engine draws a block of rounds
+        lambda k: jax.vmap(lambda t: jax.random.normal(jax.random.fold_in(k, t), (2,)))(
+            jnp.arange(4)), (KEYS,), (-1,)),
     "nested-jit": (lambda x, m: jax.jit(lambda a, b: b @ a[:4])(x, m), (X, M[0]),
                    (-1, None)),
     # pytrees in and out, with a pytree prefix of in_axes
@@ -304,6 +338,15 @@ def test_small_dots_are_inlined_and_large_ones_fall_back():
         jnp.moveaxis(BIG_M, 0, -1), jnp.moveaxis(BIG_V, 0, -1))
     assert "dot_general" not in str(small)
     assert "dot_general" in str(large)
+
+
+def test_random_numbers_are_elementwise_over_lanes():
+    """The layout claim for PRNG keys: the draws become the Threefry hash on lanes-last
+    arrays, with no ``random_bits`` left for ``jax.vmap`` to batch."""
+    f = lane_vmap(lambda k, t: jax.random.normal(jax.random.fold_in(k, t), (3,)), (-1, -1))
+    jaxpr = str(jax.make_jaxpr(f)(KEYS, I_B))
+    assert "random_bits" not in jaxpr and "random_fold_in" not in jaxpr
+    assert "threefry2x32" in jaxpr and f"u32[3,{B}]" in jaxpr
 
 
 def test_mismatched_lane_sizes_raise():
