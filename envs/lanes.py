@@ -12,10 +12,10 @@ every batched value carrying the batch as its trailing axis:
   concatenations keep the batch last by construction (sizes of 1 broadcast);
 * small ``dot_general`` becomes broadcast-multiply-reduce, also batch-last;
 * nested ``jit`` and custom-derivative calls are inlined;
-* PRNG keys are carried as their raw key words with the lanes still last, and the
-  ``random_bits`` / ``random_split`` / ``random_fold_in`` primitives are evaluated from
-  the key implementation's own one-key functions, so a Threefry hash becomes elementwise
-  integer arithmetic over lanes (bit-for-bit the numbers ``jax.random`` gives);
+* PRNG keys are carried as one lanes-last array per key word, and ``random_bits`` /
+  ``random_split`` / ``random_fold_in`` follow JAX's Threefry algorithm word by word
+  (other key types: their implementation's one-key functions), so a hash becomes
+  elementwise integer arithmetic over lanes, bit for bit the numbers of ``jax.random``;
 * any other primitive (gathers, loops, sorts, ...) falls back to
   ``jax.vmap`` of that one primitive with ``out_axes=-1``, so the result is always what
   ``jax.vmap`` computes, only the layout differs.
@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.extend.random
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -64,32 +65,36 @@ class _B:
 
 
 class _K:
-    """A batched array of PRNG keys: the raw key data laid out (*keys, *words, lanes)."""
+    """A batched array of PRNG keys: one array per key word, each (*keys, lanes).
 
-    __slots__ = ("data", "impl")
+    Keeping the words apart means a derived key is two plain arrays, never a
+    concatenation, which XLA:CPU would compute element by element without SIMD.
+    """
 
-    def __init__(self, data, impl):
-        self.data = data
+    __slots__ = ("words", "impl")
+
+    def __init__(self, words, impl):
+        self.words = list(words)
         self.impl = impl
 
-    @property
-    def words(self) -> tuple[int, ...]:
-        return tuple(self.impl.key_shape)
+    @classmethod
+    def from_data(cls, data, impl) -> _K:
+        """From raw key data laid out (*keys, *key_shape, lanes)."""
+        n = len(impl.key_shape)
+        flat = jnp.reshape(data, data.shape[:-n - 1] + (-1, data.shape[-1]))
+        return cls([flat[..., i, :] for i in range(flat.shape[-2])], impl)
 
-    def folded(self) -> _B:
-        """The key words folded into the lane axis: (*keys, words · lanes)."""
-        n = len(self.words)
-        return _B(jnp.reshape(self.data, self.data.shape[:-n - 1] + (-1,)))
-
-    def unfold(self, v: _B) -> _K:
-        return _K(jnp.reshape(v.x, v.x.shape[:-1] + self.words + (self.data.shape[-1],)),
-                  self.impl)
+    def data(self):
+        """Raw key data (*keys, *key_shape, lanes)."""
+        stacked = jnp.stack(self.words, axis=-2)
+        return jnp.reshape(stacked, stacked.shape[:-2] + tuple(self.impl.key_shape)
+                           + stacked.shape[-1:])
 
     def as_key_array(self):
         """Typed key array (*keys, lanes), for the ``jax.vmap`` fallback."""
-        n = len(self.words)
-        return jprng.random_wrap(jnp.moveaxis(self.data, -1, self.data.ndim - n - 1),
-                                 impl=self.impl)
+        n = len(self.impl.key_shape)
+        data = self.data()
+        return jprng.random_wrap(jnp.moveaxis(data, -1, data.ndim - n - 1), impl=self.impl)
 
 
 def _is_key(x) -> bool:
@@ -98,9 +103,8 @@ def _is_key(x) -> bool:
 
 def _key_lanes(x) -> _K:
     """A typed key array batched on its last axis, as :class:`_K`."""
-    impl = x.dtype._impl
     data = jax.random.key_data(x)
-    return _K(jnp.moveaxis(data, x.ndim - 1, -1), impl)
+    return _K.from_data(jnp.moveaxis(data, x.ndim - 1, -1), x.dtype._impl)
 
 
 def _batched(v) -> bool:
@@ -236,18 +240,79 @@ _RANDOM = frozenset(("random_bits", "random_split", "random_fold_in", "random_wr
                      "random_unwrap"))
 
 
+def _threefry_fast(impl) -> bool:
+    """Threefry keys with JAX's default (partitionable) layout: evaluated word by word."""
+    return impl is jax.extend.random.threefry_prng_impl and bool(
+        jax.config.jax_threefry_partitionable)
+
+
+def _full(x, shape):
+    """``x`` (an unbatched array or a lanes-last one of the same rank) broadcast to shape."""
+    return jnp.broadcast_to(x, shape)
+
+
+def _threefry_keys(eqn, vals, size):
+    """random_bits / random_split / random_fold_in of Threefry keys, following JAX's
+    partitionable Threefry (``jax._src.random.threefry2x32``) on separate key words."""
+    name, p = eqn.primitive.name, eqn.params
+    keys = vals[0]
+    if isinstance(keys, _K):
+        k1, k2 = keys.words
+    else:  # unbatched keys, batched messages
+        data = jax.random.key_data(keys)
+        k1, k2 = data[..., 0, None], data[..., 1, None]
+    key_shape = tuple(eqn.invars[0].aval.shape)
+    if name == "random_fold_in":
+        out_shape = tuple(eqn.outvars[0].aval.shape)
+        full = out_shape + (size,)
+        lead = (1,) * (len(out_shape) - len(key_shape))
+        msgs = vals[1]
+        m = _to_rank(msgs, len(out_shape), size) if isinstance(msgs, _B) else jnp.reshape(
+            jnp.asarray(_val(msgs)), (1,) * (len(out_shape) - np.ndim(_val(msgs)))
+            + np.shape(_val(msgs)) + (1,))
+        m = lax.convert_element_type(m, np.uint32)
+        b1, b2 = jax.extend.random.threefry2x32_p.bind(
+            _full(jnp.reshape(k1, lead + k1.shape), full),
+            _full(jnp.reshape(k2, lead + k2.shape), full),
+            jnp.zeros(full, np.uint32), _full(m, full))
+        return [_K([b1, b2], keys.impl if isinstance(keys, _K) else keys.dtype._impl)]
+    shape = tuple(p["shape"])
+    full = key_shape + shape + (size,)
+    c1, c2 = jprng.iota_2x32_shape(shape)
+    counts = [_full(jnp.reshape(c, (1,) * len(key_shape) + shape + (1,)), full)
+              for c in (c1, c2)]
+    kk = [_full(jnp.reshape(k, key_shape + (1,) * len(shape) + k.shape[-1:]), full)
+          for k in (k1, k2)]
+    b1, b2 = jax.extend.random.threefry2x32_p.bind(*kk, *counts)
+    if name == "random_split":
+        return [_K([b1, b2], keys.impl)]
+    width = p["bit_width"]
+    dtype = np.dtype(f"uint{width}")
+    if width == 64:
+        hi, lo = (lax.convert_element_type(b, dtype) for b in (b1, b2))
+        return [_B(lax.shift_left(hi, jnp.asarray(32, dtype)) | lo)]
+    bits = b1 ^ b2
+    return [_B(bits if width == 32 else lax.convert_element_type(bits, dtype))]
+
+
 def _random(eqn, vals, size):
-    """PRNG primitives on lane-batched keys, from the key implementation's functions."""
+    """PRNG primitives on lane-batched keys.
+
+    Threefry keys (JAX's default) follow JAX's own algorithm word by word; other key
+    types evaluate the key implementation's one-key functions on the raw key data.
+    """
     name, p = eqn.primitive.name, eqn.params
     if name == "random_wrap":
-        return [_K(vals[0].x, p["impl"])] if isinstance(vals[0], _B) else None
+        return [_K.from_data(vals[0].x, p["impl"])] if isinstance(vals[0], _B) else None
     if name == "random_unwrap":
-        return [_B(vals[0].data)] if isinstance(vals[0], _K) else None
+        return [_B(vals[0].data())] if isinstance(vals[0], _K) else None
     keys_aval = eqn.invars[0].aval
     impl, shape = keys_aval.dtype._impl, tuple(keys_aval.shape)
+    if _threefry_fast(impl):
+        return _threefry_keys(eqn, vals, size)
     words = jax.eval_shape(jax.random.key_data, jax.ShapeDtypeStruct(shape, keys_aval.dtype))
     keys = vals[0]
-    data = _B(keys.data) if isinstance(keys, _K) else jax.random.key_data(keys)
+    data = _B(keys.data()) if isinstance(keys, _K) else jax.random.key_data(keys)
     if name == "random_bits":
         fn = jprng.iterated_vmap_unary(
             len(shape), lambda k: impl.random_bits(k, p["bit_width"], p["shape"]))
@@ -264,7 +329,7 @@ def _random(eqn, vals, size):
     (out,) = _eval(closed.jaxpr, closed.consts, args, size)
     if not isinstance(out, _B):
         out = _B(_broadcast_operand(out, size))
-    return [out] if name == "random_bits" else [_K(out.x, impl)]
+    return [out] if name == "random_bits" else [_K.from_data(out.x, impl)]
 
 
 def _threefry(eqn, vals, size):
@@ -276,16 +341,25 @@ def _threefry(eqn, vals, size):
 
 
 def _keys_structural(eqn, vals, size):
-    """Shape primitives on batched keys: the key words ride along with the lanes."""
-    keys = [v for v in vals if isinstance(v, _K)]
-    if any(_is_key(v) for v in vals if not _batched(v)):
-        return None
-    words = int(np.prod(keys[0].words))
-    folded = [v.folded() if isinstance(v, _K) else v for v in vals]
-    outs = _structural(eqn, folded, size * words)
-    if outs is None:
-        return None
-    return [keys[0].unfold(o) for o in outs]
+    """Shape primitives on batched keys, applied to each key word."""
+    impl = next(v.impl for v in vals if isinstance(v, _K))
+    n = int(np.prod(impl.key_shape))
+    per_word = []
+    for i in range(n):
+        args = []
+        for v in vals:
+            if isinstance(v, _K):
+                args.append(_B(v.words[i]))
+            elif _is_key(v):  # an unbatched key operand: its i-th word
+                data = jax.random.key_data(v)
+                args.append(jnp.reshape(data, data.shape[:v.ndim] + (-1,))[..., i])
+            else:
+                args.append(v)
+        outs = _structural(eqn, args, size)
+        if outs is None:
+            return None
+        per_word.append(outs[0].x)
+    return [_K(per_word, impl)]
 
 
 def _fallback(eqn, vals, size):

@@ -7,7 +7,7 @@ world's draws); the engine turns it into one compiled program:
   :func:`envs.lanes.lane_vmap`, which keeps them on the last array axis, and split across
   the host's XLA devices with ``shard_map`` (one device per core);
 * **rounds** — ``lax.scan`` over blocks of rounds, and inside each block a ``lax.scan`` over
-  its rounds. All random numbers of a block (contexts, eligibility, every arm's reward,
+  its rounds. All random numbers of a block (contexts, eligibility, the reward noise,
   the policy's noise) are drawn before the inner scan, so the inner loop holds only the
   policy's arithmetic;
 * **chunks** — the host calls the compiled chunk repeatedly, so a progress bar moves and
@@ -165,11 +165,19 @@ class Rollout:
 # --------------------------------------------------------------------------- engine
 
 
-def _round_draws(policy: Policy, env: World):
-    """Per lane: everything random about round ``t``, from the lane's three streams."""
+def _round_keys(streams, t):
+    """Per lane: the words of round ``t``'s three keys (context, reward noise, policy)."""
+    data = [jax.random.key_data(jax.random.fold_in(streams[i], t)) for i in range(3)]
+    return tuple(d[..., j] for d in data for j in range(d.shape[-1]))
 
-    def draw(pparams, eparams, estate, streams, t):
-        kc, kr, kp = (jax.random.fold_in(streams[i], t) for i in range(3))
+
+def _round_draws(policy: Policy, env: World, impl):
+    """Per lane: everything random about one round, from the words of its three keys."""
+
+    def draw(pparams, eparams, estate, words):
+        n = len(words) // 3
+        kc, kr, kp = (jax.random.wrap_key_data(jnp.stack(words[i * n:(i + 1) * n], -1),
+                                               impl=impl) for i in range(3))
         context, mask = env.sample_context(kc, eparams, estate)
         return {
             "context": context,
@@ -358,19 +366,25 @@ def simulate(
 
     pparams, eparams, estate, pstate, streams = place(setup_all(seed_idx, grid_idx))
 
+    # A block's keys are derived one block ahead and carried into its draws: a carried
+    # array is stored, whereas a key derived beside its draws is fused into them and
+    # re-derived once per number drawn (XLA:CPU drops optimization barriers).
+    block_keys = lay.bmap(
+        lambda st, ts: jax.vmap(_round_keys, in_axes=(None, 0))(st, ts), (True, False))
     draw_block = lay.bmap(
-        lambda pp, ep, es, rk, ts: jax.vmap(_round_draws(policy, env),
-                                            in_axes=(None, None, None, None, 0))(
-            pp, ep, es, rk, ts),
-        (True, True, True, True, False), out_axis=1)
+        lambda pp, ep, es, words: jax.vmap(_round_draws(policy, env, jax.random.key_impl(root)),
+                                           in_axes=(None, None, None, 0))(pp, ep, es, words),
+        (True, True, True, True), out_axis=1)
     step = lay.bmap(_step(policy, env, record_logs), (True, True, True, True, True))
     n_blocks = plan.chunk // plan.block
 
     def run_group(pparams, eparams, estate, streams, pstate, cum_regret, cum_reward, t0):
+        rounds = jnp.arange(plan.block, dtype=jnp.int32)
+
         def block(carry, b):
-            pstate, cum_regret, cum_reward = carry
-            ts = t0 + b * plan.block + jnp.arange(plan.block, dtype=jnp.int32)
-            draws = draw_block(pparams, eparams, estate, streams, ts)
+            pstate, cum_regret, cum_reward, words = carry
+            draws = draw_block(pparams, eparams, estate, words)
+            words = block_keys(streams, t0 + (b + 1) * plan.block + rounds)
 
             def one(carry, d):
                 pstate, cum_regret, cum_reward = carry
@@ -385,10 +399,14 @@ def simulate(
                     ys = ys + (logged[0] if lay.kind == "lanes" else logged[0].T,)
                 return (pstate, cum_regret, cum_reward), ys
 
-            return jax.lax.scan(one, (pstate, cum_regret, cum_reward), draws)
+            (pstate, cum_regret, cum_reward), ys = jax.lax.scan(
+                one, (pstate, cum_regret, cum_reward), draws)
+            return (pstate, cum_regret, cum_reward, words), ys
 
-        carry, ys = jax.lax.scan(block, (pstate, cum_regret, cum_reward),
-                                 jnp.arange(n_blocks))
+        first = block_keys(streams, t0 + rounds)
+        (pstate, cum_regret, cum_reward, _), ys = jax.lax.scan(
+            block, (pstate, cum_regret, cum_reward, first), jnp.arange(n_blocks))
+        carry = (pstate, cum_regret, cum_reward)
         ys = jax.tree_util.tree_map(lambda y: y.reshape((plan.chunk,) + y.shape[2:]), ys)
         return carry, ys
 

@@ -349,6 +349,21 @@ def test_random_numbers_are_elementwise_over_lanes():
     assert "threefry2x32" in jaxpr and f"u32[3,{B}]" in jaxpr
 
 
+@pytest.mark.parametrize("setting", ["rbg", "threefry-non-partitionable"])
+def test_other_key_types_follow_their_implementation(setting):
+    """Keys other than JAX's default Threefry layout are evaluated from their own
+    implementation's functions (and its fallbacks), with the same numbers as jax.vmap."""
+    def fn(k, t):
+        return (jax.random.normal(jax.random.fold_in(k, t), (3,)), jax.random.split(k, 2),
+                jax.random.bits(k, (2,), jnp.uint8), jax.random.uniform(k))
+
+    if setting == "rbg":
+        compare(fn, (jax.random.split(jax.random.key(3, impl="rbg"), B), I_B), (-1, -1))
+    else:
+        with jax.threefry_partitionable(False):
+            compare(fn, (KEYS, I_B), (-1, -1))
+
+
 def test_mismatched_lane_sizes_raise():
     f = lane_vmap(lambda a, b: a + b, (-1, -1))
     with pytest.raises(ValueError, match="batch size"):
