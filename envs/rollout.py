@@ -371,9 +371,10 @@ def simulate(
     # re-derived once per number drawn (XLA:CPU drops optimization barriers).
     block_keys = lay.bmap(
         lambda st, ts: jax.vmap(_round_keys, in_axes=(None, 0))(st, ts), (True, False))
+    draw_round = _round_draws(policy, env, jax.random.key_impl(root))
     draw_block = lay.bmap(
-        lambda pp, ep, es, words: jax.vmap(_round_draws(policy, env, jax.random.key_impl(root)),
-                                           in_axes=(None, None, None, 0))(pp, ep, es, words),
+        lambda pp, ep, es, words: jax.vmap(draw_round, in_axes=(None, None, None, 0))(
+            pp, ep, es, words),
         (True, True, True, True), out_axis=1)
     step = lay.bmap(_step(policy, env, record_logs), (True, True, True, True, True))
     n_blocks = plan.chunk // plan.block
