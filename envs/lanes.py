@@ -246,11 +246,6 @@ def _threefry_fast(impl) -> bool:
         jax.config.jax_threefry_partitionable)
 
 
-def _full(x, shape):
-    """``x`` (an unbatched array or a lanes-last one of the same rank) broadcast to shape."""
-    return jnp.broadcast_to(x, shape)
-
-
 def _threefry_keys(eqn, vals, size):
     """random_bits / random_split / random_fold_in of Threefry keys, following JAX's
     partitionable Threefry (``jax._src.random.threefry2x32``) on separate key words."""
@@ -272,16 +267,16 @@ def _threefry_keys(eqn, vals, size):
             + np.shape(_val(msgs)) + (1,))
         m = lax.convert_element_type(m, np.uint32)
         b1, b2 = jax.extend.random.threefry2x32_p.bind(
-            _full(jnp.reshape(k1, lead + k1.shape), full),
-            _full(jnp.reshape(k2, lead + k2.shape), full),
-            jnp.zeros(full, np.uint32), _full(m, full))
+            jnp.broadcast_to(jnp.reshape(k1, lead + k1.shape), full),
+            jnp.broadcast_to(jnp.reshape(k2, lead + k2.shape), full),
+            jnp.zeros(full, np.uint32), jnp.broadcast_to(m, full))
         return [_K([b1, b2], keys.impl if isinstance(keys, _K) else keys.dtype._impl)]
     shape = tuple(p["shape"])
     full = key_shape + shape + (size,)
     c1, c2 = jprng.iota_2x32_shape(shape)
-    counts = [_full(jnp.reshape(c, (1,) * len(key_shape) + shape + (1,)), full)
+    counts = [jnp.broadcast_to(jnp.reshape(c, (1,) * len(key_shape) + shape + (1,)), full)
               for c in (c1, c2)]
-    kk = [_full(jnp.reshape(k, key_shape + (1,) * len(shape) + k.shape[-1:]), full)
+    kk = [jnp.broadcast_to(jnp.reshape(k, key_shape + (1,) * len(shape) + k.shape[-1:]), full)
           for k in (k1, k2)]
     b1, b2 = jax.extend.random.threefry2x32_p.bind(*kk, *counts)
     if name == "random_split":
