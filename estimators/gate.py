@@ -17,10 +17,12 @@ every condition with its measured value, so a "do not ship" says why.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from envs.errors import ConfigError
 from envs.plots import pyplot, save_figure
 from estimators import ope, reward_models
 from estimators import registry as est_registry
@@ -109,15 +112,23 @@ def decision_probs(policy, params, state, context, mask, key, batch_rows: int = 
 
 
 def _interval(reps: np.ndarray, alpha: float) -> tuple[float, float]:
+    """The percentile interval of the finite replicates (NaN, NaN when none is finite)."""
+    reps = reps[np.isfinite(reps)]
+    if reps.size == 0:
+        return math.nan, math.nan
     lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)
 
 
 @functools.cache
-def _compiled_statistics(names: tuple[str, ...], n_boot: int, scheme: str):
+def _compiled_statistics(estimators: tuple[tuple[str, tuple[tuple[str, float], ...]], ...],
+                         n_boot: int, scheme: str):
     """The estimators plus the logging policy's mean, on the data and on its resamples;
-    compiled once per configuration, so every candidate of a report reuses them."""
-    fns = [est_registry.make(n) for n in names]
+    compiled once per configuration, so every candidate of a report reuses them.
+
+    ``estimators``: ``((name, ((key, value), ...)), ...)``, every hyperparameter given.
+    """
+    fns = [est_registry.bind(n, **dict(h)) for n, h in estimators]
 
     def stat(r):
         return jnp.stack([f(r).value for f in fns] + [ope.wmean(r.reward, r)])
@@ -127,7 +138,7 @@ def _compiled_statistics(names: tuple[str, ...], n_boot: int, scheme: str):
 
 
 def evaluate_candidate(data, target_probs: np.ndarray, q_hat: np.ndarray | None, *,
-                       key, estimators: Sequence[str] = DEFAULT_ESTIMATORS,
+                       key, estimators: Sequence[str] | Mapping[str, Any] = DEFAULT_ESTIMATORS,
                        n_boot: int = 1000, alpha: float = 0.05, rule: GateRule = GateRule(),
                        scheme: str = "multinomial") -> dict[str, Any]:
     """Estimates, lift, diagnostics and the gate's verdict for one candidate.
@@ -136,8 +147,11 @@ def evaluate_candidate(data, target_probs: np.ndarray, q_hat: np.ndarray | None,
         data: the held-out :class:`envs.logged.LoggedData`.
         target_probs: (n, K) the candidate's action probabilities on those rows.
         q_hat: (n, K) out-of-fold reward-model predictions (None: DM and DR unavailable).
+        estimators: names (each at its defaults) or ``name -> hyperparameters`` (the
+            ``estimator`` config group); see :func:`estimators.registry.from_config`.
     """
-    names = list(estimators)
+    hypers = est_registry.from_config(estimators)
+    names = list(hypers)
     if rule.decide_on not in names:
         raise ValueError(f"gate.decide_on={rule.decide_on!r} is not among the estimators "
                          f"{names}")
@@ -146,7 +160,8 @@ def evaluate_candidate(data, target_probs: np.ndarray, q_hat: np.ndarray | None,
             raise ValueError(f"estimator {n} needs a reward model")
     rows = ope.rows(np.asarray(data.reward, np.float32), data.action,
                     np.asarray(data.pscore, np.float32), target_probs, q_hat)
-    point, replicates = _compiled_statistics(tuple(names), n_boot, scheme)
+    point, replicates = _compiled_statistics(
+        tuple((n, tuple(h.items())) for n, h in hypers.items()), n_boot, scheme)
     full = np.asarray(point(rows), np.float64)
     reps = np.asarray(replicates(rows, key), np.float64)
     logging_value, logging_reps = full[-1], reps[:, -1]
@@ -163,7 +178,6 @@ def evaluate_candidate(data, target_probs: np.ndarray, q_hat: np.ndarray | None,
             # relative to |V(logging)|, so a better candidate has a positive lift even
             # when rewards (and values) are negative
             lift = (reps[:, j] - logging_reps) / np.abs(logging_reps) * 100
-            lift = lift[np.isfinite(lift)]
             entry["lift_pct"] = {"value": (full[j] - logging_value) / abs(logging_value) * 100,
                                  **dict(zip(("lower", "upper"), _interval(lift, alpha)))}
         out["estimates"][name] = entry
@@ -182,7 +196,9 @@ def evaluate_candidate(data, target_probs: np.ndarray, q_hat: np.ndarray | None,
         diag["support_basis"] = "arms present in the held-out logs"
     if data.mask is not None:
         unsupported = unsupported | ~np.asarray(data.mask)
-    diag["support_violation"] = float(np.mean(np.sum(tp * unsupported, axis=1)))
+    mass = np.mean(tp * unsupported, axis=0)  # (K,) candidate mass per unsupported arm
+    diag["support_violation"] = float(mass.sum())
+    diag["unsupported_arms"] = [int(a) for a in np.flatnonzero(mass > 0)]
     out["diagnostics"] = diag
     out["decision"], out["checks"] = apply_rule(out, rule)
     return out
@@ -208,12 +224,9 @@ def apply_rule(result: Mapping[str, Any], rule: GateRule) -> tuple[str, list[dic
 
 
 def reward_model_predictions(data, cfg: Mapping[str, Any] | None, key) -> np.ndarray:
-    """Out-of-fold q̂(x, a) on the held-out rows (``cfg``: name ridge|mlp, n_folds, ...)."""
-    cfg = dict(cfg or {"name": "ridge"})
-    name, n_folds = cfg.pop("name", "ridge"), int(cfg.pop("n_folds", 2))
-    if name not in ("ridge", "mlp"):
-        raise ValueError(f"reward_model.name must be ridge or mlp, got {name!r}")
-    model = (reward_models.ridge if name == "ridge" else reward_models.mlp)(data.n_arms, **cfg)
+    """Out-of-fold q̂(x, a) on ``data``'s rows; ``cfg`` is a ``reward_model`` config
+    (``conf/reward_model/``, see :func:`estimators.reward_models.from_config`)."""
+    model, n_folds = reward_models.from_config(cfg, data.n_arms)
     fit = jax.jit(lambda k, x, a, r: reward_models.cross_fit(model, k, x, a, r, n_folds))
     q = fit(key, jnp.asarray(data.context, jnp.float32), jnp.asarray(data.action),
             jnp.asarray(data.reward, jnp.float32))
@@ -227,8 +240,13 @@ def _fmt(v: float, pct: bool = False) -> str:
     return f"{v:+.2f}%" if pct else f"{v:.5f}"
 
 
+def _unsupported_note(diag: Mapping[str, Any]) -> str:
+    arms = diag.get("unsupported_arms") or []
+    return f"; mass on arms without support: {_id_runs(arms)}" if arms else ""
+
+
 def format_table(report: Mapping[str, Any]) -> str:
-    lines = []
+    lines = [f"rule: {report['rule_text']}"]
     lv = report["logging"]
     lines.append(f"logging policy (held-out mean reward): {lv['value']:.5f} "
                  f"[{lv['lower']:.5f}, {lv['upper']:.5f}]  on {report['data']['test_rows']} "
@@ -248,7 +266,7 @@ def format_table(report: Mapping[str, Any]) -> str:
         lines.append(f"  ESS {d['ess']:.0f} ({d['ess_fraction']:.1%}), max weight "
                      f"{d['max_weight']:.1f}, non-zero weights {d['nonzero_fraction']:.1%}, "
                      f"support violation {d['support_violation']:.4f} "
-                     f"({d['support_basis']})")
+                     f"({d['support_basis']}){_unsupported_note(d)}")
         lines.append(f"  -> {c['decision'].upper()}: " + "; ".join(
             f"{ch['check']} ({ch['value']:.4g}: {'ok' if ch['ok'] else 'FAIL'})"
             for ch in c["checks"]))
@@ -262,9 +280,15 @@ def format_markdown(report: Mapping[str, Any]) -> str:
           f"- held-out rows: {d['test_rows']:,} (latest {d['test_fraction']:.0%} by time); "
           f"training rows: {d['train_rows']:,}",
           f"- arms: {d['n_arms']}, features: {d['dim']}",
+          *[f"- {line}" for line in describe_load(d.get("load"))],
           f"- logging policy's held-out mean reward: {lv['value']:.5f} "
           f"[{lv['lower']:.5f}, {lv['upper']:.5f}]",
-          f"- rule: {report['rule']}", ""]
+          "- estimators: " + "; ".join(est_registry.describe(n, h)
+                                        for n, h in report["estimators"].items()),
+          "- reward model: " + ", ".join(f"{k}={v}" for k, v in report["reward_model"].items()),
+          f"- {report['n_boot']} {report['bootstrap']} bootstrap resamples, seed "
+          f"{report['seed']}",
+          f"- rule: {report['rule_text']}", ""]
     for c in report["candidates"]:
         md += [f"## {c['name']}: **{c['decision']}**", "",
                f"source: {c['source']}; version `{c.get('version', '')}`; training data hash "
@@ -365,54 +389,95 @@ def load_candidate(spec: Mapping[str, Any], train, n_arms: int, dim: int, out_di
     return ck, f"trained on {train.n_rows:,} rows"
 
 
+@contextlib.contextmanager
+def _stage(what: str, show: bool):
+    """Prints ``what`` and, when it is done, how long it took."""
+    t0 = time.perf_counter()
+    if show:
+        print(f"{what} ...", end="", flush=True)
+    yield
+    if show:
+        print(f" {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def _candidate_result(spec, i, train, test, q_hat, root, out_dir, evaluate) -> dict:
+    """Trains or loads one candidate, computes its action probabilities on the held-out
+    rows and evaluates it (``evaluate(probs)``)."""
+    ck, origin = load_candidate(spec, train, train.n_arms, train.dim, out_dir)
+    probs = decision_probs(ck.policy(), ck.params, ck.state, test.context, test.mask,
+                           jax.random.fold_in(jax.random.fold_in(root, 3), i))
+    return {"name": spec["name"], "algorithm": ck.algorithm,
+            "hyperparameters": ck.hyperparameters, "source": origin,
+            "version": ck.version, "data_hash": ck.data_hash, **evaluate(probs)}
+
+
 def run_gate(data, timestamp, candidates: Sequence[Mapping[str, Any]], *,
              source: str = "logs", test_fraction: float = 0.3,
-             estimators: Sequence[str] = DEFAULT_ESTIMATORS, n_boot: int = 1000,
-             alpha: float = 0.05, reward_model: Mapping[str, Any] | None = None,
-             rule: GateRule = GateRule(), seed: int = 0, out_dir: str | None = None,
-             scheme: str = "multinomial") -> dict[str, Any]:
+             estimators: Sequence[str] | Mapping[str, Any] = DEFAULT_ESTIMATORS,
+             n_boot: int = 1000, alpha: float = 0.05,
+             reward_model: Mapping[str, Any] | None = None, rule: GateRule = GateRule(),
+             seed: int = 0, out_dir: str | None = None, scheme: str = "multinomial",
+             load: Mapping[str, Any] | None = None, progress: bool = False) -> dict[str, Any]:
     """The whole gate on one log: split by time, train or load each candidate, evaluate
-    them on the held-out rows, apply the rule, and (with ``out_dir``) write the report."""
+    them on the held-out rows, apply the rule, and (with ``out_dir``) write the report.
+
+    ``estimators``: names at their defaults or ``name -> hyperparameters``; ``load``: what
+    the reader found (rows read, kept, rejected, arms and how they were counted), kept in
+    the report; ``progress``: print each stage with its time.
+    """
     names = [c["name"] for c in candidates]
     if not candidates or len(set(names)) != len(names):
-        raise ValueError(f"candidates need distinct names, got {names}")
+        raise ConfigError(f"candidates need distinct names, got {names}")
+    hypers = est_registry.from_config(estimators)
     train_idx, test_idx = time_split(timestamp, data.n_rows, test_fraction)
     train, test = data.take(train_idx), data.take(test_idx)
     root = jax.random.key(seed)
     q_hat = None
-    if any(est_registry.spec(n).needs_model for n in estimators):
-        q_hat = reward_model_predictions(test, reward_model, jax.random.fold_in(root, 1))
-    boot_key = jax.random.fold_in(root, 2)  # the same resamples for every candidate
+    if any(est_registry.spec(n).needs_model for n in hypers):
+        with _stage(f"reward model on {test.n_rows:,} held-out rows", progress):
+            q_hat = reward_model_predictions(test, reward_model, jax.random.fold_in(root, 1))
+    evaluate = functools.partial(evaluate_candidate, test, key=jax.random.fold_in(root, 2),
+                                 estimators=hypers, n_boot=n_boot, alpha=alpha, rule=rule,
+                                 scheme=scheme)  # the same resamples for every candidate
     results = []
     for i, spec in enumerate(candidates):
-        ck, origin = load_candidate(spec, train, data.n_arms, data.dim, out_dir)
-        policy = ck.policy()
-        probs = decision_probs(policy, ck.params, ck.state, test.context, test.mask,
-                               jax.random.fold_in(jax.random.fold_in(root, 3), i))
-        res = evaluate_candidate(test, probs, q_hat, key=boot_key, estimators=estimators,
-                                 n_boot=n_boot, alpha=alpha, rule=rule, scheme=scheme)
-        results.append({"name": spec["name"], "algorithm": ck.algorithm,
-                        "hyperparameters": ck.hyperparameters, "source": origin,
-                        "version": ck.version, "data_hash": ck.data_hash, **res})
-    first = results[0]
+        with _stage(f"candidate {spec['name']}: train or load, {n_boot} bootstrap "
+                    "resamples", progress):
+            results.append(_candidate_result(spec, i, train, test, q_hat, root, out_dir,
+                                             lambda p: evaluate(p, q_hat)))
     report = {
         "data": {"source": source, "n_rows": data.n_rows, "train_rows": train.n_rows,
                  "test_rows": test.n_rows, "test_fraction": test_fraction,
-                 "n_arms": data.n_arms, "dim": data.dim},
-        "logging": first["logging_value"],
-        "rule": asdict(rule), "estimators": list(estimators), "n_boot": n_boot,
-        "alpha": alpha, "bootstrap": scheme, "seed": seed,
-        "candidates": results,
+                 "n_arms": data.n_arms, "dim": data.dim, **({"load": dict(load)} if load
+                                                            else {})},
+        "logging": results[0]["logging_value"],
+        "rule": asdict(rule), "rule_text": describe_rule(rule, alpha), "estimators": hypers,
+        "reward_model": dict(reward_model or {"name": "ridge"}), "n_boot": n_boot,
+        "alpha": alpha, "bootstrap": scheme, "seed": seed, "candidates": results,
     }
     if out_dir:
         write_report(report, out_dir)
     return report
 
 
+def describe_rule(rule: GateRule, alpha: float = 0.05) -> str:
+    """The rule in words, as the report states it."""
+    words = [f"ship when the {rule.decide_on} estimate's lift over the logging policy has "
+             f"a {1 - alpha:.0%} interval whose lower bound is above "
+             f"{rule.min_lift_lower_pct:g}%",
+             f"the effective sample size is at least {rule.min_ess:g}",
+             f"at most {rule.max_support_violation:g} of the candidate's probability falls "
+             "on arms without support"]
+    if rule.max_p_value is not None:
+        words.append(f"the paired p-value is below {rule.max_p_value:g}")
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
 # ------------------------------------------------------------------------- from config
 
 CONFIG_KEYS = ("data", "candidate", "candidate_params", "load", "rewards", "obd", "split",
-               "evaluation", "reward_model", "gate")
+               "estimator", "evaluation", "reward_model", "gate", "logger")
+EVALUATION_KEYS = ("n_boot", "alpha", "bootstrap", "seed")
 
 
 def parse_candidates(candidate, params: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -444,8 +509,9 @@ def parse_candidates(candidate, params: Mapping[str, Any] | None) -> list[dict[s
 
 
 def load_logs(cfg: Mapping[str, Any]):
-    """``(LoggedData, timestamps, description)`` for ``data``: a decision-log file
-    (.parquet, .csv, .jsonl) or ``obd`` (the Open Bandit Dataset at ``obd.path``)."""
+    """``(LoggedData, timestamps, description, load report)`` for ``data``: a decision-log
+    file (.parquet, .csv, .jsonl) or ``obd`` (the Open Bandit Dataset at ``obd.path``).
+    The load report is what :func:`describe_load` puts in words."""
     source = cfg.get("data")
     if not source:
         raise ValueError("data: give a decision log (.parquet, .csv or .jsonl) or obd")
@@ -458,8 +524,12 @@ def load_logs(cfg: Mapping[str, Any]):
                              "(e.g. obd.path=../shared/data/obd)")
         obd = load_open_bandit(o["path"], o.get("behavior_policy", "random"),
                                o.get("campaign", "all"))
+        load = {"format": "Open Bandit Dataset", "rows_read": obd.data.n_rows,
+                "rows_kept": obd.data.n_rows, "n_arms": obd.data.n_arms,
+                "n_arms_source": "the dataset's item list", "dim": obd.data.dim,
+                **_time_span(obd.timestamp)}
         return obd.data, obd.timestamp, (f"Open Bandit Dataset {obd.behavior_policy}/"
-                                         f"{obd.campaign} ({o['path']})")
+                                         f"{obd.campaign} ({o['path']})"), load
     from envs.events import read_events
 
     if not os.path.exists(source):
@@ -473,9 +543,56 @@ def load_logs(cfg: Mapping[str, Any]):
                       missing_reward=0.0 if joining else ld.get("missing_reward"),
                       on_invalid=ld.get("on_invalid", "raise"),
                       rejects_path=ld.get("rejects_path"))
+    load = {k: v for k, v in log.report.items() if k != "batches"}
     if not joining:
-        return log.data, log.timestamp, source
-    return (*join_rewards(log, rw, ld.get("missing_reward")), source)
+        return log.data, log.timestamp, source, {**load, **_time_span(log.timestamp)}
+    data, timestamp = join_rewards(log, rw, ld.get("missing_reward"))
+    load.update(rows_without_reward=log.n_rows - data.n_rows, **_time_span(timestamp))
+    return data, timestamp, source, load
+
+
+def _time_span(timestamp) -> dict[str, str]:
+    if timestamp is None or len(timestamp) == 0:
+        return {}
+    t = np.asarray(timestamp).astype("datetime64[s]")
+    return {"first_timestamp": str(t.min()), "last_timestamp": str(t.max())}
+
+
+def _id_runs(ids: Sequence[int]) -> str:
+    """``[2, 3, 4, 7]`` -> ``"2..4, 7"``."""
+    runs, ids = [], sorted(int(i) for i in ids)
+    for i in ids:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(f"{a}..{b}" if b > a else f"{a}" for a, b in runs)
+
+
+def describe_load(load: Mapping[str, Any] | None) -> list[str]:
+    """What was loaded, in words: rows read, kept and rejected by reason, rewards filled,
+    arms and how their number was found, features, time span, ignored columns."""
+    if not load:
+        return []
+    out = [f"rows: {load['rows_read']:,} read ({load.get('format', '')}), "
+           f"{load['rows_kept']:,} kept, {load.get('rows_rejected', 0):,} rejected"]
+    if load.get("rejected"):
+        out.append("rejected by reason: " + ", ".join(f"{k} {v:,}" for k, v in
+                                                      load["rejected"].items()))
+    if load.get("rewards_filled"):
+        out.append(f"rewards filled with load.missing_reward: {load['rewards_filled']:,}")
+    if load.get("rows_without_reward"):
+        out.append(f"left out with no reward yet: {load['rows_without_reward']:,}")
+    arms = f"arms: {load['n_arms']} ({load.get('n_arms_source', 'inferred')})"
+    if load.get("arms_without_rows"):
+        arms += (f"; {len(load['arms_without_rows'])} arm ids have no rows: "
+                 f"{_id_runs(load['arms_without_rows'])}")
+    out += [arms, f"features: {load['dim']}"]
+    if "first_timestamp" in load:
+        out.append(f"time span: {load['first_timestamp']} to {load['last_timestamp']}")
+    if load.get("ignored_columns"):
+        out.append(f"ignored columns: {', '.join(load['ignored_columns'])}")
+    return out
 
 
 def read_reward_events(path: str) -> dict[str, np.ndarray]:
@@ -549,33 +666,56 @@ def join_rewards(log, rw: Mapping[str, Any], missing_reward):
     return data.take(np.flatnonzero(keep)), log.timestamp[keep]
 
 
-def run_from_config(cfg: Mapping[str, Any], out_dir: str | None = None,
-                    echo: bool = True) -> dict[str, Any]:
-    for key in cfg:
-        if key not in CONFIG_KEYS:
-            raise ValueError(f"unknown config key {key!r}; allowed: {', '.join(CONFIG_KEYS)}")
-    ev = dict(cfg.get("evaluation") or {})
-    names = list(ev.get("estimators", DEFAULT_ESTIMATORS))
-    for n in names:
-        est_registry.spec(n)
-    rule = GateRule.from_config(cfg.get("gate"))
-    candidates = parse_candidates(cfg.get("candidate"), cfg.get("candidate_params"))
-    scheme = ev.get("bootstrap", "multinomial")
-    if scheme not in ("multinomial", "poisson"):
-        raise ValueError(f"evaluation.bootstrap must be multinomial or poisson, got {scheme!r}")
+def _evaluation(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The checked ``evaluation`` settings (n_boot, alpha, bootstrap scheme, seed)."""
     from bandits.registry import Range
 
-    Range(10, 10**6, integer=True).check("evaluation.n_boot", ev.get("n_boot", 1000))
-    Range(0.0, 1.0, low_open=True, high_open=True).check("evaluation.alpha",
-                                                          ev.get("alpha", 0.05))
-    data, timestamp, source = load_logs(cfg)
-    report = run_gate(data, timestamp, candidates, source=source,
+    ev = dict(cfg.get("evaluation") or {})
+    if "estimators" in ev:
+        raise ConfigError("evaluation.estimators is now the estimator config group: "
+                          f"estimator=[{','.join(map(str, ev['estimators']))}] (each at the "
+                          "values of conf/estimator/<name>.yaml; estimator.dros.lambda_=10 "
+                          "changes one)")
+    for key in ev:
+        if key not in EVALUATION_KEYS:
+            raise ConfigError(f"evaluation has no key {key!r}; allowed: "
+                              f"{', '.join(EVALUATION_KEYS)}")
+    out = {"n_boot": ev.get("n_boot", 1000), "alpha": ev.get("alpha", 0.05),
+           "scheme": ev.get("bootstrap", "multinomial"), "seed": ev.get("seed", 0)}
+    if out["scheme"] not in ("multinomial", "poisson"):
+        raise ConfigError(f"evaluation.bootstrap must be multinomial or poisson, got "
+                          f"{out['scheme']!r}")
+    Range(10, 10**6, integer=True).check("evaluation.n_boot", out["n_boot"])
+    Range(0.0, 1.0, low_open=True, high_open=True).check("evaluation.alpha", out["alpha"])
+    Range(0, 2**31 - 1, integer=True).check("evaluation.seed", out["seed"])
+    return out
+
+
+def run_from_config(cfg: Mapping[str, Any], out_dir: str | None = None,
+                    echo: bool = True) -> dict[str, Any]:
+    """The gate of ``conf/evaluate.yaml``: every setting is checked before the log is read.
+
+    Estimators come from the ``estimator`` group (the values of ``conf/estimator/*.yaml``,
+    as in estimator studies), the reward model from the ``reward_model`` group.
+    """
+    for key in cfg:
+        if key not in CONFIG_KEYS:
+            raise ConfigError(f"unknown config key {key!r}; allowed: {', '.join(CONFIG_KEYS)}")
+    ev = _evaluation(cfg)
+    hypers = est_registry.from_config(cfg.get("estimator") or list(DEFAULT_ESTIMATORS))
+    reward_models.from_config(cfg.get("reward_model"), 2)
+    rule = GateRule.from_config(cfg.get("gate"))
+    candidates = parse_candidates(cfg.get("candidate"), cfg.get("candidate_params"))
+    data, timestamp, source, load = load_logs(cfg)
+    if echo:
+        print("\n".join(describe_load(load)))
+    report = run_gate(data, timestamp, candidates, source=source, load=load,
                       test_fraction=(cfg.get("split") or {}).get("test_fraction", 0.3),
-                      estimators=names, n_boot=ev.get("n_boot", 1000),
-                      alpha=ev.get("alpha", 0.05), reward_model=cfg.get("reward_model"),
-                      rule=rule, seed=ev.get("seed", 0), out_dir=out_dir, scheme=scheme)
+                      estimators=hypers, n_boot=ev["n_boot"], alpha=ev["alpha"],
+                      reward_model=cfg.get("reward_model"), rule=rule, seed=ev["seed"],
+                      out_dir=out_dir, scheme=ev["scheme"], progress=echo)
     if echo:
         print(format_table(report))
         if out_dir:
-            print(f"report: {os.path.join(out_dir, 'report.md')}")
+            print(f"wrote report.md, report.json and report.png in {out_dir}")
     return report

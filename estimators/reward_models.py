@@ -6,19 +6,24 @@ and ``predict(model, X) -> (n, K)``, so folds, datasets and hyperparameters can 
 the fit, and :func:`cross_fit` never scores a row with a model that saw it.
 
 * :func:`ridge` — one ridge regression per action, in closed form;
-* :func:`mlp` — a small network with one output per action trained with optax (Adam,
-  full batch), the loss counting only each row's logged action.
+* :func:`mlp` — a small network with one output per action trained with optax (AdamW on
+  minibatches), the loss counting only each row's logged action.
+
+:func:`from_config` builds either from a ``reward_model`` config (``conf/reward_model/``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 from jax import Array
+
+from bandits.registry import Range
+from envs.errors import ConfigError
 
 
 class RewardModel(NamedTuple):
@@ -79,9 +84,14 @@ def ridge(n_arms: int, reg: float = 1.0, intercept: bool = True) -> RewardModel:
     return RewardModel("ridge", fit, predict)
 
 
-def mlp(n_arms: int, hidden: int = 64, steps: int = 500, learning_rate: float = 1e-2,
-        weight_decay: float = 1e-4) -> RewardModel:
-    """One hidden tanh layer, K outputs; squared error on the logged action's output."""
+def mlp(n_arms: int, hidden: int = 32, steps: int = 1000, batch_size: int = 256,
+        learning_rate: float = 3e-3, weight_decay: float = 1e-4) -> RewardModel:
+    """One hidden tanh layer, K outputs; squared error on the logged action's output.
+
+    Each of ``steps`` AdamW steps uses a minibatch of ``batch_size`` rows drawn uniformly
+    with replacement (``batch_size=0``: every row, full-batch), so a fit costs the same
+    whatever the number of rows; held-out rows (weight 0) count for nothing.
+    """
 
     def init(key, d):
         k1, k2 = jax.random.split(key)
@@ -93,25 +103,70 @@ def mlp(n_arms: int, hidden: int = 64, steps: int = 500, learning_rate: float = 
     def predict(params, X):
         return jnp.tanh(X @ params["w1"] + params["b1"]) @ params["w2"] + params["b2"]
 
-    def fit(key, X, action, reward, weight):
-        params = init(key, X.shape[-1])
-        opt = optax.adamw(learning_rate, weight_decay=weight_decay)
+    def loss(p, X, action, reward, weight):
         chosen = action[:, None] == jnp.arange(n_arms)
+        pred = jnp.sum(jnp.where(chosen, predict(p, X), 0.0), -1)
+        return jnp.sum(weight * (pred - reward) ** 2) / jnp.maximum(jnp.sum(weight), 1.0)
 
-        def loss(p):
-            pred = jnp.sum(jnp.where(chosen, predict(p, X), 0.0), -1)
-            return jnp.sum(weight * (pred - reward) ** 2) / jnp.maximum(jnp.sum(weight), 1.0)
+    def fit(key, X, action, reward, weight):
+        X, action, reward, weight = (jnp.asarray(v) for v in (X, action, reward, weight))
+        k_init, k_batch = jax.random.split(key)
+        params = init(k_init, X.shape[-1])
+        opt = optax.adamw(learning_rate, weight_decay=weight_decay)
+        n = X.shape[0]
+        full = batch_size == 0 or batch_size >= n
 
-        def step(carry, _):
+        def step(carry, k):
             p, s = carry
-            g = jax.grad(loss)(p)
+            idx = slice(None) if full else jax.random.randint(k, (batch_size,), 0, n)
+            g = jax.grad(loss)(p, X[idx], action[idx], reward[idx], weight[idx])
             updates, s = opt.update(g, s, p)
             return (optax.apply_updates(p, updates), s), None
 
-        (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), None, length=steps)
+        keys = jax.random.split(k_batch, steps)
+        (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), keys)
         return params
 
     return RewardModel("mlp", fit, predict)
+
+
+FOLDS = Range(1, 20, integer=True)
+OPTIONS: dict[str, dict[str, Range | type]] = {
+    "ridge": {"reg": Range(0.0), "intercept": bool},
+    "mlp": {"hidden": Range(1, 4096, integer=True), "steps": Range(1, 10**6, integer=True),
+            "batch_size": Range(0, 10**9, integer=True),
+            "learning_rate": Range(0.0, low_open=True), "weight_decay": Range(0.0)},
+}
+FACTORIES = {"ridge": lambda k, **o: ridge(k, **o), "mlp": lambda k, **o: mlp(k, **o)}
+
+
+def from_config(cfg: Mapping[str, Any] | None, n_arms: int) -> tuple[RewardModel, int]:
+    """``(model, n_folds)`` from a ``reward_model`` config (``conf/reward_model/``).
+
+    Every key is checked against the model's options and their ranges, so a key of the
+    other model (``reg`` on the MLP) or a bad value stops before anything is compiled.
+    """
+    opts = dict(cfg or {"name": "ridge"})
+    name = opts.pop("name", None)
+    if name not in OPTIONS:
+        raise ConfigError(f"reward_model.name must be one of {', '.join(OPTIONS)}, got "
+                          f"{name!r}; choose a model with reward_model=ridge or "
+                          "reward_model=mlp")
+    n_folds = opts.pop("n_folds", 2)
+    FOLDS.check("reward_model.n_folds", n_folds)
+    for key, value in opts.items():
+        if key not in OPTIONS[name]:
+            raise ConfigError(f"reward_model ({name}) has no key {key!r}; allowed: "
+                              f"{', '.join([*OPTIONS[name], 'n_folds'])} (switch models with "
+                              f"reward_model={'mlp' if name == 'ridge' else 'ridge'}, not "
+                              "reward_model.name)")
+        rule = OPTIONS[name][key]
+        if rule is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"reward_model.{key} must be true or false, got {value!r}")
+        else:
+            rule.check(f"reward_model.{key}", value)
+    return FACTORIES[name](n_arms, **opts), int(n_folds)
 
 
 def fold_ids(key: Array, n: int, n_folds: int) -> Array:

@@ -24,7 +24,7 @@ import math
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -78,16 +78,10 @@ def _check_policy(where: str, cfg: Mapping[str, Any]) -> None:
 def validate(cfg: Mapping[str, Any]) -> None:
     env_cfg = dict(cfg["env"])
     env_registry.make(env_cfg.pop("name", None), **env_cfg)
-    if not cfg.get("estimator"):
-        raise ValueError(f"estimator: choose at least one of {', '.join(est_registry.names())}")
-    for name, hyper in cfg["estimator"].items():
-        est_registry.make(name, **dict(hyper or {}))
+    est_registry.from_config(cfg.get("estimator"))
     _check_policy("logging_policy", cfg["logging_policy"])
     _check_policy("target_policy", cfg["target_policy"])
-    model = cfg.get("reward_model") or {}
-    if model.get("name") not in ("ridge", "mlp"):
-        raise ValueError(f"reward_model.name must be ridge or mlp, got {model.get('name')!r}")
-    Range(1, 20, integer=True).check("reward_model.n_folds", model.get("n_folds", 2))
+    reward_models.from_config(cfg.get("reward_model"), 2)
     if cfg["target_policy"]["kind"] == "bandit" and cfg["target_policy"].get("learning"):
         raise ValueError("target_policy.learning must be false: a target policy is evaluated "
                          "as a fixed policy (set warmup_rounds to train it first)")
@@ -201,18 +195,6 @@ def _bandit_policy(cfg, env, env_params, key):
     return lambda x, m: policy.decide(pp, state, noise, x, m).probs
 
 
-def _model(cfg, n_arms):
-    cfg = dict(cfg)
-    name = cfg.pop("name")
-    cfg.pop("n_folds", None)
-    return reward_models.ridge(n_arms, **cfg) if name == "ridge" else \
-        reward_models.mlp(n_arms, **cfg)
-
-
-def _hyper(h: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {k: (math.inf if isinstance(v, str) else v) for k, v in (h or {}).items()}
-
-
 def _learning_logs(cfg, env, params, seed: int, n_rows: int, n_datasets: int):
     """Logs of a bandit algorithm as it learns, in batches of datasets (one seed each).
 
@@ -241,14 +223,54 @@ def _learning_logs(cfg, env, params, seed: int, n_rows: int, n_datasets: int):
                           t["expected_reward"])
 
 
-def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
-              echo: bool = True) -> dict[str, Any]:
+class _Plan(NamedTuple):
+    """What every dataset of a study shares, built once from the config."""
+
+    cfg: Mapping[str, Any]
+    env: Any
+    params: Any  # the world's parameters
+    root: Any  # the study's root key
+    path: str | None  # the in-process sweep's dotted key, or None
+    values: list[float]  # its values
+    grid: Any  # (G,) float32 grid values ([0.0] without a sweep)
+    names: list[str]  # estimators, in config order
+    hypers: dict[str, dict[str, float]]  # each estimator's full hyperparameters
+    fixed_logging: Any  # probs(x, mask) of a fixed logging policy, or None
+    fixed_target: Any  # likewise for the target policy
+
+    def at(self, v) -> Mapping[str, Any]:
+        return _with(self.cfg, self.path, v) if self.path else self.cfg
+
+    def logging_at(self, v):
+        return self.fixed_logging or fixed_policy(self.at(v)["logging_policy"], self.env,
+                                                  self.params)
+
+    def target_at(self, v):
+        return self.fixed_target or fixed_policy(self.at(v)["target_policy"], self.env,
+                                                 self.params)
+
+    def estimators_at(self, v):
+        hypers = {n: dict(h) for n, h in self.hypers.items()}
+        if self.path and self.path.startswith("estimator."):
+            _, name, key = self.path.split(".")
+            hypers[name][key] = v
+        return [est_registry.bind(n, **hypers[n]) for n in self.names]
+
+    def dataset_key(self, i):
+        return jax.random.fold_in(jax.random.fold_in(self.root, 2), i)
+
+    @property
+    def learning(self) -> bool:
+        log_cfg = self.cfg["logging_policy"]
+        return log_cfg["kind"] == "bandit" and bool(log_cfg.get("learning", False))
+
+
+def _plan(cfg: Mapping[str, Any]) -> _Plan:
     validate(cfg)
     path, values = sweep_spec(cfg)
-    study = cfg["study"]
     env_cfg = dict(cfg["env"])
     env = env_registry.make(env_cfg.pop("name"), **env_cfg)
-    root = jax.random.key(study.get("seed", 0))
+    root = jax.random.key(cfg["study"].get("seed", 0))
     params = env.sample_params(jax.random.fold_in(root, 0))
     swept = path.split(".")[0] if path else None
     log_cfg, tgt_cfg = cfg["logging_policy"], cfg["target_policy"]
@@ -257,38 +279,26 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
         log_cfg, env, params, jax.random.fold_in(root, 3))
     fixed_target = None if swept == "target_policy" else fixed_policy(
         tgt_cfg, env, params, jax.random.fold_in(root, 4))
-    names = list(cfg["estimator"])
-    model = _model(cfg["reward_model"], env.n_arms)
-    n_folds = cfg["reward_model"].get("n_folds", 2)
-    n, m_sets = study["n_rows"], study["n_datasets"]
-    n_boot, alpha = study.get("n_boot", 200), study.get("alpha", 0.05)
-    scheme = study.get("bootstrap", "multinomial")
-    grid = jnp.asarray(values if path else [0.0], jnp.float32)
+    hypers = est_registry.from_config(cfg["estimator"])
+    return _Plan(cfg, env, params, root, path, values,
+                 jnp.asarray(values if path else [0.0], jnp.float32), list(hypers), hypers,
+                 fixed_logging, fixed_target)
 
-    # Everything below takes the grid value v; without a sweep it is ignored, and work
-    # that does not depend on it is not batched by vmap (so it runs once per dataset).
-    def at(v):
-        return _with(cfg, path, v) if path else cfg
 
-    def logging_at(v):
-        return fixed_logging or fixed_policy(at(v)["logging_policy"], env, params)
-
-    def target_at(v):
-        return fixed_target or fixed_policy(at(v)["target_policy"], env, params)
-
-    def estimators_at(v):
-        c = at(v)["estimator"]
-        return [est_registry.bind(name, **_hyper(c[name])) for name in names]
-
-    def dataset_key(i):
-        return jax.random.fold_in(jax.random.fold_in(root, 2), i)
+def _analyse(plan: _Plan):
+    """``analyse(key, logs, v)``: every estimator, its interval and the weights'
+    diagnostics on one dataset at grid value ``v``."""
+    study = plan.cfg["study"]
+    n, n_boot = study["n_rows"], study.get("n_boot", 200)
+    alpha, scheme = study.get("alpha", 0.05), study.get("bootstrap", "multinomial")
+    model, n_folds = reward_models.from_config(plan.cfg["reward_model"], plan.env.n_arms)
 
     def analyse(k, logs, v):
-        pi_e = jax.vmap(target_at(v))(logs.context, logs.mask)
+        pi_e = jax.vmap(plan.target_at(v))(logs.context, logs.mask)
         q_hat = reward_models.cross_fit(model, jax.random.fold_in(k, 1), logs.context,
                                         logs.action, logs.reward, n_folds)
         rows = ope.rows(logs.reward, logs.action, logs.pscore, pi_e, q_hat)
-        fns = estimators_at(v)
+        fns = plan.estimators_at(v)
 
         def all_estimates(r):
             return jnp.stack([f(r).value for f in fns])
@@ -299,76 +309,153 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
         d = ope.diagnostics(ope.importance_weights(rows))
         return all_estimates(rows), lo, hi, jnp.stack([d.ess / n, d.max_weight])
 
-    def fixed_dataset(i):
-        k = dataset_key(i)
+    return analyse
+
+
+def _chunks(m: int, n_chunks: int = 20) -> tuple[int, int]:
+    """``(chunk, count)``: ``count`` equal chunks of ``chunk`` datasets covering ``m``."""
+    chunk = -(-m // min(m, n_chunks))
+    return chunk, -(-m // chunk)
+
+
+def _fixed_logs_estimates(plan: _Plan, progress: bool):
+    """(M, G, ·) estimates, bounds and diagnostics on datasets drawn from a fixed logging
+    policy, in equal chunks of datasets (one compiled program, a progress bar over chunks).
+
+    Dataset ``i`` depends only on ``i``: the last chunk is padded with extra datasets whose
+    results are dropped, so the numbers do not depend on the chunking.
+    """
+    from tqdm.auto import tqdm
+
+    study = plan.cfg["study"]
+    n, m = study["n_rows"], study["n_datasets"]
+    analyse = _analyse(plan)
+
+    def dataset(i):
+        k = plan.dataset_key(i)
 
         def point(v):
-            logs = simulate_logs(env, params, logging_at(v), k, n, 1)
+            logs = simulate_logs(plan.env, plan.params, plan.logging_at(v), k, n, 1)
             return analyse(k, jax.tree_util.tree_map(lambda x: x[0], logs), v)
 
-        return jax.vmap(point)(grid)
+        return jax.vmap(point)(plan.grid)
 
+    chunk, count = _chunks(m)
+    run = jax.jit(lambda idx: jax.lax.map(dataset, idx))
+    parts = []
+    with tqdm(total=m, desc="datasets", unit="dataset", disable=not progress) as bar:
+        for c in range(count):
+            parts.append(jax.device_get(run(jnp.arange(c * chunk, (c + 1) * chunk))))
+            bar.update(min(chunk, m - c * chunk))
+    return tuple(np.concatenate([p[j] for p in parts])[:m] for j in range(4))
+
+
+def _learning_logs_estimates(plan: _Plan):
+    """Like :func:`_fixed_logs_estimates` for a logging policy logged as it learns."""
+    study, analyse = plan.cfg["study"], _analyse(plan)
+    run = jax.jit(lambda idx, logs: jax.lax.map(
+        lambda a: jax.vmap(lambda v: analyse(plan.dataset_key(a[0]), a[1], v))(plan.grid),
+        (idx, logs)))
+    log_seed = int(jax.random.randint(jax.random.fold_in(plan.root, 5), (), 0, 2**31 - 1))
+    parts = [run(jnp.arange(start, start + logs.action.shape[0]), logs)
+             for start, logs in _learning_logs(plan.cfg["logging_policy"], plan.env,
+                                               plan.params, log_seed, study["n_rows"],
+                                               study["n_datasets"])]
+    return tuple(np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(4))
+
+
+def _truths(plan: _Plan) -> list:
+    """The target policy's exact value (a Monte Carlo over contexts) per grid point."""
+    n_truth = plan.cfg["study"].get("truth_contexts", 1_000_000)
+    key = jax.random.fold_in(plan.root, 1)
+    swept_target = plan.path is not None and plan.path.startswith("target_policy.")
+    targets = [plan.target_at(jnp.float32(v)) for v in plan.values] if swept_target \
+        else [plan.fixed_target]
+    truths = [policy_value(plan.env, plan.params, t, key, n_contexts=n_truth)
+              for t in targets]
+    return truths * (len(plan.grid) // len(truths))
+
+
+def run_study(cfg: Mapping[str, Any], out_dir: str | None = None, echo: bool = True,
+              progress: bool | None = None) -> dict[str, Any]:
+    """The estimator study of ``cfg`` (see the module docstring).
+
+    Args:
+        cfg: the composed config (``conf/ope.yaml``) as a plain mapping.
+        out_dir: where ``summary.json``, ``summary.md`` and the figure go (None: nowhere).
+        echo: print the table and where the outputs went.
+        progress: a progress bar over datasets (default: ``echo``).
+
+    Returns:
+        ``{"summary", "estimates", "lower", "upper"}``; the arrays are (M, E), or
+        (M, G, E) with a sweep.
+    """
+    plan = _plan(cfg)
     t0 = time.perf_counter()
-    truth_key = jax.random.fold_in(root, 1)
-    n_truth = study.get("truth_contexts", 1_000_000)
-    targets = [target_at(jnp.float32(v)) for v in values] if swept == "target_policy" \
-        else [fixed_target]
-    truths = [policy_value(env, params, t, truth_key, n_contexts=n_truth) for t in targets]
-    truths = truths * (len(grid) // len(truths))
-    if learning:
-        run = jax.jit(lambda idx, logs: jax.lax.map(
-            lambda a: jax.vmap(lambda v: analyse(dataset_key(a[0]), a[1], v))(grid),
-            (idx, logs)))
-        log_seed = int(jax.random.randint(jax.random.fold_in(root, 5), (), 0, 2**31 - 1))
-        parts = [run(jnp.arange(start, start + logs.action.shape[0]), logs)
-                 for start, logs in _learning_logs(log_cfg, env, params, log_seed, n, m_sets)]
-        est, lo, hi, diag = (np.concatenate([np.asarray(p[j]) for p in parts])
-                             for j in range(4))
-    else:
-        est, lo, hi, diag = jax.jit(lambda: jax.lax.map(fixed_dataset, jnp.arange(m_sets)))()
+    truths = _truths(plan)
+    est, lo, hi, diag = _learning_logs_estimates(plan) if plan.learning else \
+        _fixed_logs_estimates(plan, echo if progress is None else progress)
     est, lo, hi, diag = (np.asarray(x, np.float64) for x in (est, lo, hi, diag))  # (M, G, ·)
-    wall = time.perf_counter() - t0
-    points = []
-    for g in range(len(grid)):
-        v, v_se = float(truths[g].value), float(truths[g].std_error)
-        res = summarise(names, est[:, g], lo[:, g], hi[:, g], v)
-        if path:
-            for r in res:
-                r.update(sweep_value=values[g], truth=v)
-        points.append({"truth": v, "truth_std_error": v_se, "results": res,
-                       "ess_fraction": float(diag[:, g, 0].mean()),
-                       "max_weight": float(diag[:, g, 1].mean()),
-                       **({"sweep_value": values[g]} if path else {})})
-    summary = {"truth": points[0]["truth"], "truth_std_error": points[0]["truth_std_error"],
-               "ess_fraction": points[0]["ess_fraction"],
-               "max_weight": points[0]["max_weight"],
-               "n_datasets": m_sets, "n_rows": n, "wall_s": wall, "config": cfg,
-               "results": [r for p in points for r in p["results"]]}
-    if path:
-        summary.update(sweep={"path": path, "values": values}, points=points)
+    summary = _summary(plan, truths, est, lo, hi, diag, time.perf_counter() - t0)
     if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
-        with open(os.path.join(out_dir, "summary.json"), "w") as f:
-            json.dump(summary, f, indent=1)
-        if path:
-            plot_sweep(names, path, points, os.path.join(out_dir, "sweep.png"), n, m_sets,
-                       alpha)
-        else:
-            plot_errors(names, est[:, 0] - points[0]["truth"],
-                        os.path.join(out_dir, "estimators.png"), n, m_sets)
+        _write_outputs(plan, summary, est, out_dir)
     if echo:
-        for p in points:
-            head = f"{path} = {p['sweep_value']:g}: " if path else ""
-            print(f"{head}truth V(π) = {p['truth']:.5f} ± {p['truth_std_error']:.5f}  "
-                  f"({m_sets} datasets × {n} rows, {wall:.1f} s); mean effective sample "
-                  f"size {p['ess_fraction']:.1%} of n, mean max weight {p['max_weight']:.1f}")
-            print(format_table(p["results"]))
-    squeeze = (lambda x: x[:, 0]) if not path else (lambda x: x)
+        print(format_report(summary))
+        if out_dir:
+            print(f"wrote summary.md, summary.json and "
+                  f"{'sweep.png' if plan.path else 'estimators.png'} in {out_dir}")
+    squeeze = (lambda x: x[:, 0]) if not plan.path else (lambda x: x)
     return {"summary": summary, "estimates": squeeze(est), "lower": squeeze(lo),
             "upper": squeeze(hi)}
 
 
-def summarise(names, est, lo, hi, truth) -> list[dict[str, Any]]:
+def _summary(plan: _Plan, truths, est, lo, hi, diag, wall: float) -> dict[str, Any]:
+    study = plan.cfg["study"]
+    points = []
+    for g in range(len(plan.grid)):
+        v, v_se = float(truths[g].value), float(truths[g].std_error)
+        res = summarise(plan.names, est[:, g], lo[:, g], hi[:, g], v, v_se)
+        if plan.path:
+            for r in res:
+                r.update(sweep_value=plan.values[g], truth=v)
+        points.append({"truth": v, "truth_std_error": v_se, "results": res,
+                       "ess_fraction": float(diag[:, g, 0].mean()),
+                       "max_weight": float(diag[:, g, 1].mean()),
+                       **({"sweep_value": plan.values[g]} if plan.path else {})})
+    summary = {"truth": points[0]["truth"], "truth_std_error": points[0]["truth_std_error"],
+               "ess_fraction": points[0]["ess_fraction"],
+               "max_weight": points[0]["max_weight"],
+               "n_datasets": study["n_datasets"], "n_rows": study["n_rows"],
+               "alpha": study.get("alpha", 0.05), "wall_s": wall,
+               "estimators": plan.hypers, "config": plan.cfg, "points": points,
+               "results": [r for p in points for r in p["results"]]}
+    if plan.path:
+        summary["sweep"] = {"path": plan.path, "values": plan.values}
+    return summary
+
+
+def _write_outputs(plan: _Plan, summary: dict, est: np.ndarray, out_dir: str) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    with open(os.path.join(out_dir, "summary.md"), "w") as f:
+        f.write(format_markdown(summary) + "\n")
+    n, m, alpha = summary["n_rows"], summary["n_datasets"], summary["alpha"]
+    if plan.path:
+        plot_sweep(plan.names, plan.path, summary["points"],
+                   os.path.join(out_dir, "sweep.png"), n, m, alpha)
+    else:
+        plot_errors(plan.names, est[:, 0] - summary["truth"],
+                    os.path.join(out_dir, "estimators.png"), n, m)
+
+
+def summarise(names, est, lo, hi, truth, truth_se: float = 0.0) -> list[dict[str, Any]]:
+    """Per estimator: bias, std, RMSE, relative error, coverage and CI width, each with
+    its Monte Carlo error over the M datasets.
+
+    ``bias_se`` also carries the truth's own Monte Carlo error ``truth_se`` (the truth is
+    estimated once and shared by every dataset, so its error shifts every bias alike).
+    """
     out = []
     m = est.shape[0]
     for j, name in enumerate(names):
@@ -378,7 +465,8 @@ def summarise(names, est, lo, hi, truth) -> list[dict[str, Any]]:
         rmse = math.sqrt(mse)
         out.append({
             "estimator": name,
-            "bias": float(err.mean()), "bias_se": float(err.std(ddof=1) / math.sqrt(m)),
+            "bias": float(err.mean()),
+            "bias_se": float(math.sqrt(err.var(ddof=1) / m + truth_se**2)),
             "std": float(err.std(ddof=1)),
             "std_se": float(err.std(ddof=1) / math.sqrt(2 * (m - 1))),
             "rmse": rmse, "rmse_se": float(np.std(err**2, ddof=1) / math.sqrt(m) / (2 * rmse))
@@ -402,6 +490,62 @@ def format_table(rows) -> str:
             f"{r['rmse']:>9.5f} ± {r['rmse_se']:.5f} {r['coverage']:>7.3f} ± "
             f"{r['coverage_se']:.3f} {r['ci_width']:>9.5f}")
     return "\n".join(lines)
+
+
+def _setting(summary: Mapping[str, Any]) -> list[str]:
+    """The study's set-up in words: world, policies, reward model, sizes, estimators."""
+    cfg = summary["config"]
+    env = dict(cfg["env"])
+    world = env.pop("name")
+    world += f" ({', '.join(f'{k}={v}' for k, v in env.items())})" if env else ""
+    pol = lambda c: ", ".join(f"{k}={v}" for k, v in c.items() if v is not None)
+    rm = ", ".join(f"{k}={v}" for k, v in cfg["reward_model"].items())
+    ests = "; ".join(est_registry.describe(n, h) for n, h in summary["estimators"].items())
+    st = cfg["study"]
+    return [f"- world: {world}",
+            f"- logging policy: {pol(cfg['logging_policy'])}",
+            f"- target policy: {pol(cfg['target_policy'])}",
+            f"- reward model: {rm}",
+            f"- {summary['n_datasets']:,} datasets × {summary['n_rows']:,} rows; "
+            f"{st.get('n_boot', 200)} {st.get('bootstrap', 'multinomial')} bootstrap "
+            f"resamples, {1 - summary['alpha']:.0%} percentile intervals; seed "
+            f"{st.get('seed', 0)}; {summary['wall_s']:.1f} s",
+            f"- estimators: {ests}"]
+
+
+def _point_line(p: Mapping[str, Any], path: str | None) -> str:
+    head = f"{path} = {p['sweep_value']:g}: " if path else ""
+    return (f"{head}truth V(π) = {p['truth']:.5f} ± {p['truth_std_error']:.5f}; mean "
+            f"effective sample size {p['ess_fraction']:.1%} of n, mean max weight "
+            f"{p['max_weight']:.1f}")
+
+
+def format_report(summary: Mapping[str, Any]) -> str:
+    """What the terminal shows: the set-up, then each grid point's truth and table."""
+    path = (summary.get("sweep") or {}).get("path")
+    out = ["estimator study", *_setting(summary),
+           "± is one Monte Carlo standard error (bias: over datasets and of the truth)"]
+    for p in summary["points"]:
+        out += ["", _point_line(p, path), format_table(p["results"])]
+    return "\n".join(out)
+
+
+def format_markdown(summary: Mapping[str, Any]) -> str:
+    """``summary.md``: the set-up and one Markdown table per grid point."""
+    path = (summary.get("sweep") or {}).get("path")
+    md = ["# Estimator study", "", *_setting(summary), "",
+          "± is one Monte Carlo standard error over the datasets; the bias's also includes "
+          "the truth's own Monte Carlo error.", ""]
+    for p in summary["points"]:
+        md += [f"## {_point_line(p, path)}", "",
+               "| estimator | bias | std | RMSE | coverage | CI width |",
+               "|---|---:|---:|---:|---:|---:|"]
+        md += [f"| {r['estimator']} | {r['bias']:+.5f} ± {r['bias_se']:.5f} | "
+               f"{r['std']:.5f} | {r['rmse']:.5f} ± {r['rmse_se']:.5f} | "
+               f"{r['coverage']:.3f} ± {r['coverage_se']:.3f} | {r['ci_width']:.4f} |"
+               for r in sorted(p["results"], key=lambda r: r["rmse"])]
+        md.append("")
+    return "\n".join(md)
 
 
 def plot_errors(names, errors, path, n, m) -> None:

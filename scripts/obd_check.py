@@ -27,10 +27,13 @@ import numpy as np  # noqa: E402
 import envs  # noqa: E402, F401  (XLA flags before JAX starts)
 from envs.obd import CAMPAIGNS, action_distribution_by_position, load_open_bandit  # noqa: E402
 from estimators import ope  # noqa: E402
+from estimators import registry as est_registry  # noqa: E402
 from estimators.bootstrap import bootstrap_replicates  # noqa: E402
 from estimators.gate import reward_model_predictions  # noqa: E402
 
-ESTIMATORS = (("IPS", ope.ipw), ("SNIPS", ope.snipw), ("DR", ope.dr))
+# (label, registry name): each runs at the hyperparameters of conf/estimator/<name>.yaml
+ESTIMATORS = (("IPS", "ipw"), ("SNIPS", "snipw"), ("DR", "dr"))
+REWARD_MODEL = {"name": "ridge", "reg": 1.0, "n_folds": 2}
 
 
 def check(path: str, campaign: str, n_boot: int, seed: int = 0) -> dict:
@@ -42,11 +45,11 @@ def check(path: str, campaign: str, n_boot: int, seed: int = 0) -> dict:
                          f"{random.data.n_arms}")
     target = dist[random.position]  # π_bts(a | slot of row i)
     key = jax.random.key(seed)
-    q_hat = reward_model_predictions(random.data, {"name": "ridge", "n_folds": 2},
-                                     jax.random.fold_in(key, 1))
+    q_hat = reward_model_predictions(random.data, REWARD_MODEL, jax.random.fold_in(key, 1))
     rows = ope.rows(random.data.reward.astype(np.float32), random.data.action,
                     random.data.pscore.astype(np.float32), target.astype(np.float32), q_hat)
-    stat = lambda r: jnp.stack([f(r).value for _, f in ESTIMATORS])
+    fns = [est_registry.make(name) for _, name in ESTIMATORS]
+    stat = lambda r: jnp.stack([f(r).value for f in fns])
     est = np.asarray(stat(rows), np.float64)
     reps = np.asarray(jax.jit(lambda r, k: bootstrap_replicates(stat, r, k, n_boot))(
         rows, jax.random.fold_in(key, 2)))
@@ -59,8 +62,9 @@ def check(path: str, campaign: str, n_boot: int, seed: int = 0) -> dict:
            "bts_clicks": int(clicks.sum()), "observed_ctr": on_policy,
            "observed_ctr_interval": [on_policy - 1.96 * se, on_policy + 1.96 * se],
            "estimates": {}}
-    for j, (name, _) in enumerate(ESTIMATORS):
+    for j, (name, reg_name) in enumerate(ESTIMATORS):
         out["estimates"][name] = {
+            "estimator": reg_name, "hyperparameters": est_registry.hyperparameters(reg_name),
             "value": float(est[j]), "lower": float(lo[j]), "upper": float(hi[j]),
             "relative_error": float(abs(est[j] - on_policy) / on_policy),
             "covers_observed": bool(lo[j] <= on_policy <= hi[j])}
@@ -84,25 +88,35 @@ def markdown(results: list[dict]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from tqdm.auto import tqdm
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--obd-path", required=True, help="the Open Bandit Dataset directory")
-    ap.add_argument("--boot", type=int, default=1000)
-    ap.add_argument("--campaign", action="append", choices=CAMPAIGNS)
+    ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
+    ap.add_argument("--campaign", action="append", choices=CAMPAIGNS,
+                    help="campaigns to check (repeatable; default: all three)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--md", help="write the markdown table here")
     args = ap.parse_args()
+    campaigns = args.campaign or list(CAMPAIGNS)
+    print("estimators: " + "; ".join(
+        f"{label} = {est_registry.describe(n, est_registry.hyperparameters(n))}"
+        for label, n in ESTIMATORS) + f"; reward model {REWARD_MODEL}")
     try:
-        results = [check(args.obd_path, c, args.boot) for c in (args.campaign or CAMPAIGNS)]
+        results = [check(args.obd_path, c, args.boot)
+                   for c in tqdm(campaigns, desc="campaigns", unit="campaign")]
     except ValueError as err:
         ap.error(str(err))
     table = markdown(results)
     print(table)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
-    if args.md:
-        with open(args.md, "w") as f:
-            f.write(table + "\n")
+    for path, text in ((args.json, json.dumps(results, indent=1)), (args.md, table + "\n")):
+        if path:
+            with open(path, "w") as f:
+                f.write(text)
+    written = [p for p in (args.json, args.md) if p]
+    print(f"wrote {', '.join(written)}" if written else
+          "nothing written (give --json and/or --md to keep the results)")
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def test_reward_file_is_joined_and_pending_decisions_are_counted(tmp_path, capsy
         "value": [1.0, 2.0, 5.0, 3.0]}), tmp_path / "rewards.parquet")
     cfg = {"data": str(tmp_path / "log.parquet"), "load": {"missing_reward": 0.0},
            "rewards": {"path": str(tmp_path / "rewards.parquet"), "window_s": 3600}}
-    got, ts, _ = load_logs(cfg)
+    got, ts, _, _ = load_logs(cfg)
     # row 0 (a, 0 min): no reward, closed -> 0; row 1 (b): by id -> 1; row 2 (c, 20 min):
     # reward at 81 min is 61 min later -> late, so 0; row 3 (a, 30 min) -> 2; row 4 (d,
     # 40 min): window open at 'now' (52 min) -> pending, left out; row 5 (e, 50 min) -> 3
