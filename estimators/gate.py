@@ -417,13 +417,15 @@ def run_gate(data, timestamp, candidates: Sequence[Mapping[str, Any]], *,
              n_boot: int = 1000, alpha: float = 0.05,
              reward_model: Mapping[str, Any] | None = None, rule: GateRule = GateRule(),
              seed: int = 0, out_dir: str | None = None, scheme: str = "multinomial",
-             load: Mapping[str, Any] | None = None, progress: bool = False) -> dict[str, Any]:
+             load: Mapping[str, Any] | None = None, progress: bool = False,
+             checkpoint_dir: str | None = None) -> dict[str, Any]:
     """The whole gate on one log: split by time, train or load each candidate, evaluate
     them on the held-out rows, apply the rule, and (with ``out_dir``) write the report.
 
     ``estimators``: names at their defaults or ``name -> hyperparameters``; ``load``: what
     the reader found (rows read, kept, rejected, arms and how they were counted), kept in
-    the report; ``progress``: print each stage with its time.
+    the report; ``progress``: print each stage with its time; ``checkpoint_dir``: where
+    trained candidates are saved as ``<name>.npz`` (default: ``out_dir``).
     """
     names = [c["name"] for c in candidates]
     if not candidates or len(set(names)) != len(names):
@@ -443,7 +445,8 @@ def run_gate(data, timestamp, candidates: Sequence[Mapping[str, Any]], *,
     for i, spec in enumerate(candidates):
         with _stage(f"candidate {spec['name']}: train or load, {n_boot} bootstrap "
                     "resamples", progress):
-            results.append(_candidate_result(spec, i, train, test, q_hat, root, out_dir,
+            results.append(_candidate_result(spec, i, train, test, q_hat, root,
+                                             checkpoint_dir or out_dir,
                                              lambda p: evaluate(p, q_hat)))
     report = {
         "data": {"source": source, "n_rows": data.n_rows, "train_rows": train.n_rows,
@@ -475,8 +478,8 @@ def describe_rule(rule: GateRule, alpha: float = 0.05) -> str:
 
 # ------------------------------------------------------------------------- from config
 
-CONFIG_KEYS = ("data", "candidate", "candidate_params", "load", "rewards", "obd", "split",
-               "estimator", "evaluation", "reward_model", "gate", "logger")
+CONFIG_KEYS = ("data", "candidate", "candidate_params", "checkpoint_dir", "load", "rewards",
+               "obd", "split", "estimator", "evaluation", "reward_model", "gate", "logger")
 EVALUATION_KEYS = ("n_boot", "alpha", "bootstrap", "seed")
 
 
@@ -713,7 +716,8 @@ def run_from_config(cfg: Mapping[str, Any], out_dir: str | None = None,
                       test_fraction=(cfg.get("split") or {}).get("test_fraction", 0.3),
                       estimators=hypers, n_boot=ev["n_boot"], alpha=ev["alpha"],
                       reward_model=cfg.get("reward_model"), rule=rule, seed=ev["seed"],
-                      out_dir=out_dir, scheme=ev["scheme"], progress=echo)
+                      out_dir=out_dir, scheme=ev["scheme"], progress=echo,
+                      checkpoint_dir=cfg.get("checkpoint_dir"))
     if echo:
         print(format_table(report))
         if out_dir:
