@@ -9,7 +9,8 @@ parts:
   and ``write_events`` cuts a whole log into such batches. NumPy has no nulls, so the
   writer reads them from conventions: NaN reward and NaT ``reward_timestamp`` are
   *pending*, a negative ``position`` and an empty string are null, a scores row that is
-  all NaN is null; ``eligible_actions`` is given as the (n, K) boolean mask.
+  all NaN is null; ``eligible_actions`` is given as the (n, K) boolean mask. A known
+  number of arms is declared in a Parquet file's metadata (``bandax.n_arms``).
 * **Reader.** ``read_events`` streams record batches (``ParquetFile.iter_batches``,
   ``pyarrow.csv.open_csv``, and JSON Lines in blocks of whole lines parsed by
   ``pyarrow.json.read_json`` -- blocks rather than ``open_json`` so that a block that
@@ -46,10 +47,11 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from envs.errors import ConfigError, DataError
 from envs.logged import LoggedData
 
-__all__ = ["FIELDS", "REQUIRED", "REASONS", "event_schema", "EventWriter", "write_events",
-           "events_from_logged", "EventLog", "read_events"]
+__all__ = ["FIELDS", "REQUIRED", "REASONS", "N_ARMS_KEY", "event_schema", "EventWriter",
+           "write_events", "events_from_logged", "EventLog", "read_events"]
 
 # Each field's kind; the order is the column order of every file this module writes.
 _KINDS = {
@@ -76,13 +78,16 @@ _NUM_RE = {"int": r"^-?[0-9]+$",
                     r"|^[+-]?([Nn][Aa][Nn]|[Ii][Nn][Ff]([Ii][Nn][Ii][Tt][Yy])?)$"}
 _ZONE_RE = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]*)?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$"
 _CTX_COL = re.compile(r"context_(\d+)")
+# The schema metadata key under which a Parquet log declares its number of arms.
+N_ARMS_KEY = b"bandax.n_arms"
 
 # Rejection reasons, in the order a row is judged (its reason is the first it breaks).
 REASONS = (
     *(f"{f}:type" for f in FIELDS),
     *(f"{f}:null" for f in REQUIRED),
     "context:length", "context:non_finite", "propensity:non_finite", "propensity:range",
-    "action:range", "eligible_actions:range", "action:ineligible", "position:range",
+    "action:range", "eligible_actions:empty", "eligible_actions:range", "action:ineligible",
+    "position:range",
     "scores:length", "reward:non_finite", "reward:missing", "exploration:json",
     "event_id:duplicate",
 )
@@ -93,29 +98,38 @@ def _fmt_for(path) -> str:
     ext = os.path.splitext(str(path))[1].lower()
     fmt = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl"}.get(ext)
     if fmt is None:
-        raise ValueError(f"unknown log format {ext or '(none)'!r} for {str(path)!r}: use "
-                         ".parquet, .csv or .jsonl")
+        raise ConfigError(f"unknown log format {ext or '(none)'!r} for {str(path)!r}: use "
+                          ".parquet, .csv or .jsonl")
     return fmt
 
 
-def event_schema(dim: int, with_scores: bool = False) -> pa.Schema:
+def _check_count(name: str, value, setting: str | None = None) -> int:
+    """``value`` as an int >= 1, or a ConfigError naming ``setting`` (default ``name``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{setting or name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def event_schema(dim: int, with_scores: bool = False, n_arms: int | None = None) -> pa.Schema:
     """The Arrow schema of a decision log with ``dim`` context features.
 
     Required fields are declared non-nullable. ``context`` is a fixed-size list, so the
-    file itself records ``dim``; ``scores`` is present only ``with_scores``.
+    file itself records ``dim``; ``scores`` is present only ``with_scores``. A known
+    ``n_arms`` is declared in the schema metadata under ``bandax.n_arms`` (Parquet keeps
+    it; ``read_events`` takes K from it when no ``n_arms`` is given).
     """
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-        raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
+    dim = _check_count("dim", dim)
     req = set(REQUIRED)
     types = {"event_id": pa.string(), "timestamp": _TS, "user_id": pa.string(),
-             "context": pa.list_(pa.float32(), int(dim)),
+             "context": pa.list_(pa.float32(), dim),
              "eligible_actions": pa.list_(pa.int32()), "action": pa.int32(),
              "propensity": pa.float64(), "position": pa.int32(),
              "policy_version": pa.string(), "algorithm": pa.string(),
              "exploration": pa.string(), "scores": pa.list_(pa.float32()),
              "reward": pa.float64(), "reward_timestamp": _TS}
+    meta = None if n_arms is None else {N_ARMS_KEY: str(_check_count("n_arms", n_arms))}
     return pa.schema([pa.field(f, types[f], nullable=f not in req) for f in FIELDS
-                      if f != "scores" or with_scores])
+                      if f != "scores" or with_scores], metadata=meta)
 
 
 def _rejects_schema(with_scores: bool) -> pa.Schema:
@@ -245,25 +259,31 @@ def _parse_ts(arr: pa.Array):
 
 
 def _parse_list(arr: pa.Array, kind: str):
-    """A cell of space-separated numbers to a list; a blank cell is null."""
+    """A cell of space-separated numbers to a list. A null cell stays null (in CSV: a cell
+    with no characters); a cell of only whitespace is an empty list, not null."""
     s = pc.utf8_trim_whitespace(arr)
-    s = _null_where(s, _np_bool(pc.equal(s, "").fill_null(False)))
+    blank = _np_bool(pc.equal(s, "").fill_null(False))
+    s = _null_where(s, blank)
     # single spaces (as written here) split twice as fast as any whitespace
     single = not pc.any(pc.match_substring_regex(s, r"\s\s|[\t\r\n\f\v]")).as_py()
     parts = pc.split_pattern(s, " ") if single else pc.utf8_split_whitespace(s)
     elem = "int" if kind == "int_list" else "float"
     vals, bad_v = _cast_locate(parts.flatten(), _CANON[elem], _NUM_RE[elem])
-    if bad_v is None:
-        return _relist(parts, vals).cast(_CANON[kind]), None
-    rows = np.repeat(np.arange(len(arr)), _lengths(parts))
-    bad = np.zeros(len(arr), bool)
-    bad[rows[bad_v]] = True
-    return _null_where(_relist(parts, vals), bad).cast(_CANON[kind]), bad
+    bad = None
+    if bad_v is not None:
+        rows = np.repeat(np.arange(len(arr)), _lengths(parts))
+        bad = np.zeros(len(arr), bool)
+        bad[rows[bad_v]] = True
+    out = _relist(parts, vals)
+    out = (out if bad is None else _null_where(out, bad)).cast(_CANON[kind])
+    if blank.any():
+        out = pc.if_else(pa.array(blank), pa.scalar([], _CANON[kind]), out)
+    return out, bad
 
 
-def _type_error(name: str, found, expected: str | None = None) -> ValueError:
+def _type_error(name: str, found, expected: str | None = None) -> DataError:
     expected = expected or _EXPECTED[_KINDS[name]]
-    return ValueError(f"column {name!r} has the wrong type: expected {expected}, "
+    return DataError(f"column {name!r} has the wrong type: expected {expected}, "
                       f"found {found}")
 
 
@@ -336,8 +356,12 @@ def _csv_cells(batch: pa.RecordBatch, dim: int) -> pa.RecordBatch:
             inner = _text(a.flatten())
             if pa.types.is_floating(field.type.value_type):
                 inner = inner.fill_null("nan")
+            cell = pc.binary_join(_relist(a, inner), " ")
+            empty = (_lengths(a) == 0) & ~_np_bool(a.is_null())
+            if empty.any():  # an empty list is one space: an empty cell is null
+                cell = pc.if_else(pa.array(empty), " ", cell)
             names.append(field.name)
-            cols.append(pc.binary_join(_relist(a, inner), " "))
+            cols.append(cell)
         elif pa.types.is_timestamp(field.type):
             names.append(field.name)
             cols.append(pc.strftime(a, format=_ISO))
@@ -423,9 +447,9 @@ def _string_array(name: str, x, n: int) -> pa.Array:
     if x.ndim == 0:
         x = np.full(n, x[()])
     if x.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), got {x.shape}")
+        raise DataError(f"{name} must have shape ({n},), got {x.shape}")
     if x.dtype.kind not in "SUO":
-        raise ValueError(f"{name} must hold strings, got dtype {x.dtype}")
+        raise DataError(f"{name} must hold strings, got dtype {x.dtype}")
     a = pa.array(x, from_pandas=True)
     if isinstance(a, pa.ChunkedArray):  # pyarrow splits some large text inputs into chunks
         a = a.combine_chunks()
@@ -434,15 +458,15 @@ def _string_array(name: str, x, n: int) -> pa.Array:
     if pa.types.is_null(a.type):
         return pa.nulls(n, pa.string())
     if not _is_text(a.type):
-        raise ValueError(f"{name} must hold strings, found {a.type}")
+        raise DataError(f"{name} must hold strings, found {a.type}")
     return _null_where(a.cast(pa.string()), _np_bool(pc.equal(a, "").fill_null(False)))
 
 
 def _ts_array(name: str, x, n: int) -> pa.Array:
     x = np.asarray(x)
     if x.shape != (n,) or x.dtype.kind != "M":
-        raise ValueError(f"{name} must be a ({n},) datetime64 array, got {x.dtype} "
-                         f"{x.shape}")
+        raise DataError(f"{name} must be a ({n},) datetime64 array, got {x.dtype} "
+                        f"{x.shape}")
     v = x.astype("datetime64[us]").view(np.int64)
     return pa.array(v, mask=np.isnat(x)).view(_TS)
 
@@ -454,47 +478,73 @@ def _dense_list(x, n: int, dtype, null_rows=None) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(off), vals, mask=mask)
 
 
-def _columns_to_batch(columns: dict, schema: pa.Schema, dim: int) -> pa.RecordBatch:
-    """NumPy columns (the writer's conventions for nulls, see the module doc) as a batch."""
-    columns = {k: v for k, v in columns.items() if v is not None}
+def _declared_arms(columns: dict, n_arms: int | None = None) -> int | None:
+    """The number of arms that ``n_arms`` and a batch of columns state (their ``n_arms``
+    entry, the width of the eligible_actions mask, the width of scores), or None if none
+    does. They must agree."""
+    found = {}
+    if n_arms is not None:
+        found["n_arms"] = n_arms
+    if columns.get("n_arms") is not None:
+        found["the columns' n_arms"] = _check_count("n_arms", columns["n_arms"])
+    for f in ("eligible_actions", "scores"):
+        if columns.get(f) is not None and np.ndim(columns[f]) == 2:
+            found[f"the width of {f}"] = int(np.shape(columns[f])[1])
+    if len(set(found.values())) > 1:
+        raise DataError("the number of arms must agree: " + ", ".join(
+            f"{k} is {v}" for k, v in found.items()))
+    return next(iter(found.values()), None)
+
+
+def _batch_rows(columns: dict, schema: pa.Schema) -> int:
+    """The number of rows of a batch of columns, after checking their names and lengths."""
     unknown = sorted(set(columns) - set(FIELDS))
     if unknown:
-        raise ValueError(f"unknown event columns {unknown}; the fields are {list(FIELDS)}")
+        raise DataError(f"unknown event columns {unknown}; the fields are {list(FIELDS)}")
     missing = [f for f in REQUIRED if f not in columns]
     if missing:
-        raise ValueError(f"missing required columns: {', '.join(missing)}")
+        raise DataError(f"missing required columns: {', '.join(missing)}")
     if "scores" in columns and "scores" not in schema.names:
-        raise ValueError("scores given but this writer was opened with with_scores=False")
+        raise ConfigError("scores given but this writer was opened with with_scores=False")
     action = np.asarray(columns["action"])
     if action.ndim != 1:
-        raise ValueError(f"action must be 1-D (n,), got shape {action.shape}")
+        raise DataError(f"action must be 1-D (n,), got shape {action.shape}")
     n = action.shape[0]
     for k, v in columns.items():
         v = np.asarray(v)
         if v.ndim >= 1 and v.shape[0] != n:
-            raise ValueError(f"columns must have equal length: action has {n} rows, {k} "
-                             f"has {v.shape[0]}")
+            raise DataError(f"columns must have equal length: action has {n} rows, {k} "
+                            f"has {v.shape[0]}")
     if not np.issubdtype(action.dtype, np.integer):
-        raise ValueError(f"action must hold integers, got dtype {action.dtype}")
+        raise DataError(f"action must hold integers, got dtype {action.dtype}")
+    return n
+
+
+def _columns_to_batch(columns: dict, schema: pa.Schema, dim: int) -> pa.RecordBatch:
+    """NumPy columns (the writer's conventions for nulls, see the module doc) as a batch;
+    an ``n_arms`` entry is a declaration, not a column, and is skipped here."""
+    columns = {k: v for k, v in columns.items() if v is not None and k != "n_arms"}
+    n = _batch_rows(columns, schema)
+    action = np.asarray(columns["action"])
     out = {}
     out["event_id"] = _string_array("event_id", columns["event_id"], n)
     if out["event_id"].null_count:
         row = int(np.argmax(_np_bool(out["event_id"].is_null())))
-        raise ValueError(f"event_id is required; row {row} is empty")
+        raise DataError(f"event_id is required; row {row} is empty")
     out["timestamp"] = _ts_array("timestamp", columns["timestamp"], n)
     if out["timestamp"].null_count:
         row = int(np.argmax(_np_bool(out["timestamp"].is_null())))
-        raise ValueError(f"timestamp is required; row {row} is NaT")
+        raise DataError(f"timestamp is required; row {row} is NaT")
     ctx = np.asarray(columns["context"])
     if ctx.shape != (n, dim):
-        raise ValueError(f"context must have shape (n, dim)=({n}, {dim}), got {ctx.shape}")
+        raise DataError(f"context must have shape (n, dim)=({n}, {dim}), got {ctx.shape}")
     out["context"] = pa.FixedSizeListArray.from_arrays(
         pa.array(np.ascontiguousarray(ctx, np.float32).ravel()), dim)
     if "eligible_actions" in columns:
         m = np.asarray(columns["eligible_actions"])
         if m.ndim != 2 or m.shape[0] != n or m.dtype != bool:
-            raise ValueError(f"eligible_actions must be an (n, K) bool mask with n={n}, got "
-                             f"{m.dtype} {m.shape}")
+            raise DataError(f"eligible_actions must be an (n, K) bool mask with n={n}, got "
+                            f"{m.dtype} {m.shape}")
         off = np.zeros(n + 1, np.int32)
         np.cumsum(m.sum(1), out=off[1:])
         out["eligible_actions"] = pa.ListArray.from_arrays(
@@ -505,7 +555,7 @@ def _columns_to_batch(columns: dict, schema: pa.Schema, dim: int) -> pa.RecordBa
         p = np.asarray(columns["position"])
         p = np.full(n, p[()]) if p.ndim == 0 else p
         if not np.issubdtype(p.dtype, np.integer):
-            raise ValueError(f"position must hold integers (-1 for null), got {p.dtype}")
+            raise DataError(f"position must hold integers (-1 for null), got {p.dtype}")
         out["position"] = pa.array(p.astype(np.int32), mask=p < 0)
     for f in ("user_id", "policy_version", "algorithm", "exploration"):
         if f in columns:
@@ -513,7 +563,7 @@ def _columns_to_batch(columns: dict, schema: pa.Schema, dim: int) -> pa.RecordBa
     if "scores" in columns:
         s = np.asarray(columns["scores"], np.float32)
         if s.ndim != 2 or s.shape[0] != n:
-            raise ValueError(f"scores must have shape (n, K) with n={n}, got {s.shape}")
+            raise DataError(f"scores must have shape (n, K) with n={n}, got {s.shape}")
         out["scores"] = _dense_list(s, n, np.float32, np.isnan(s).all(1))
     if "reward" in columns:
         r = np.asarray(columns["reward"], np.float64)
@@ -529,32 +579,50 @@ def _columns_to_batch(columns: dict, schema: pa.Schema, dim: int) -> pa.RecordBa
 class EventWriter:
     """Streams decision events to ``path`` (.parquet, .csv or .jsonl), one batch at a time.
 
-    >>> with EventWriter("log.parquet", dim=20) as w:       # doctest: +SKIP
+    >>> with EventWriter("log.parquet", dim=20, n_arms=5) as w:       # doctest: +SKIP
     ...     for cols in batches:
     ...         w.write(cols)
 
     ``write`` takes a dict of equal-length NumPy arrays keyed by field name; optional
-    fields may be left out (written as null). String fields may also be one scalar.
+    fields may be left out (written as null). String fields may also be one scalar, and an
+    ``n_arms`` entry (an int) states the number of arms. The number of arms is declared in
+    a Parquet file's metadata (``bandax.n_arms``) when it is known at the first write: from
+    ``n_arms`` here, or the first batch's ``n_arms``, eligible_actions width or scores
+    width. Every batch must agree with it.
     """
 
-    def __init__(self, path, dim, with_scores=False):
+    def __init__(self, path, dim, with_scores=False, n_arms: int | None = None):
         self.path = str(path)
-        self.dim = int(dim)
-        self.schema = event_schema(dim, with_scores)
+        self.dim = _check_count("dim", dim)
+        self.with_scores = bool(with_scores)
+        self.n_arms = None if n_arms is None else _check_count("n_arms", n_arms)
+        self.schema = event_schema(self.dim, self.with_scores, self.n_arms)
         self.rows = 0
-        self._sink = _Sink(self.path, self.schema, self.dim)
+        _fmt_for(self.path)
+        self._sink: _Sink | None = None
+        self._closed = False
+
+    def _open(self) -> _Sink:
+        if self._sink is None:  # opened at the first write, once K may be known
+            self._sink = _Sink(self.path, self.schema, self.dim)
+        return self._sink
 
     def write(self, columns: dict[str, np.ndarray]) -> None:
-        if self._sink is None:
+        if self._closed:
             raise ValueError(f"EventWriter for {self.path!r} is closed")
-        batch = _columns_to_batch(columns, self.schema, self.dim)
-        self._sink.write_batch(batch)
+        k = _declared_arms(columns, self.n_arms)
+        declare = self._sink is None and self.n_arms is None and k is not None
+        schema = event_schema(self.dim, self.with_scores, k) if declare else self.schema
+        batch = _columns_to_batch(columns, schema, self.dim)
+        if declare:  # only once the batch is known to be good
+            self.schema, self.n_arms = schema, k
+        self._open().write_batch(batch)
         self.rows += batch.num_rows
 
     def close(self) -> None:
-        if self._sink is not None:
-            self._sink.close()
-            self._sink = None
+        if not self._closed:
+            self._open().close()  # a log with no rows is still a file with its schema
+            self._closed = True
 
     def __enter__(self) -> EventWriter:
         return self
@@ -563,19 +631,24 @@ class EventWriter:
         self.close()
 
 
-def write_events(path, columns: dict[str, np.ndarray], batch_rows=65536) -> None:
-    """Writes a whole log, ``batch_rows`` rows per batch (a Parquet row group each)."""
-    if isinstance(batch_rows, bool) or not isinstance(batch_rows, (int, np.integer)) or \
-            batch_rows < 1:
-        raise ValueError(f"batch_rows must be an integer >= 1, got {batch_rows!r}")
+def write_events(path, columns: dict[str, np.ndarray], batch_rows=65536,
+                 n_arms: int | None = None) -> None:
+    """Writes a whole log, ``batch_rows`` rows per batch (a Parquet row group each).
+
+    ``n_arms`` (or an ``n_arms`` entry of ``columns``, as ``events_from_logged`` gives)
+    is declared in a Parquet file's metadata; without either, the width of the
+    eligible_actions mask or of scores is, when given.
+    """
+    batch_rows = _check_count("batch_rows", batch_rows)
     for f in ("context", "action"):
         if columns.get(f) is None:
-            raise ValueError(f"missing required columns: {f}")
+            raise DataError(f"missing required columns: {f}")
     ctx = np.asarray(columns["context"])
     if ctx.ndim != 2:
-        raise ValueError(f"context must be 2-D (n, d), got shape {ctx.shape}")
+        raise DataError(f"context must be 2-D (n, d), got shape {ctx.shape}")
     n = np.asarray(columns["action"]).shape[0]
-    with EventWriter(path, ctx.shape[1], with_scores=columns.get("scores") is not None) as w:
+    with EventWriter(path, ctx.shape[1], with_scores=columns.get("scores") is not None,
+                     n_arms=n_arms) as w:
         for lo in range(0, max(n, 1), batch_rows):
             w.write({k: (v[lo:lo + batch_rows] if np.ndim(v) >= 1 else v)
                      for k, v in columns.items()})
@@ -594,22 +667,24 @@ def events_from_logged(data: LoggedData, *, policy_version: str, algorithm: str,
     Event ids are ``event_prefix`` + the row number in 7 (or more) digits, decision ``i``
     happens at ``start + i * interval_s`` and its reward arrives ``reward_delay_s`` later;
     ``eligible_actions`` is ``data.mask`` (left out when the data has none: every arm is
-    eligible). ``exploration`` is stored as its JSON text (keys sorted).
+    eligible). ``exploration`` is stored as its JSON text (keys sorted). The entry
+    ``n_arms`` (an int, ``data.n_arms``) is not a column: the writers declare it in the
+    file (Parquet metadata ``bandax.n_arms``).
     """
     if not isinstance(exploration, dict):
-        raise ValueError(f"exploration must be a dict (a JSON object), got "
-                         f"{type(exploration).__name__}")
+        raise ConfigError(f"exploration must be a dict (a JSON object), got "
+                          f"{type(exploration).__name__}")
     if not np.isfinite(interval_s) or interval_s < 0:
-        raise ValueError(f"interval_s must be finite and >= 0, got {interval_s!r}")
+        raise ConfigError(f"interval_s must be finite and >= 0, got {interval_s!r}")
     if not np.isfinite(reward_delay_s) or reward_delay_s < 0:
-        raise ValueError(f"reward_delay_s must be finite and >= 0, got {reward_delay_s!r}")
+        raise ConfigError(f"reward_delay_s must be finite and >= 0, got {reward_delay_s!r}")
     n = data.n_rows
     digits = max(7, len(str(max(n - 1, 0))))
     ids = np.char.add(event_prefix.encode(),
                       np.char.zfill(np.arange(n).astype(f"S{digits}"), digits))
     start = np.datetime64(start, "us")
     if np.isnat(start):
-        raise ValueError("start must be a timestamp, got NaT")
+        raise ConfigError("start must be a timestamp, got NaT")
     ts = start + np.round(np.arange(n) * (interval_s * 1e6)).astype("timedelta64[us]")
     delay = np.timedelta64(int(round(reward_delay_s * 1e6)), "us")
     cols = {
@@ -620,6 +695,7 @@ def events_from_logged(data: LoggedData, *, policy_version: str, algorithm: str,
         "exploration": np.full(n, json.dumps(exploration, sort_keys=True,
                                              default=_json_default).encode()),
         "reward": np.asarray(data.reward, np.float64), "reward_timestamp": ts + delay,
+        "n_arms": int(data.n_arms),
     }
     if data.mask is not None:
         cols["eligible_actions"] = np.asarray(data.mask, bool)
@@ -628,13 +704,13 @@ def events_from_logged(data: LoggedData, *, policy_version: str, algorithm: str,
             x = np.asarray(x)
             x = np.full(n, x[()]) if x.ndim == 0 else x
             if x.shape != (n,):
-                raise ValueError(f"{name} must have shape ({n},), got {x.shape}")
+                raise DataError(f"{name} must have shape ({n},), got {x.shape}")
             cols[name] = x
     if scores is not None:
         s = np.asarray(scores)
         if s.shape != (n, data.n_arms):
-            raise ValueError(f"scores must have shape (n, n_arms)=({n}, {data.n_arms}), got "
-                             f"{s.shape}")
+            raise DataError(f"scores must have shape (n, n_arms)=({n}, {data.n_arms}), got "
+                            f"{s.shape}")
         cols["scores"] = s
     return cols
 
@@ -710,22 +786,38 @@ class _Source:
         self.dim_hint = None
         self.ctx_cols: list[str] = []
         self.ignored: list[str] = []
+        self.declared_arms = None  # K from the file's metadata (Parquet only)
         self.num_rows = None  # known up front for Parquet only
         if not os.path.exists(path):
-            raise ValueError(f"no such log file: {path!r}")
+            raise DataError(f"no such log file: {path!r}")
         getattr(self, f"_open_{self.fmt}")()
 
     def _missing(self, present) -> None:
         missing = [f for f in REQUIRED if f not in present]
         if missing:
-            raise ValueError(f"{self.path}: missing required columns: {', '.join(missing)} "
-                             f"(found: {', '.join(present) or 'none'})")
+            raise DataError(f"{self.path}: missing required columns: {', '.join(missing)} "
+                            f"(found: {', '.join(present) or 'none'})")
+
+    def _note_ignored(self, names) -> None:
+        """Adds the names that are not event fields to ``ignored`` (first seen first)."""
+        self.ignored += [c for c in names if c not in _KINDS and c not in self.ignored
+                         and c not in self.ctx_cols]
 
     def _open_parquet(self) -> None:
-        pf = pq.ParquetFile(self.path, pre_buffer=False)
+        try:
+            pf = pq.ParquetFile(self.path, pre_buffer=False)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise DataError(f"{self.path}: not a readable Parquet file ({err})") from None
         schema, self.num_rows = pf.schema_arrow, pf.metadata.num_rows
+        declared = (schema.metadata or {}).get(N_ARMS_KEY)
+        if declared is not None:
+            text = declared.decode(errors="replace")
+            if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
+                raise DataError(f"{self.path}: the metadata {N_ARMS_KEY.decode()} must be "
+                                f"an integer >= 1 (the number of arms), found {text!r}")
+            self.declared_arms = int(text)
         self.present = [f for f in FIELDS if f in schema.names]
-        self.ignored = [c for c in schema.names if c not in _KINDS]
+        self._note_ignored(schema.names)
         self._missing(self.present)
         for f in self.present:
             _check_column_type(f, schema.field(f).type)
@@ -738,12 +830,12 @@ class _Source:
             header = next(_csv.reader(fh), [])
         ctx = sorted((int(m.group(1)), c) for c in header if (m := _CTX_COL.fullmatch(c)))
         if [i for i, _ in ctx] != list(range(len(ctx))):
-            raise ValueError(f"{self.path}: context columns must be context_0.."
-                             f"context_{{d-1}}, found {[c for _, c in ctx]}")
+            raise DataError(f"{self.path}: context columns must be context_0.."
+                            f"context_{{d-1}}, found {[c for _, c in ctx]}")
         self.ctx_cols = [c for _, c in ctx]
         self.dim_hint = len(ctx) or None
         self.present = [f for f in FIELDS if f in header or (f == "context" and ctx)]
-        self.ignored = [c for c in header if c not in _KINDS and c not in self.ctx_cols]
+        self._note_ignored(header)
         self._missing(self.present)
 
     def _open_jsonl(self) -> None:
@@ -755,10 +847,11 @@ class _Source:
         try:
             rec = json.loads(first)
         except ValueError as err:
-            raise ValueError(f"{self.path}: row 0 is not valid JSON ({err})") from None
+            raise DataError(f"{self.path}: row 0 is not valid JSON ({err})") from None
         if not isinstance(rec, dict):
-            raise ValueError(f"{self.path}: row 0 is not a JSON object")
+            raise DataError(f"{self.path}: row 0 is not a JSON object")
         self.present = [f for f in FIELDS if f in rec]
+        self._note_ignored(rec)  # later lines may add more (see _parse_json)
         self._missing(self.present)
         self.present = list(FIELDS)  # a key missing from one line is null there
 
@@ -787,7 +880,7 @@ class _Source:
             for b in reader:
                 yield b, {}
         except pa.ArrowInvalid as err:
-            raise ValueError(f"{self.path}: malformed CSV: {err}") from None
+            raise DataError(f"{self.path}: malformed CSV: {err}") from None
 
     def _raw_jsonl(self):
         row0 = 0
@@ -807,11 +900,14 @@ class _Source:
                     return
 
     def _parse_json(self, block: bytes, row0: int):
-        opts = pj.ParseOptions(explicit_schema=_JSON_SCHEMA, unexpected_field_behavior="ignore")
+        """A block of lines as a table of the event fields, and its unparseable cells.
+        Unknown keys are parsed by inference only to be named in ``ignored``."""
+        opts = pj.ParseOptions(explicit_schema=_JSON_SCHEMA, unexpected_field_behavior="infer")
         ropts = pj.ReadOptions(block_size=1 << 22)
         try:
-            return pj.read_json(io.BytesIO(block), read_options=ropts,
-                                parse_options=opts).combine_chunks(), {}
+            table = pj.read_json(io.BytesIO(block), read_options=ropts, parse_options=opts)
+            self._note_ignored(table.column_names)
+            return table.select(list(FIELDS)).combine_chunks(), {}
         except pa.ArrowInvalid:
             pass
         # Arrow refused the block: find its bad lines one by one (this path only).
@@ -819,14 +915,9 @@ class _Source:
         texts: dict[str, list] = {}
         fixed = []
         for i, ln in enumerate(lines):
-            try:
-                rec = json.loads(ln)
-            except ValueError as err:
-                raise ValueError(f"{self.path}: row {row0 + i} is not valid JSON ({err}): "
-                                 f"{ln[:120]!r}") from None
-            if not isinstance(rec, dict):
-                raise ValueError(f"{self.path}: row {row0 + i} is not a JSON object: "
-                                 f"{ln[:120]!r}")
+            rec = self._json_object(ln, row0 + i)
+            self._note_ignored(rec)
+            rec = {k: v for k, v in rec.items() if k in _KINDS}
             for f, kind in _KINDS.items():
                 if f in rec and not _json_ok(rec[f], kind):
                     texts.setdefault(f, [None] * len(lines))[i] = json.dumps(rec[f])
@@ -836,11 +927,21 @@ class _Source:
             table = pj.read_json(io.BytesIO(b"\n".join(fixed)), read_options=ropts,
                                  parse_options=opts).combine_chunks()
         except pa.ArrowInvalid as err:
-            raise ValueError(f"{self.path}: rows {row0}..{row0 + len(lines) - 1} do not "
-                             f"parse: {err}") from None
+            raise DataError(f"{self.path}: rows {row0}..{row0 + len(lines) - 1} do not "
+                            f"parse: {err}") from None
         bad = {f: (np.array([x is not None for x in t]), pa.array(t, pa.string()))
                for f, t in texts.items()}
-        return table, bad
+        return table.select(list(FIELDS)), bad
+
+    def _json_object(self, line: bytes, row: int) -> dict:
+        try:
+            rec = json.loads(line)
+        except ValueError as err:
+            raise DataError(f"{self.path}: row {row} is not valid JSON ({err}): "
+                            f"{line[:120]!r}") from None
+        if not isinstance(rec, dict):
+            raise DataError(f"{self.path}: row {row} is not a JSON object: {line[:120]!r}")
+        return rec
 
 
 class _Batch:
@@ -850,6 +951,7 @@ class _Batch:
         n = self.n = raw.num_rows
         self.arrow: dict[str, pa.Array] = {}
         self.typebad: dict[str, tuple[np.ndarray, pa.Array]] = {}
+        self.list_text: dict[str, pa.Array] = {}  # list columns that arrived as text
         names = raw.schema.names
         for f in FIELDS:
             if f == "context" and src.ctx_cols:
@@ -857,6 +959,8 @@ class _Batch:
             elif f in names:
                 arr, b = _canon(f, raw.column(f))
                 self.arrow[f] = arr
+                if _KINDS[f].endswith("_list") and _is_text(raw.column(f).type):
+                    self.list_text[f] = raw.column(f)
                 if b is not None and b.any():
                     self.typebad[f] = (b, raw.column(f).cast(pa.string()))
             if f in bad:
@@ -902,6 +1006,13 @@ class _Batch:
             return np.full(self.n, _NAT, np.int64)
         return _fill(self.arrow[f].cast(pa.int64()), _NAT).to_numpy()
 
+    def cell(self, f, r) -> str:
+        """A list cell as the file held it: the text of a text cell, else as Arrow
+        writes the list."""
+        if f in self.list_text:
+            return repr(self.list_text[f][r].as_py())
+        return _text(self.arrow[f].slice(r, 1))[0].as_py()
+
     def texts(self, f) -> np.ndarray | None:
         return _bytes(self.arrow[f]) if f in self.arrow else None
 
@@ -918,13 +1029,19 @@ class _Reader:
 
     def __init__(self, src: _Source, n_arms, missing_reward, on_invalid, rejects_path):
         self.src = src
-        self.n_arms = n_arms
         self.missing_reward = missing_reward
         self.reject = on_invalid == "reject"
         self.rejects_path = rejects_path
         self.dim = src.dim_hint
-        self.scores_len = n_arms
-        self.scores_from = None  # the row that set scores_len when n_arms is inferred
+        if n_arms is not None:
+            self.n_arms, self.k_source, self.k_from = n_arms, "config", "load.n_arms"
+        elif src.declared_arms is not None:
+            self.n_arms, self.k_source = src.declared_arms, "file metadata"
+            self.k_from = f"{N_ARMS_KEY.decode()} in the file's metadata"
+        else:  # the length of scores, once seen, or inferred at the end
+            self.n_arms, self.k_source, self.k_from = None, "inferred", None
+        self.scores_len = self.n_arms
+        self.scores_from = None  # the row that set scores_len when K is not declared
         self.rows = 0
         self.n_batches = 0
         self.store = _Store(src.num_rows)
@@ -936,67 +1053,16 @@ class _Reader:
 
     # -------------------------------------------------------------- one batch
     def batch(self, raw: pa.RecordBatch, bad: dict) -> None:
+        """Judges one batch by every rule, then raises, or sets aside its bad rows and
+        keeps the rest."""
         b = _Batch(raw, bad, self.src)
         n, row0 = b.n, self.rows
         self.n_batches += 1
-        rules: dict[str, np.ndarray] = {}
-        for f, (m, _) in b.typebad.items():
-            rules[f"{f}:type"] = m
-        for f in REQUIRED:
-            rules[f"{f}:null"] = b.null[f]
-
-        vals, lens = b.listed("context", np.float32)
-        if self.dim is None:
-            first = np.flatnonzero(lens > 0)
-            if len(first):
-                self.dim = int(lens[first[0]])
-        d = self.dim or 0
-        good_len = lens == d
-        rules["context:length"] = ~b.null["context"] & ~good_len
-        if good_len.all():
-            ctx = vals.reshape(n, d)
-        else:
-            ctx = np.full((n, d), np.nan, np.float32)
-            ctx[good_len] = vals[np.repeat(good_len, lens)].reshape(-1, d)
-        rules["context:non_finite"] = good_len & ~np.isfinite(ctx).all(1)
-
-        prop = b.floats("propensity")
-        rules["propensity:non_finite"] = ~b.null["propensity"] & ~np.isfinite(prop)
-        rules["propensity:range"] = np.isfinite(prop) & ((prop <= 0) | (prop > 1))
-
-        act = b.ints("action")
-        high = act >= self.n_arms if self.n_arms is not None else np.zeros(n, bool)
-        rules["action:range"] = ~b.null["action"] & ((act < 0) | high)
-
-        elig = "eligible_actions" in b.arrow and not b.null["eligible_actions"].all()
-        if elig:
-            ev, el = b.listed("eligible_actions", np.int64)
-            erow = np.repeat(np.arange(n), el)
-            out = (ev < 0) | (ev >= self.n_arms if self.n_arms is not None else False)
-            rules["eligible_actions:range"] = np.bincount(erow[out], minlength=n) > 0
-            hit = np.zeros(n, bool)
-            hit[erow[ev == act[erow]]] = True
-            rules["action:ineligible"] = ~b.null["eligible_actions"] & ~b.null["action"] & \
-                ~hit
-        pos = b.ints("position")
-        rules["position:range"] = ~b.null["position"] & (pos < 0)
-
-        has_scores = "scores" in b.arrow and not b.null["scores"].all()
-        if has_scores:
-            sv, sl = b.listed("scores", np.float32)
-            if self.scores_len is None:
-                first = int(np.flatnonzero(~b.null["scores"])[0])
-                self.scores_len, self.scores_from = int(sl[first]), row0 + first
-            rules["scores:length"] = ~b.null["scores"] & (sl != self.scores_len)
-        rew = b.floats("reward")
-        rules["reward:non_finite"] = ~b.null["reward"] & ~np.isfinite(rew)
-        pending = b.null["reward"] & ~rules.get("reward:type", np.zeros(n, bool))
-        if self.missing_reward is None:
-            rules["reward:missing"] = pending
-        expl = b.texts("exploration")
-        if expl is not None:
-            rules["exploration:json"] = _not_json_objects(b.arrow["exploration"])
-
+        rules: dict[str, np.ndarray] = {f"{f}:type": m for f, (m, _) in b.typebad.items()}
+        rules.update({f"{f}:null": b.null[f] for f in REQUIRED})
+        ctx = self._context_rules(b, rules)
+        lists = self._arm_rules(b, rules, row0)
+        vals = self._value_rules(b, rules)
         reason = np.zeros(n, np.int16)
         for r in REASONS:
             m = rules.get(r)
@@ -1010,16 +1076,79 @@ class _Reader:
             if not self.reject:
                 r = int(np.argmax(bad_rows))
                 name = REASONS[reason[r] - 1]
-                raise ValueError(self._message(name, b, r, row0, int(rules[name].sum())))
+                raise DataError(self._message(name, b, r, row0, int(rules[name].sum())))
             self.counts += np.bincount(reason, minlength=len(self.counts))
             self._write_rejects(b, bad_rows, reason, row0)
         keep = ~bad_rows
-        self._keep(b, keep, row0, ctx=ctx, act=act, prop=prop, rew=rew, pending=pending,
-                   expl=expl, pos=pos)
-        if "scores" in b.arrow:  # JSON Lines always have it; all null counts as absent
-            self._keep_dense("scores", b, keep, *((sv, sl) if has_scores else (None, None)))
-        if "eligible_actions" in b.arrow:
-            self._keep_dense("eligible_actions", b, keep, *((ev, el) if elig else (None, None)))
+        self._keep(b, keep, row0, ctx=ctx, **vals)
+        for f in ("scores", "eligible_actions"):  # JSON Lines always have both columns
+            if f in b.arrow:
+                self._keep_dense(f, b, keep, *lists.get(f, (None, None)))
+
+    def _context_rules(self, b: _Batch, rules: dict) -> np.ndarray:
+        """The (n, d) contexts (NaN rows where unusable); d is set by the first row."""
+        vals, lens = b.listed("context", np.float32)
+        if self.dim is None:
+            first = np.flatnonzero(lens > 0)
+            if len(first):
+                self.dim = int(lens[first[0]])
+        d = self.dim or 0
+        good_len = lens == d
+        rules["context:length"] = ~b.null["context"] & ~good_len
+        if good_len.all():
+            ctx = vals.reshape(b.n, d)
+        else:
+            ctx = np.full((b.n, d), np.nan, np.float32)
+            ctx[good_len] = vals[np.repeat(good_len, lens)].reshape(-1, d)
+        rules["context:non_finite"] = good_len & ~np.isfinite(ctx).all(1)
+        return ctx
+
+    def _arm_rules(self, b: _Batch, rules: dict, row0: int) -> dict:
+        """The rules on arm ids: scores first, since their length may state K; returns
+        the (values, lengths) of the list columns that hold something."""
+        n, lists = b.n, {}
+        if "scores" in b.arrow and not b.null["scores"].all():
+            sv, sl = lists["scores"] = b.listed("scores", np.float32)
+            filled = np.flatnonzero(~b.null["scores"] & (sl > 0))
+            if self.scores_len is None and len(filled):
+                first = int(filled[0])
+                self.scores_len, self.scores_from = int(sl[first]), row0 + first
+                self.k_from = f"the length of scores (as in row {self.scores_from})"
+            wrong = (sl != self.scores_len) if self.scores_len else (sl == 0)
+            rules["scores:length"] = ~b.null["scores"] & wrong
+        k = self.scores_len or None  # the declared K, or the scores' length, or None
+        act = b.ints("action")
+        high = act >= k if k is not None else np.zeros(n, bool)
+        rules["action:range"] = ~b.null["action"] & ((act < 0) | high)
+        if "eligible_actions" in b.arrow and not b.null["eligible_actions"].all():
+            ev, el = lists["eligible_actions"] = b.listed("eligible_actions", np.int64)
+            erow = np.repeat(np.arange(n), el)
+            out = (ev < 0) | (ev >= k if k is not None else False)
+            rules["eligible_actions:empty"] = ~b.null["eligible_actions"] & (el == 0)
+            rules["eligible_actions:range"] = np.bincount(erow[out], minlength=n) > 0
+            hit = np.zeros(n, bool)
+            hit[erow[ev == act[erow]]] = True
+            rules["action:ineligible"] = ~b.null["eligible_actions"] & ~b.null["action"] & \
+                ~hit
+        return lists
+
+    def _value_rules(self, b: _Batch, rules: dict) -> dict:
+        """The rules on propensity, position, reward and exploration; returns the
+        columns ``_keep`` stores."""
+        n = b.n
+        act, prop, pos = b.ints("action"), b.floats("propensity"), b.ints("position")
+        rules["propensity:non_finite"] = ~b.null["propensity"] & ~np.isfinite(prop)
+        rules["propensity:range"] = np.isfinite(prop) & ((prop <= 0) | (prop > 1))
+        rules["position:range"] = ~b.null["position"] & (pos < 0)
+        rew = b.floats("reward")
+        rules["reward:non_finite"] = ~b.null["reward"] & ~np.isfinite(rew)
+        pending = b.null["reward"] & ~rules.get("reward:type", np.zeros(n, bool))
+        if self.missing_reward is None:
+            rules["reward:missing"] = pending
+        expl = b.texts("exploration")
+        if expl is not None:
+            rules["exploration:json"] = _not_json_objects(b.arrow["exploration"])
+        return dict(act=act, prop=prop, rew=rew, pending=pending, expl=expl, pos=pos)
 
     def _add(self, name, x) -> None:
         self.store.add(name, x)
@@ -1098,11 +1227,22 @@ class _Reader:
             return _text(a)[0].as_py()
         return repr(a[0].as_py())
 
-    def _message(self, name: str, b: _Batch, r: int, row0: int, count: int) -> str:
+    def _what(self, name: str) -> str:
+        """The rule a row broke, as the start of its message."""
         field, rule = name.split(":")
-        row = row0 + r
-        k = self.n_arms
-        what = {
+        if name == "scores:length":
+            k = self.scores_len
+            if k is None:
+                return "scores must have one value per arm"
+            if self.scores_from is not None:
+                src = f"as in row {self.scores_from}"
+            elif self.k_source == "config":
+                src = f"load.n_arms={k}"
+            else:
+                src = f"{N_ARMS_KEY.decode()}={k} in the file's metadata"
+            return f"scores must have {k} values, one per arm ({src})"
+        k = self.scores_len or None  # the declared K, or the scores' length, or None
+        return {
             "type": f"{field} must be {_EXPECTED[_KINDS[field]]}",
             "null": f"{field} is required",
             "length": f"context must have {self.dim} values (the file's dimension)",
@@ -1114,31 +1254,48 @@ class _Reader:
                                            f"[0, {k - 1}]" if k is not None
                                            else "eligible_actions must hold ids >= 0"),
                       "position": "position must be >= 0"}.get(field),
+            "empty": ("eligible_actions must name at least one arm (null, or an empty CSV "
+                      "cell, means every arm)"),
             "ineligible": "action must be one of the row's eligible_actions",
             "missing": "reward is missing (pending)",
             "json": "exploration must be a JSON object",
         }[rule]
-        if name == "scores:length":
-            src = (f"n_arms={k}" if self.scores_from is None
-                   else f"as in row {self.scores_from}")
-            what = f"scores must have {self.scores_len} values, one per arm ({src})"
+
+    def _has(self, name: str, b: _Batch, r: int) -> str:
+        """What the row holds, as the middle of its message."""
+        field, rule = name.split(":")
         if rule in ("null", "missing"):
-            has = "is null"
-        elif rule == "length":
-            has = f"has {int(_lengths(b.arrow[field].slice(r, 1))[0])} values: " \
-                  f"{self._value(b, field, r)}"
-        elif rule == "ineligible":
-            has = (f"logs action {self._value(b, 'action', r)} but eligible_actions is "
-                   f"{self._value(b, 'eligible_actions', r)}")
-        else:
-            has = f"has {self._value(b, field, r)}"
-        msg = (f"{self.src.path}: {what}; row {row} {has} ({count} row"
-               f"{'s' if count != 1 else ''} with this problem in rows {row0}.."
+            return "is null"
+        if rule == "length":
+            return (f"has {int(_lengths(b.arrow[field].slice(r, 1))[0])} values: "
+                    f"{self._value(b, field, r)}")
+        if rule == "empty":
+            return f"has {b.cell(field, r)}, no arm"
+        if rule == "ineligible":
+            return (f"logs action {self._value(b, 'action', r)} but eligible_actions is "
+                    f"{self._value(b, 'eligible_actions', r)}")
+        return f"has {self._value(b, field, r)}"
+
+    def _too_high(self, name: str, b: _Batch, r: int) -> bool:
+        """Whether row ``r`` broke an arm-id range rule by an id >= K (not a negative)."""
+        if name == "action:range":
+            return bool(b.ints("action")[r] >= 0)
+        ids = b.arrow["eligible_actions"][r].values
+        return bool(pc.max(ids).as_py() >= self.scores_len)
+
+    def _message(self, name: str, b: _Batch, r: int, row0: int, count: int) -> str:
+        msg = (f"{self.src.path}: {self._what(name)}; row {row0 + r} {self._has(name, b, r)} "
+               f"({count} row{'s' if count != 1 else ''} with this problem in rows {row0}.."
                f"{row0 + b.n - 1}, where reading stopped)")
+        if name in ("action:range", "eligible_actions:range") and self.scores_len and \
+                self._too_high(name, b, r):
+            msg += f"; {self.scores_len} arms from {self.k_from}"
+            if self.k_source != "config":
+                msg += " (declare the count with load.n_arms=K if the log has more arms)"
         if name == "reward:missing":
-            msg += ("; set an explicit missing-reward policy, e.g. "
-                    "read_events(..., missing_reward=0.0) for clicks, or set pending rows "
-                    "aside with on_invalid='reject'")
+            msg += ("; give pending rewards a value, e.g. load.missing_reward=0 for clicks, "
+                    "or set pending rows aside with load.on_invalid=reject "
+                    "load.rejects_path=rejects.parquet")
         return msg
 
     def _open_sink(self) -> _Sink:
@@ -1163,6 +1320,8 @@ class _Reader:
             here = reason == code
             if field in b.typebad:
                 text = b.typebad[field][1]
+            elif REASONS[code - 1] == "eligible_actions:empty" and field in b.list_text:
+                text = b.list_text[field]  # the blank cell as it was
             elif field in b.arrow:
                 text = _text(b.arrow[field])
             else:
@@ -1174,6 +1333,89 @@ class _Reader:
         sink.write_batch(pa.RecordBatch.from_arrays(cols, schema=sink.schema))
 
     # -------------------------------------------------------------- the end
+    def read_all(self) -> tuple[np.ndarray, np.ndarray]:
+        """Reads every batch; returns the kept rows' file rows and, over them, the mask
+        of those that survive the duplicate check."""
+        try:
+            for raw, bad in self.src.batches():
+                self.batch(raw, bad)
+            if self.rows == 0:
+                raise DataError(f"{self.src.path}: the log holds no events")
+            self.duplicates()
+            kept_rows = self.store.pop("row", np.int64)
+            keep = self.drop_duplicates(kept_rows) if self.reject else \
+                np.ones(len(kept_rows), bool)
+            if self.reject:
+                self._open_sink()  # an empty rejects file says "nothing rejected"
+        finally:
+            if self.sink is not None:
+                self.sink.close()
+        return kept_rows, keep
+
+    def arms(self, action: np.ndarray, elig: list) -> int:
+        """K for the rows kept: declared (load.n_arms, the file's metadata, the length of
+        scores) or inferred from the largest arm id; sets ``k_source`` and ``k_from``."""
+        if self.n_arms is not None:
+            return self.n_arms
+        top_action = int(action.max()) + 1
+        top_elig = max([c[1].shape[1] for c in elig], default=0)  # a block: 1 + its top id
+        k = max(top_action, top_elig)
+        if "scores" in self.present and self.scores_len:
+            if self.scores_len < k:
+                raise DataError(f"{self.src.path}: scores have {self.scores_len} values per "
+                                f"row (as in row {self.scores_from}) but arm ids go up to "
+                                f"{k - 1}; declare the number of arms with load.n_arms=K")
+            self.k_source = "file metadata"
+            return self.scores_len
+        field = "eligible_actions" if top_elig > top_action else "action"
+        self.k_from = f"1 + the largest {field} id {k - 1}"
+        return k
+
+    def _mask(self, k: int, n_kept: int, elig: list, sel) -> np.ndarray:
+        """The (n, K) eligible arms of the kept rows (all True where no set was logged)."""
+        if "eligible_actions" not in self.present:
+            return np.ones((n_kept, k), bool)
+        if self.n_arms is not None:
+            return sel(self.store.pop("mask"))
+        nulls = [c[0] for c in elig]
+        self.store.chunks["eligible_actions"] = [c[1] for c in elig]
+        elig.clear()
+        mask = self.store.pop_blocks("eligible_actions", k, False)
+        mask[_concat(nulls, bool)] = True
+        return sel(mask)
+
+    def assemble(self, kept_rows: np.ndarray, keep: np.ndarray, report: dict) -> EventLog:
+        """The EventLog of the kept rows; fills the report's counts and arm facts."""
+        sel = (lambda x: x) if keep.all() else (lambda x: x[keep])
+        out: dict = {"event_id": sel(self.ids.pop()[kept_rows])}
+        for f in ("context", "action", "propensity", "reward", "has_reward", "timestamp",
+                  "reward_timestamp", "policy_version", "algorithm", "exploration",
+                  "user_id", "position"):
+            out[f] = sel(self.store.pop(f))
+        report["rewards_filled"] = int(np.sum(~out["has_reward"]))
+        elig = self.store.chunks.pop("eligible_actions", [])
+        k = self.arms(out["action"], elig)
+        report.update(n_arms=k, n_arms_source=self.k_source, n_arms_from=self.k_from,
+                      n_arms_inferred=self.k_source == "inferred",
+                      arms_without_rows=np.flatnonzero(
+                          np.bincount(out["action"], minlength=k) == 0).tolist())
+        mask = self._mask(k, len(out["action"]), elig, sel)
+        scores = None
+        if "scores" in self.present:
+            scores = sel(self.store.pop_blocks("scores", k, np.nan))
+        data = LoggedData.from_arrays(context=out["context"], action=out["action"],
+                                      reward=out["reward"], pscore=out["propensity"],
+                                      n_arms=k, mask=mask)
+        return EventLog(
+            data=data, event_id=out["event_id"],
+            timestamp=out["timestamp"].view("datetime64[us]"),
+            user_id=out["user_id"] if "user_id" in self.present else None,
+            position=out["position"] if "position" in self.present else None,
+            policy_version=out["policy_version"], algorithm=out["algorithm"],
+            exploration=out["exploration"], scores=scores,
+            reward_timestamp=out["reward_timestamp"].view("datetime64[us]"),
+            has_reward=out["has_reward"], report=report)
+
     def duplicates(self) -> None:
         """Rows whose event_id already appeared earlier in the file (first one kept)."""
         ids = np.concatenate(self.ids) if self.ids else np.zeros(0, "S1")
@@ -1195,11 +1437,11 @@ class _Reader:
         self.dup_rows = np.sort(later)
         if not self.reject:
             i = int(np.argmin(later))
-            raise ValueError(f"{self.src.path}: event_id must be unique; "
-                             f"{ids[later[i]].decode(errors='replace')!r} is in rows "
-                             f"{int(first_of[i])} and {int(later[i])} ({len(later)} "
-                             f"{'row repeats' if len(later) == 1 else 'rows repeat'} an "
-                             f"earlier event_id)")
+            raise DataError(f"{self.src.path}: event_id must be unique; "
+                            f"{ids[later[i]].decode(errors='replace')!r} is in rows "
+                            f"{int(first_of[i])} and {int(later[i])} ({len(later)} "
+                            f"{'row repeats' if len(later) == 1 else 'rows repeat'} an "
+                            f"earlier event_id)")
 
     def drop_duplicates(self, kept_rows: np.ndarray) -> np.ndarray:
         """Sets kept rows with a repeated id aside; returns the keep mask over kept rows."""
@@ -1293,6 +1535,61 @@ def _concat(chunks: list, dtype=None) -> np.ndarray:
     return out
 
 
+def _id_runs(ids, limit: int = 10) -> str:
+    """Sorted ids with runs of consecutive ids as ``a..b``: ``0, 2..98``; after ``limit``
+    runs, ``...``."""
+    ids = np.asarray(ids, np.int64)
+    if not len(ids):
+        return ""
+    cut = np.flatnonzero(np.diff(ids) != 1) + 1
+    starts, ends = ids[np.r_[0, cut]], ids[np.r_[cut - 1, len(ids) - 1]]
+    runs = [f"{a}" if a == e else f"{a}..{e}" for a, e in zip(starts[:limit], ends[:limit])]
+    return ", ".join(runs) + (", ..." if len(starts) > limit else "")
+
+
+def _arms_line(report: dict, declared: int | None) -> str | None:
+    """The line ``read_events`` prints about K: always when K was inferred, otherwise
+    when some arm has no rows or the file declares another count than load.n_arms."""
+    k, source, empty = report["n_arms"], report["n_arms_source"], report["arms_without_rows"]
+    differs = source == "config" and declared is not None and declared != k
+    if source != "inferred" and not empty and not differs:
+        return None
+    line = f"arms: {k}, "
+    if source == "inferred":
+        line += f"inferred as {report['n_arms_from']} (declare it with load.n_arms=K)"
+    else:
+        line += f"from {report['n_arms_from']}"
+    if differs:
+        line += f" (the file's metadata declares {N_ARMS_KEY.decode()}={declared})"
+    if empty:
+        many = len(empty) != 1
+        line += (f"; {len(empty)} arm id{'s' if many else ''} {'have' if many else 'has'} "
+                 f"no rows: {_id_runs(empty)}")
+    return line
+
+
+def _check_read_args(path: str, n_arms, missing_reward, on_invalid, rejects_path,
+                     batch_rows) -> None:
+    """Raises ConfigError for a setting of ``read_events`` (spelt as the gate's load.*)."""
+    if on_invalid not in ("raise", "reject"):
+        raise ConfigError(f"load.on_invalid must be 'raise' or 'reject', got {on_invalid!r}")
+    if on_invalid == "reject" and not rejects_path:
+        raise ConfigError("load.on_invalid=reject needs load.rejects_path: where the invalid "
+                          "rows go")
+    if rejects_path is not None:
+        _fmt_for(rejects_path)
+        if os.path.abspath(str(rejects_path)) == os.path.abspath(path):
+            raise ConfigError("load.rejects_path must not be the log itself")
+    if n_arms is not None:
+        _check_count("n_arms", n_arms, "load.n_arms")
+    if missing_reward is not None and (
+            isinstance(missing_reward, bool) or not isinstance(missing_reward, (
+                int, float, np.number)) or not np.isfinite(missing_reward)):
+        raise ConfigError(f"load.missing_reward must be a finite number or null, got "
+                          f"{missing_reward!r}")
+    _check_count("batch_rows", batch_rows)
+
+
 def read_events(path, *, n_arms: int | None = None, missing_reward: float | None = None,
                 on_invalid: str = "raise", rejects_path: str | None = None,
                 batch_rows: int = 65536) -> EventLog:
@@ -1300,8 +1597,10 @@ def read_events(path, *, n_arms: int | None = None, missing_reward: float | None
 
     Args:
         path: the log file; the format is chosen by its extension.
-        n_arms: K. When None it is inferred as 1 + the largest arm id seen (in ``action``
-            and ``eligible_actions`` of the rows kept, and the length of ``scores``).
+        n_arms: K (the gate's ``load.n_arms``). When None, K is the file's declared count
+            (Parquet metadata ``bandax.n_arms``), else the length of ``scores``, else
+            inferred as 1 + the largest arm id in ``action`` and ``eligible_actions`` of
+            the rows kept; how it was found is reported and an inferred K is printed.
         missing_reward: the reward given to pending rows (null reward); they are counted in
             ``report["rewards_filled"]`` and ``has_reward`` is False there. None: a pending
             reward is an error.
@@ -1316,102 +1615,39 @@ def read_events(path, *, n_arms: int | None = None, missing_reward: float | None
     Returns:
         An :class:`EventLog`; ``report`` holds ``rows_read``, ``rows_kept``,
         ``rows_rejected``, ``rejected`` (counts by reason), ``rewards_filled``,
-        ``n_arms``, ``n_arms_inferred``, ``dim``, ``format``, ``batches``,
-        ``ignored_columns`` (columns of the file that are not event fields).
+        ``n_arms``, ``n_arms_source`` (``"config"``, ``"file metadata"`` or
+        ``"inferred"``), ``n_arms_from`` (where K came from, in words),
+        ``n_arms_inferred``, ``arms_without_rows`` (ids in [0, K) that no kept row logs as
+        its action), ``dim``, ``format``, ``batches``, ``ignored_columns`` (columns or
+        JSON keys of the file that are not event fields).
 
     Raises:
-        ValueError: naming the field, the bad value and the row (see ``docs/events.md``).
+        ConfigError: a setting is wrong.
+        DataError: naming the field, the bad value and the row (see ``docs/events.md``).
     """
     path = str(path)
-    if on_invalid not in ("raise", "reject"):
-        raise ValueError(f"on_invalid must be 'raise' or 'reject', got {on_invalid!r}")
-    if on_invalid == "reject" and not rejects_path:
-        raise ValueError("on_invalid='reject' needs rejects_path: where the invalid rows go")
-    if rejects_path is not None:
-        _fmt_for(rejects_path)
-        if os.path.abspath(str(rejects_path)) == os.path.abspath(path):
-            raise ValueError("rejects_path must not be the log itself")
-    if n_arms is not None and (isinstance(n_arms, bool) or not isinstance(
-            n_arms, (int, np.integer)) or n_arms < 1):
-        raise ValueError(f"n_arms must be an integer >= 1, got {n_arms!r}")
-    if missing_reward is not None and not np.isfinite(missing_reward):
-        raise ValueError(f"missing_reward must be a finite number or None, got "
-                         f"{missing_reward!r}")
-    if isinstance(batch_rows, bool) or not isinstance(batch_rows, (int, np.integer)) or \
-            batch_rows < 1:
-        raise ValueError(f"batch_rows must be an integer >= 1, got {batch_rows!r}")
+    _check_read_args(path, n_arms, missing_reward, on_invalid, rejects_path, batch_rows)
     src = _Source(path, int(batch_rows))
     rd = _Reader(src, None if n_arms is None else int(n_arms), missing_reward, on_invalid,
                  None if rejects_path is None else str(rejects_path))
-    try:
-        for raw, bad in src.batches():
-            rd.batch(raw, bad)
-        if rd.rows == 0:
-            raise ValueError(f"{path}: the log holds no events")
-        rd.duplicates()
-        kept_rows = rd.store.pop("row", np.int64)
-        keep = rd.drop_duplicates(kept_rows) if rd.reject else np.ones(len(kept_rows), bool)
-        if rd.reject:
-            rd._open_sink()  # an empty rejects file says "nothing rejected"
-    finally:
-        if rd.sink is not None:
-            rd.sink.close()
-    all_kept = bool(keep.all())
-    sel = (lambda x: x) if all_kept else (lambda x: x[keep])
-    n_kept = int(keep.sum())
+    kept_rows, keep = rd.read_all()
     counts = {r: int(c) for r, c in zip(REASONS, rd.counts[1:]) if c}
+    n_kept = int(keep.sum())
     report = {"path": path, "format": src.fmt, "rows_read": rd.rows, "rows_kept": n_kept,
               "rows_rejected": int(sum(counts.values())), "rejected": counts,
-              "rewards_filled": 0, "n_arms": None, "n_arms_inferred": n_arms is None,
-              "dim": rd.dim, "batches": rd.n_batches, "ignored_columns": list(src.ignored),
-              "rejects_path": rd.rejects_path}
+              "rewards_filled": 0, "n_arms": None, "n_arms_source": None, "n_arms_from": None,
+              "n_arms_inferred": None, "arms_without_rows": None, "dim": rd.dim,
+              "batches": rd.n_batches,
+              "ignored_columns": list(src.ignored), "rejects_path": rd.rejects_path}
     if rd.reject:
         detail = ", ".join(f"{r}: {c:,}" for r, c in counts.items()) or "none"
         print(f"read_events {path}: kept {n_kept:,} of {rd.rows:,} rows; rejected "
               f"{report['rows_rejected']:,} ({detail}) -> {rd.rejects_path}")
     if n_kept == 0:
-        raise ValueError(f"{path}: no valid rows: all {rd.rows:,} rows were rejected (see "
-                         f"{rd.rejects_path}; counts {counts})")
-    out: dict = {"event_id": sel(rd.ids.pop()[kept_rows])}
-    for f in ("context", "action", "propensity", "reward", "has_reward", "timestamp",
-              "reward_timestamp", "policy_version", "algorithm", "exploration", "user_id",
-              "position"):
-        out[f] = sel(rd.store.pop(f))
-    report["rewards_filled"] = int(np.sum(~out["has_reward"]))
-    k = rd.n_arms
-    elig = rd.store.chunks.pop("eligible_actions", [])
-    if k is None:
-        k = int(out["action"].max()) + 1
-        k = max([k] + [c[1].shape[1] for c in elig])  # a block: 1 + its largest id
-        if "scores" in rd.present:
-            if rd.scores_len < k:
-                raise ValueError(f"{path}: scores have {rd.scores_len} values per row (as in "
-                                 f"row {rd.scores_from}) but arm ids go up to {k - 1}")
-            k = rd.scores_len
-    report["n_arms"] = k
-    if "eligible_actions" not in rd.present:
-        mask = np.ones((n_kept, k), bool)
-    elif rd.n_arms is not None:
-        mask = sel(rd.store.pop("mask"))
-    else:
-        nulls = [c[0] for c in elig]
-        rd.store.chunks["eligible_actions"] = [c[1] for c in elig]
-        del elig
-        mask = rd.store.pop_blocks("eligible_actions", k, False)
-        mask[_concat(nulls, bool)] = True
-        mask = sel(mask)
-    scores = None
-    if "scores" in rd.present:
-        scores = sel(rd.store.pop_blocks("scores", k, np.nan))
-    data = LoggedData.from_arrays(context=out["context"], action=out["action"],
-                                  reward=out["reward"], pscore=out["propensity"], n_arms=k,
-                                  mask=mask)
-    return EventLog(
-        data=data, event_id=out["event_id"],
-        timestamp=out["timestamp"].view("datetime64[us]"),
-        user_id=out["user_id"] if "user_id" in rd.present else None,
-        position=out["position"] if "position" in rd.present else None,
-        policy_version=out["policy_version"], algorithm=out["algorithm"],
-        exploration=out["exploration"], scores=scores,
-        reward_timestamp=out["reward_timestamp"].view("datetime64[us]"),
-        has_reward=out["has_reward"], report=report)
+        raise DataError(f"{path}: no valid rows: all {rd.rows:,} rows were rejected (see "
+                        f"{rd.rejects_path}; counts {counts})")
+    log = rd.assemble(kept_rows, keep, report)
+    line = _arms_line(report, src.declared_arms)
+    if line is not None:
+        print(f"read_events {path}: {line}")
+    return log

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import envs  # noqa: F401  (sets up the host before anything else imports JAX)
+from envs.errors import ConfigError, DataError
 from envs.events import EventWriter, event_schema, events_from_logged, read_events, write_events
 from envs.logged import LoggedData
 
@@ -145,8 +146,8 @@ def test_writer_streams_batches_and_checks_columns(tmp_path):
     cols = _columns()
     path = tmp_path / "log.parquet"
     with EventWriter(path, dim=3, with_scores=True) as w:
-        w.write({k: v[:10] for k, v in cols.items()})
-        w.write({k: v[10:] for k, v in cols.items()})
+        w.write({k: v[:10] if np.ndim(v) else v for k, v in cols.items()})
+        w.write({k: v[10:] if np.ndim(v) else v for k, v in cols.items()})
     assert pq.ParquetFile(path).metadata.num_row_groups == 2
     assert pq.read_schema(path).field("context").type == pa.list_(pa.float32(), 3)
     assert event_schema(3).field("action").nullable is False
@@ -203,14 +204,17 @@ def test_missing_reward_policy(tmp_path):
     cols = _columns()
     path = tmp_path / "log.parquet"
     write_events(path, cols)
-    with pytest.raises(ValueError, match=r"reward is missing \(pending\); row 3 is null "
-                                         r"\(2 rows .*missing_reward=0.0"):
+    with pytest.raises(DataError, match=r"reward is missing \(pending\); row 3 is null "
+                                        r"\(2 rows .*; give pending rewards a value, e.g. "
+                                        r"load.missing_reward=0 for clicks, or set pending "
+                                        r"rows aside with load.on_invalid=reject") as err:
         read_events(path)
+    assert "read_events(" not in str(err.value) and " missing_reward=" not in str(err.value)
     log = read_events(path, missing_reward=-1.0)
     assert log.report["rewards_filled"] == 2
     assert log.data.reward[3] == -1.0 and log.data.reward[7] == -1.0
     assert not log.has_reward[[3, 7]].any() and log.has_reward.sum() == 21
-    with pytest.raises(ValueError, match="missing_reward must be a finite number"):
+    with pytest.raises(ConfigError, match="load.missing_reward must be a finite number"):
         read_events(path, missing_reward=float("nan"))
 
 
@@ -264,7 +268,9 @@ def _edit_csv(row, **changes):
      "propensity must be finite; row 1 has nan"),
     ("parquet", {"reward": (6, np.inf)}, None, None, "reward must be finite; row 6 has inf"),
     ("jsonl", {}, _edit_jsonl(5, action=7), 4, r"action must be in \[0, 3\]; row 5 has 7"),
-    ("jsonl", {}, _edit_jsonl(5, action=-2), None, "action must be >= 0; row 5 has -2"),
+    ("jsonl", {}, _edit_jsonl(5, action=-2), None,
+     r"action must be in \[0, 3\]; row 5 has -2 \(1 row with this problem in rows 0\.\.6, "
+     r"where reading stopped\)$"),
     ("jsonl", {}, _edit_jsonl(8, eligible_actions=[0, 1], action=3), None,
      r"action must be one of the row's eligible_actions; row 8 logs action 3 but "
      r"eligible_actions is \[0, 1\]"),
@@ -391,9 +397,9 @@ def test_reject_mode_sets_every_bad_row_aside(tmp_path, capsys, rejects_fmt):
 
 def test_reject_mode_needs_a_path_and_keeps_something(tmp_path):
     path = _bad_file(tmp_path, "parquet")
-    with pytest.raises(ValueError, match="needs rejects_path"):
+    with pytest.raises(ConfigError, match="load.on_invalid=reject needs load.rejects_path"):
         read_events(path, on_invalid="reject")
-    with pytest.raises(ValueError, match="on_invalid must be 'raise' or 'reject'"):
+    with pytest.raises(ConfigError, match="load.on_invalid must be 'raise' or 'reject'"):
         read_events(path, on_invalid="drop")
     log = read_events(path, on_invalid="reject", rejects_path=str(tmp_path / "r.jsonl"))
     assert log.report["rejected"] == {} and (tmp_path / "r.jsonl").read_text() == ""
@@ -460,3 +466,264 @@ def test_writer_takes_a_million_row_batch_of_repeated_text(tmp_path):
         w.write(cols)
     t = pq.read_table(tmp_path / "big.parquet", columns=["exploration"])
     assert t.num_rows == n and t["exploration"][n - 1].as_py() == '{"temperature": 0.5}'
+
+
+# ------------------------------------------------------------------ the number of arms
+
+
+def _two_arm_csv(path, n=2000, typo=99, typo_row=1500):
+    """A CSV log without eligible sets or scores: actions 0 and 1, and one mistyped id."""
+    rng = np.random.default_rng(3)
+    action = rng.integers(0, 2, n + 1)
+    action[typo_row] = typo
+    data = LoggedData.from_arrays(context=rng.standard_normal((n + 1, 2)), action=action,
+                                  reward=rng.random(n + 1), pscore=np.full(n + 1, 0.5),
+                                  n_arms=typo + 1)
+    cols = events_from_logged(data, policy_version="v", algorithm="a", exploration={},
+                              start=START)
+    cols.pop("n_arms")  # a log written by hand: nothing declares K
+    write_events(path, cols)
+
+
+def test_mistyped_action_id_is_inferred_loudly(tmp_path, capsys):
+    path = tmp_path / "log.csv"
+    _two_arm_csv(path)
+    log = read_events(path)
+    out = capsys.readouterr().out
+    assert (f"read_events {path}: arms: 100, inferred as 1 + the largest action id 99 "
+            f"(declare it with load.n_arms=K); 97 arm ids have no rows: 2..98\n") in out
+    r = log.report
+    assert r["n_arms"] == 100 and r["n_arms_source"] == "inferred" and r["n_arms_inferred"]
+    assert r["n_arms_from"] == "1 + the largest action id 99"
+    assert r["arms_without_rows"] == list(range(2, 99))
+    with pytest.raises(DataError, match=r"action must be in \[0, 1\]; row 1500 has 99 .*; "
+                                        r"2 arms from load.n_arms$"):
+        read_events(path, n_arms=2)
+    log = read_events(path, n_arms=2, on_invalid="reject",
+                      rejects_path=str(tmp_path / "rej.csv"))
+    assert log.data.n_arms == 2 and log.report["rejected"] == {"action:range": 1}
+    assert log.report["n_arms_source"] == "config" and log.report["arms_without_rows"] == []
+    assert "arms:" not in capsys.readouterr().out  # declared, every arm has rows: quiet
+
+
+def test_inferred_from_an_eligible_set_says_so(tmp_path, capsys):
+    data = _logged(n=10, k=6)
+    cols = _columns(data)
+    for f in ("scores", "n_arms"):
+        cols.pop(f)
+    cols["action"] = np.minimum(cols["action"], 2)
+    mask = np.zeros((10, 6), bool)
+    mask[np.arange(10), cols["action"]] = True
+    mask[4, 5] = True
+    cols["eligible_actions"] = mask
+    write_events(tmp_path / "log.jsonl", cols)
+    log = read_events(tmp_path / "log.jsonl", missing_reward=0.0)
+    assert log.report["n_arms_from"] == "1 + the largest eligible_actions id 5"
+    ids = log.report["arms_without_rows"]
+    assert ids == sorted(set(range(6)) - set(cols["action"].tolist())) and 5 in ids
+    assert "arms: 6, inferred as 1 + the largest eligible_actions id 5" in \
+        capsys.readouterr().out
+
+
+def test_parquet_declares_its_arm_count(tmp_path, capsys):
+    data = _logged(n=12, k=5)
+    cols = _columns(data)
+    for f in ("scores", "eligible_actions"):  # nothing left that shows K but n_arms
+        cols.pop(f)
+    cols["action"] = np.minimum(cols["action"], 2)
+    path = tmp_path / "log.parquet"
+    write_events(path, cols)
+    assert pq.read_schema(path).metadata[b"bandax.n_arms"] == b"5"
+    log = read_events(path, missing_reward=0.0)
+    r = log.report
+    assert log.data.n_arms == 5 and r["n_arms_source"] == "file metadata"
+    assert r["n_arms_from"] == "bandax.n_arms in the file's metadata" and not r["n_arms_inferred"]
+    assert r["arms_without_rows"] == [3, 4]
+    assert (f"read_events {path}: arms: 5, from bandax.n_arms in the file's metadata; 2 arm "
+            "ids have no rows: 3..4") in capsys.readouterr().out
+    read_events(path, missing_reward=0.0, n_arms=7)
+    assert "arms: 7, from load.n_arms (the file's metadata declares bandax.n_arms=5); 4 arm " \
+           "ids have no rows: 3..6" in capsys.readouterr().out
+    cols["action"][6] = 8  # beyond the declared count: a row error, as with load.n_arms
+    write_events(path, cols)
+    with pytest.raises(DataError, match=r"action must be in \[0, 4\]; row 6 has 8 .*5 arms "
+                                        r"from bandax.n_arms in the file's metadata \(declare "
+                                        r"the count with load.n_arms=K"):
+        read_events(path, missing_reward=0.0)
+
+
+def test_writers_declare_the_arm_count_they_know(tmp_path):
+    cols = _columns(_logged(n=9, k=4))
+    cols.pop("n_arms")
+    write_events(tmp_path / "mask.parquet", cols)  # from the eligible mask's width
+    assert pq.read_schema(tmp_path / "mask.parquet").metadata[b"bandax.n_arms"] == b"4"
+    plain = {k: v for k, v in cols.items() if k not in ("eligible_actions", "scores")}
+    write_events(tmp_path / "plain.parquet", plain)
+    assert pq.read_schema(tmp_path / "plain.parquet").metadata is None
+    write_events(tmp_path / "given.parquet", plain, n_arms=6)
+    assert pq.read_schema(tmp_path / "given.parquet").metadata[b"bandax.n_arms"] == b"6"
+    with EventWriter(tmp_path / "w.parquet", dim=3, n_arms=4, with_scores=True) as w:
+        w.write(cols)
+        with pytest.raises(DataError, match="the number of arms must agree: n_arms is 4, "
+                                            "the width of eligible_actions is 5"):
+            w.write({**cols, "eligible_actions": np.ones((9, 5), bool), "scores": None})
+    with pytest.raises(DataError, match="the columns' n_arms is 3, the width of "
+                                        "eligible_actions is 4"):
+        write_events(tmp_path / "x.parquet", {**cols, "n_arms": 3})
+    with EventWriter(tmp_path / "empty.parquet", dim=3, n_arms=4):
+        pass  # no rows: still a file with its schema and count
+    assert pq.read_schema(tmp_path / "empty.parquet").metadata[b"bandax.n_arms"] == b"4"
+    table = pq.read_table(tmp_path / "plain.parquet")
+    pq.write_table(table.replace_schema_metadata({b"bandax.n_arms": b"four"}),
+                   tmp_path / "badmeta.parquet")
+    with pytest.raises(DataError, match="the metadata bandax.n_arms must be an integer >= 1 "
+                                        r"\(the number of arms\), found 'four'"):
+        read_events(tmp_path / "badmeta.parquet", missing_reward=0.0)
+
+
+def test_scores_length_declares_the_arm_count_in_text_logs(tmp_path):
+    cols = _columns(_logged(n=12, k=4))
+    cols.pop("eligible_actions")
+    cols["action"] = np.minimum(cols["action"], 1)
+    write_events(tmp_path / "log.csv", cols)
+    log = read_events(tmp_path / "log.csv", missing_reward=0.0)
+    assert log.data.n_arms == 4 and log.report["n_arms_source"] == "file metadata"
+    assert log.report["n_arms_from"] == "the length of scores (as in row 0)"
+    assert log.report["arms_without_rows"] == [2, 3]
+    _edit_csv(7, action="6")(tmp_path / "log.csv")
+    with pytest.raises(DataError, match=r"action must be in \[0, 3\]; row 7 has 6 .*; 4 arms "
+                                        r"from the length of scores \(as in row 0\)"):
+        read_events(tmp_path / "log.csv", missing_reward=0.0)
+
+
+def test_scores_length_hint_names_the_setting(tmp_path):
+    path = _bad_file(tmp_path, "jsonl", _edit_jsonl(10, scores=[0.1, 0.2]))
+    with pytest.raises(DataError, match=r"scores must have 4 values, one per arm "
+                                        r"\(load.n_arms=4\); row 10 has 2 values"):
+        read_events(path, n_arms=4)
+    with pytest.raises(ConfigError, match="load.n_arms must be an integer >= 1, got 0"):
+        read_events(path, n_arms=0)
+
+
+def test_id_runs():
+    from envs.events import _id_runs
+
+    assert _id_runs([]) == "" and _id_runs([5]) == "5"
+    assert _id_runs([0, 2, 3, 4, 7, 9, 10]) == "0, 2..4, 7, 9..10"
+    assert _id_runs(list(range(0, 40, 2)), limit=3) == "0, 2, 4, ..."
+
+
+# ------------------------------------------------------------------ ignored fields
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_unknown_fields_are_listed_in_every_format(tmp_path, fmt):
+    cols = _columns()
+    write_events(tmp_path / "log.parquet", cols)
+    table = pq.read_table(tmp_path / "log.parquet")
+    table = table.append_column("session", pa.array([f"s{i}" for i in range(23)]))
+    path = tmp_path / f"extra.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(table, path)
+    else:
+        write_events(path, cols)
+        if fmt == "csv":
+            with open(path, newline="") as fh:
+                rows = list(csv.reader(fh))
+            rows = [r + (["session"] if i == 0 else [f"s{i - 1}"]) for i, r in enumerate(rows)]
+            with open(path, "w", newline="") as fh:
+                csv.writer(fh).writerows(rows)
+        else:
+            _edit_jsonl(0, session="s0")(path)
+            _edit_jsonl(9, debug={"k": 1})(path)  # a key that only a later line has
+    log = read_events(path, missing_reward=0.0)
+    expect = ["session", "debug"] if fmt == "jsonl" else ["session"]
+    assert log.report["ignored_columns"] == expect
+    assert log.n_rows == 23
+
+
+def test_unknown_json_keys_listed_when_the_block_is_reparsed(tmp_path):
+    """Keys of changing type make Arrow refuse the block; the line-by-line path must
+    still name them and read every row."""
+    path = _bad_file(tmp_path, "jsonl", _edit_jsonl(2, note=1))
+    _edit_jsonl(5, note="text", extra=[1, 2])(path)
+    log = read_events(path)
+    assert log.report["ignored_columns"] == ["note", "extra"] and log.n_rows == 23
+
+
+# ------------------------------------------------------------------ empty eligible sets
+
+
+def test_empty_eligible_set_is_a_row_error_in_every_format(tmp_path):
+    cases = [("csv", _edit_csv(4, eligible_actions="  "), "'  '"),
+             ("csv", _edit_csv(4, eligible_actions="\t"), r"'\\t'"),
+             ("jsonl", _edit_jsonl(4, eligible_actions=[]), r"\[\]")]
+    for fmt, edit, shown in cases:
+        path = _bad_file(tmp_path, fmt, edit)
+        with pytest.raises(DataError, match=r"eligible_actions must name at least one arm "
+                                            r"\(null, or an empty CSV cell, means every "
+                                            rf"arm\); row 4 has {shown}, no arm \(1 row"):
+            read_events(path)
+    cols = _columns()
+    cols["reward"] = np.nan_to_num(cols["reward"])
+    cols["eligible_actions"][4] = False  # written as an empty list, never as null
+    for fmt in FORMATS:
+        write_events(tmp_path / f"empty.{fmt}", cols)
+        with pytest.raises(DataError, match="eligible_actions must name at least one arm.*"
+                                            "row 4 has"):
+            read_events(tmp_path / f"empty.{fmt}")
+
+
+def test_empty_csv_cell_is_null_and_whitespace_is_rejected_with_its_text(tmp_path):
+    path = _bad_file(tmp_path, "csv", _edit_csv(4, eligible_actions=""))
+    log = read_events(path)
+    assert log.data.mask[4].all() and not log.data.mask.all()
+    _edit_csv(6, eligible_actions=" ")(path)
+    log = read_events(path, on_invalid="reject", rejects_path=str(tmp_path / "rej.jsonl"))
+    assert log.report["rejected"] == {"eligible_actions:empty": 1} and log.n_rows == 22
+    rej = pj.read_json(tmp_path / "rej.jsonl").to_pydict()
+    assert rej["source_row"] == [6] and rej["reject_value"] == [" "]
+
+
+# ------------------------------------------------------------------ error kinds
+
+
+def test_file_problems_are_data_errors(tmp_path):
+    cols = _columns()
+    write_events(tmp_path / "log.parquet", cols)
+    table = pq.read_table(tmp_path / "log.parquet")
+    pq.write_table(table.drop_columns(["propensity"]), tmp_path / "cut.parquet")
+    with pytest.raises(DataError, match="missing required columns: propensity"):
+        read_events(tmp_path / "cut.parquet")
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(DataError, match="not a readable Parquet file"):
+        read_events(tmp_path / "junk.parquet")
+    (tmp_path / "ragged.csv").write_text("event_id,timestamp,context_0,action,propensity\n"
+                                         "a,2026-01-01T00:00:00Z,0.5,1\n")
+    with pytest.raises(DataError, match="malformed CSV"):
+        read_events(tmp_path / "ragged.csv")
+    with pytest.raises(DataError, match="no such log file"):
+        read_events(tmp_path / "absent.csv")
+    with pytest.raises(ConfigError, match="unknown log format '.txt'"):
+        read_events(tmp_path / "log.txt")
+
+
+def test_scores_of_the_wrong_length_name_the_declared_count(tmp_path):
+    cols = _columns(_logged(n=12, k=4))
+    path = tmp_path / "log.parquet"
+    write_events(path, cols)  # declares bandax.n_arms=4
+    table = pq.read_table(path)
+    i = table.schema.get_field_index("scores")
+    short = pa.array([[0.5, 0.5]] * 12, pa.list_(pa.float32()))
+    pq.write_table(table.set_column(i, table.schema.field(i), short), path)
+    with pytest.raises(DataError, match=r"scores must have 4 values, one per arm "
+                                        r"\(bandax.n_arms=4 in the file's metadata\); row 0 "
+                                        r"has 2 values"):
+        read_events(path, missing_reward=0.0)
+
+
+def test_empty_scores_are_a_row_error_not_a_crash(tmp_path):
+    path = _bad_file(tmp_path, "jsonl", _edit_jsonl(0, scores=[]))
+    with pytest.raises(DataError, match=r"scores must have 4 values, one per arm \(as in row "
+                                        r"1\); row 0 has 0 values: \[\]"):
+        read_events(path)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from envs.errors import ConfigError, DataError
 from envs.logged import LoggedData, check_target
 
 
@@ -79,3 +80,48 @@ def test_check_target():
         check_target(bad, 4, 2)
     with pytest.raises(ValueError, match=r"shape \(4, 3\)"):
         check_target(good, 4, 3)
+
+
+def test_propensity_must_match_its_distribution_relatively():
+    kw = _good()
+    dist = np.full((6, 3), 0.5 - 2.5e-5)
+    dist[:, 2] = 5e-5
+    kw["action"] = np.array([0, 1, 2, 0, 2, 1])
+    kw["action_dist"] = dist
+    kw["pscore"] = dist[np.arange(6), kw["action"]].copy()
+    LoggedData.from_arrays(**kw)
+    kw["pscore"][4] = 1e-5  # a 5x error in this row's weight, 4e-5 in absolute terms
+    with pytest.raises(DataError, match=r"pscore must equal action_dist\[row, action\] "
+                                        r"within a relative 0.0001; row 4 has pscore 1e-05 "
+                                        r"but action_dist gives 5e-05 \(1 rows differ\)"):
+        LoggedData.from_arrays(**kw)
+
+
+def test_float32_rounded_propensities_are_accepted():
+    rng = np.random.default_rng(1)
+    n, k = 2000, 50
+    dist = rng.dirichlet(np.full(k, 0.05), n)  # many tiny probabilities
+    dist = np.where(dist < 1e-30, 0, dist)
+    dist /= dist.sum(1, keepdims=True)
+    action = (dist.cumsum(1) > rng.random((n, 1))).argmax(1)
+    action = np.where(dist[np.arange(n), action] > 0, action, dist.argmax(1))
+    pscore = dist[np.arange(n), action].astype(np.float32)  # as a float32 log records it
+    assert (pscore != dist[np.arange(n), action]).any()
+    data = LoggedData.from_arrays(context=np.zeros((n, 1)), action=action,
+                                  reward=np.zeros(n), pscore=pscore, action_dist=dist)
+    assert data.n_rows == n
+    LoggedData.from_arrays(context=np.zeros((n, 1)), action=action, reward=np.zeros(n),
+                           pscore=dist[np.arange(n), action],
+                           action_dist=dist.astype(np.float32))
+
+
+def test_data_problems_are_data_errors_and_settings_config_errors():
+    kw = _good()
+    kw["reward"] = kw["reward"].copy()
+    kw["reward"][2] = np.nan
+    with pytest.raises(DataError, match="reward must be finite; row 2 has nan"):
+        LoggedData.from_arrays(**kw)
+    with pytest.raises(ConfigError, match="n_arms must be an integer >= 1, got 0"):
+        LoggedData.from_arrays(**{**_good(), "action_dist": None, "mask": None}, n_arms=0)
+    with pytest.raises(DataError, match="must be non-negative; row 1"):
+        check_target(np.array([[1.0, 0.0], [1.5, -0.5]]), 2, 2)
