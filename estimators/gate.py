@@ -586,7 +586,10 @@ def describe_load(load: Mapping[str, Any] | None) -> list[str]:
         out.append(f"rewards filled with load.missing_reward: {load['rewards_filled']:,}")
     if load.get("rows_without_reward"):
         out.append(f"left out with no reward yet: {load['rows_without_reward']:,}")
-    arms = f"arms: {load['n_arms']} ({load.get('n_arms_source', 'inferred')})"
+    how = load.get("n_arms_from") or load.get("n_arms_source", "inferred")
+    arms = f"arms: {load['n_arms']} ({how}"
+    arms += "; declare it with load.n_arms=K)" if load.get("n_arms_source") == "inferred" \
+        else ")"
     if load.get("arms_without_rows"):
         arms += (f"; {len(load['arms_without_rows'])} arm ids have no rows: "
                  f"{_id_runs(load['arms_without_rows'])}")
