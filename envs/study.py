@@ -1,4 +1,5 @@
-"""Regret-curve studies: config in, ``summary.json`` / ``curves.csv`` / ``regret.png`` out.
+"""Regret-curve studies: config in; ``summary.json``, ``summary.md``, ``curves.csv`` and
+``regret.png`` out.
 
 ``run_study(cfg, out_dir)`` is what ``scripts/simulate.py`` calls with the composed Hydra
 config (as a plain dict). Everything is validated before anything is compiled.
@@ -20,6 +21,7 @@ import numpy as np
 import bandits
 from bandits.registry import Range
 from envs import registry as env_registry
+from envs import tracking
 from envs.rollout import Rollout, simulate
 
 STUDY_KEYS = {
@@ -78,13 +80,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         for b in owners:
             for i, v in enumerate(values):
                 bandits.spec(b).params[key].check(f"sweep.{key}[{i}] (for bandit.{b})", v)
-    logger = cfg.get("logger") or {"name": "none"}
-    if logger.get("name") not in ("none", "wandb"):
-        raise ValueError(f"logger.name must be 'none' or 'wandb', got {logger.get('name')!r}")
-    if logger.get("name") == "wandb" and logger.get("mode") not in (
-            "offline", "online", "disabled"):
-        raise ValueError(f"logger.mode must be offline, online or disabled, got "
-                         f"{logger.get('mode')!r}")
+    tracking.validate(cfg.get("logger"))
 
 
 # ---------------------------------------------------------------------------- run
@@ -128,14 +124,12 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
     if out_dir:
         write_outputs(out_dir, summary, rollouts)
     if echo:
-        print(format_table(rows))
-        if out_dir:
-            print(f"\nwrote {os.path.join(out_dir, 'summary.json')}, curves.csv, regret.png")
-    _log(cfg.get("logger") or {"name": "none"}, summary, rollouts, out_dir)
+        print(format_table(rows, env.name))
     return {"summary": summary, "rollouts": rollouts}
 
 
 def machine() -> dict[str, Any]:
+    """Platform, CPU count, JAX version and devices of this process (for summary.json)."""
     import jax
 
     return {"platform": platform.platform(), "processor": platform.processor(),
@@ -144,6 +138,7 @@ def machine() -> dict[str, Any]:
 
 
 def label(r: Rollout, g: int) -> str:
+    """Grid point ``g``'s name: the policy, with its swept values when there is a grid."""
     swept = {k: v for k, v in r.grid.items() if len(np.unique(v)) > 1}
     if not swept:
         return r.policy
@@ -159,6 +154,7 @@ def loglog_slope(r: Rollout, g: int, t_lo: int, t_hi: int) -> float:
 
 
 def summarise(rollouts: list[Rollout]) -> list[dict[str, Any]]:
+    """One row of final-regret statistics, throughput and size per grid point."""
     rows = []
     for r in rollouts:
         T = len(r.rounds)
@@ -176,7 +172,7 @@ def summarise(rollouts: list[Rollout]) -> list[dict[str, Any]]:
                 "final_regret_p2.5": float(np.quantile(final, 0.025)),
                 "final_regret_p97.5": float(np.quantile(final, 0.975)),
                 "mean_reward_per_round": float(r.total_reward[g].mean() / T),
-                "loglog_slope_last_decade": loglog_slope(r, g, max(1, T // 10), T)
+                "loglog_slope_last_decade": loglog_slope(r, g, *slope_rounds(T))
                 if T >= 10 else float("nan"),
                 "runtime_s": r.run_s, "compile_s": r.compile_s,
                 "agent_rounds_per_s": r.agent_rounds_per_s(),
@@ -185,10 +181,36 @@ def summarise(rollouts: list[Rollout]) -> list[dict[str, Any]]:
     return rows
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
+def slope_rounds(n_rounds: int) -> tuple[int, int]:
+    """The two rounds between which the ``slope`` column is measured: T/10 and T."""
+    return max(1, n_rounds // 10), n_rounds
+
+
+def slope_note(n_rounds: int) -> str:
+    """What the ``slope`` column means, with its rounds."""
+    if n_rounds < 10:
+        return "slope: not measured (fewer than 10 rounds)"
+    lo, hi = slope_rounds(n_rounds)
+    return (f"slope: log-log slope of mean regret between rounds {lo:,} and {hi:,} "
+            "(~1: regret grows linearly, ~0.5: like sqrt(T), ~0: it has stopped growing)")
+
+
+def study_line(rows: list[dict[str, Any]], env: str | None) -> str:
+    """``<env> world, S seeds × T rounds per algorithm``, from a study's result rows."""
+    seeds = sorted({r["n_seeds"] for r in rows})
+    rounds = sorted({r["n_rounds"] for r in rows})
+    return (f"{env + ' world, ' if env else ''}{'/'.join(map(str, seeds))} seeds × "
+            f"{'/'.join(f'{t:,}' for t in rounds)} rounds per algorithm")
+
+
+def format_table(rows: list[dict[str, Any]], env: str | None = None) -> str:
+    """The results as a text table, best first, with the study's size and what the
+    columns mean."""
+    n_rounds = max(r["n_rounds"] for r in rows)
     head = (f"{'algorithm':<28} {'regret mean':>12} {'95% CI':>21} {'p2.5–p97.5':>21} "
             f"{'slope':>6} {'run s':>7} {'M rounds/s':>10}")
-    lines = [head, "-" * len(head)]
+    lines = [f"{study_line(rows, env)}: cumulative expected regret after round "
+             f"{n_rounds:,}", "", head, "-" * len(head)]
     for r in sorted(rows, key=lambda r: r["final_regret_mean"]):
         lo, hi = r["final_regret_ci95"]
         q_lo, q_hi = r["final_regret_p2.5"], r["final_regret_p97.5"]
@@ -198,15 +220,45 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{f'[{q_lo:.1f}, {q_hi:.1f}]':>21} "
             f"{r['loglog_slope_last_decade']:>6.2f} {r['runtime_s']:>7.2f} "
             f"{r['agent_rounds_per_s'] / 1e6:>10.2f}")
+    lines += ["", "95% CI: interval of the mean over seeds; p2.5–p97.5: where single seeds "
+              "end", slope_note(n_rounds)]
     return "\n".join(lines)
 
 
+def format_markdown(summary: dict[str, Any]) -> str:
+    """``summary.md``: the study, its results table (best first) and the files beside it."""
+    rows = summary["results"]
+    n_rounds = summary["n_rounds"]
+    m = summary.get("machine") or {}
+    md = [f"# Regret study: {summary['env']}", "",
+          f"{study_line(rows, summary['env'])}; cumulative expected regret after round "
+          f"{n_rounds:,} (best first).", "",
+          "| algorithm | mean regret | 95% CI of the mean | seeds p2.5–p97.5 | slope | "
+          "reward / round | run s |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: r["final_regret_mean"]):
+        lo, hi = r["final_regret_ci95"]
+        md.append(f"| {r['algorithm']} | {r['final_regret_mean']:.1f} | [{lo:.1f}, {hi:.1f}]"
+                  f" | [{r['final_regret_p2.5']:.1f}, {r['final_regret_p97.5']:.1f}] | "
+                  f"{r['loglog_slope_last_decade']:.2f} | {r['mean_reward_per_round']:.4f} | "
+                  f"{r['runtime_s']:.2f} |")
+    md += ["", slope_note(n_rounds) + ".", "",
+           f"Machine: {m.get('platform', '?')}, {m.get('cpu_count', '?')} CPUs, "
+           f"JAX {m.get('jax', '?')}.", "",
+           "Files: `summary.json` (these results and the whole config), `curves.csv` (mean, "
+           "std and quantiles of cumulative regret at log-spaced rounds), `regret.png`.", "",
+           "![regret curves](regret.png)", ""]
+    return "\n".join(md)
+
+
 def write_outputs(out_dir: str, summary: dict, rollouts: list[Rollout]) -> None:
+    """Writes ``summary.json``, ``summary.md``, ``curves.csv`` and ``regret.png``."""
     from envs.plots import plot_regret
 
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1, default=_json_default)
+    with open(os.path.join(out_dir, "summary.md"), "w") as f:
+        f.write(format_markdown(summary))
     with open(os.path.join(out_dir, "curves.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["algorithm", "round", "mean", "std", "q2.5", "q25", "median", "q75",
@@ -227,35 +279,6 @@ def _json_default(x):
     if isinstance(x, np.ndarray):
         return x.tolist()
     return str(x)
-
-
-# -------------------------------------------------------------------------- logging
-
-
-def _log(logger: Mapping[str, Any], summary: dict, rollouts: list[Rollout],
-         out_dir: str | None) -> None:
-    if logger.get("name", "none") == "none" or logger.get("mode") == "disabled":
-        return
-    import wandb
-
-    run = wandb.init(project=logger.get("project", "bandax"), entity=logger.get("entity"),
-                     group=logger.get("group"), tags=list(logger.get("tags") or []),
-                     mode=logger.get("mode", "offline"), dir=out_dir or ".",
-                     config=summary["config"], reinit="finish_previous")
-    try:
-        cols = ["algorithm", "final_regret_mean", "final_regret_std", "runtime_s"]
-        run.log({"summary": wandb.Table(columns=cols, data=[[r[c] for c in cols]
-                                                            for r in summary["results"]])})
-        for r in rollouts:
-            for g in range(r.mean_regret.shape[0]):
-                name = label(r, g)
-                for t in r.checkpoints:
-                    run.log({f"regret/{name}": float(r.mean_regret[g, t - 1]),
-                             "round": int(t)})
-        if out_dir and os.path.exists(os.path.join(out_dir, "regret.png")):
-            run.log({"regret_curves": wandb.Image(os.path.join(out_dir, "regret.png"))})
-    finally:
-        run.finish()
 
 
 # ------------------------------------------------------------------------ multirun

@@ -15,7 +15,7 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 import envs  # noqa: E402, F401  (sets XLA flags before JAX starts)
-from envs.runtime import hydra_entry  # noqa: E402
+from envs.runtime import cli_setup, hydra_entry  # noqa: E402
 from estimators.gate import run_from_config  # noqa: E402
 
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
@@ -27,4 +27,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    cli_setup("evaluate")
     main()

@@ -1,9 +1,10 @@
 """Regret-curve study: ``python scripts/simulate.py [experiment=NAME] [key=value ...]``.
 
 Runs ``experiment=regret_curves`` by default (every classic algorithm, linear-Gaussian
-world, 1,000 seeds × 10,000 rounds) and writes summary.json, curves.csv and regret.png
-into the Hydra run directory. Sweep numbers in process with ``sweep.alpha=[0.1,1,3]``;
-sweep structure with Hydra multirun: ``-m bandit=lin_ucb,lin_ts env=linear_gaussian``.
+world, 1,000 seeds × 10,000 rounds), writes summary.json, summary.md, curves.csv and
+regret.png into the Hydra run directory and ends by printing where. Sweep numbers in
+process with ``sweep.alpha=[0.1,1,3]``; sweep structure with Hydra multirun:
+``-m bandit=lin_ucb,lin_ts env=linear_gaussian``. ``--help`` lists the options.
 """
 
 import logging
@@ -16,7 +17,7 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 import envs  # noqa: E402, F401  (sets XLA flags before JAX starts)
-from envs.runtime import hydra_entry  # noqa: E402
+from envs.runtime import cli_setup, hydra_entry  # noqa: E402
 from envs.study import run_study  # noqa: E402
 
 # Hydra logs at INFO; JAX's backend probing (no TPU, no GPU) is noise there.
@@ -29,4 +30,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    cli_setup("simulate")
     main()

@@ -13,51 +13,121 @@ values are printed so the gate's estimates can be checked against them.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+FORMATS = (".parquet", ".csv", ".jsonl")
+FIXED_POLICIES = ("uniform", "softmax")
 
-import envs  # noqa: E402  (XLA flags before JAX starts)
-from envs.deployment import simulate_deployment  # noqa: E402
-from envs.events import events_from_logged, write_events  # noqa: E402
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                    argparse.RawDescriptionHelpFormatter):
+    """The docstring's examples as written, every option with its default."""
+
+
+class Parser(argparse.ArgumentParser):
+    """Errors as one line, ``simulate_log.py: error: ...``, exit status 2."""
+
+    def error(self, message: str):
+        """Exits with status 2 after one line naming the problem."""
+        self.exit(2, f"{self.prog}: error: {message} (--help for usage)\n")
 
 
 def _param(text: str) -> tuple[str, float]:
     key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"--param takes key=value, got {text!r}")
-    return key, float(value)
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out", help="output file: .parquet, .csv or .jsonl")
-    ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--world", default="logistic-bernoulli")
-    ap.add_argument("--arms", type=int, default=10)
-    ap.add_argument("--dim", type=int, default=10)
-    ap.add_argument("--logging", default="softmax",
-                    help="uniform, softmax (over the true means) or an algorithm of bandits/")
-    ap.add_argument("--temperature", type=float, default=0.5)
-    ap.add_argument("--param", type=_param, action="append", default=[],
-                    help="hyperparameter of a bandit logging policy, key=value")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--reward-delay", type=float, default=30.0, help="seconds")
-    args = ap.parse_args()
-    if args.rows < 1:
-        ap.error(f"--rows must be >= 1, got {args.rows}")
-    kw = {"base_logit": -2.0, "scale": 2.0} if args.world == "logistic-bernoulli" else {}
     try:
-        env = envs.make(args.world, n_arms=args.arms, dim=args.dim, **kw)
-        data, meta = simulate_deployment(env, args.rows, logging=args.logging,
-                                         temperature=args.temperature,
-                                         bandit_params=dict(args.param), seed=args.seed)
-    except ValueError as err:
-        ap.error(str(err))
+        if not sep or not key:
+            raise ValueError
+        return key, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes key=number, got {text!r}") from None
+
+
+def parser() -> Parser:
+    """The command line (every option with its default in ``--help``)."""
+    ap = Parser(description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument("out", help="output file: " + ", ".join(FORMATS))
+    ap.add_argument("--rows", type=int, default=100_000, help="decisions to log")
+    ap.add_argument("--world", default="logistic-bernoulli",
+                    help="a world of envs/ (linear-gaussian, logistic-bernoulli, slice-sum)")
+    ap.add_argument("--arms", type=int, default=10, help="number of arms (>= 2)")
+    ap.add_argument("--dim", type=int, default=10, help="context features")
+    ap.add_argument("--logging", default="softmax",
+                    help="logging policy: uniform, softmax (over the true means) or an "
+                         "algorithm of bandits/, logged as it learns")
+    ap.add_argument("--temperature", type=float, default=0.5,
+                    help="softmax logging policy's temperature (> 0)")
+    ap.add_argument("--param", type=_param, action="append", default=[],
+                    help="hyperparameter of a bandit logging policy, key=value (repeatable)")
+    ap.add_argument("--seed", type=int, default=0, help="the log's random seed")
+    ap.add_argument("--reward-delay", type=float, default=30.0,
+                    help="seconds between a decision and its reward")
+    return ap
+
+
+def check(args: argparse.Namespace) -> str | None:
+    """The first problem with the arguments (before anything is simulated), or None."""
+    ext = os.path.splitext(args.out)[1].lower()
+    folder = os.path.dirname(os.path.abspath(args.out))
+    if ext not in FORMATS:
+        return (f"unknown output format {ext or '(none)'!r} for {args.out!r}: use "
+                + ", ".join(FORMATS))
+    if not os.path.isdir(folder):
+        return f"the folder of {args.out!r} does not exist: {folder}"
+    if os.path.isdir(args.out):
+        return f"{args.out!r} is a folder; give a file name ending in " + ", ".join(FORMATS)
+    for name, value, low in (("--rows", args.rows, 1), ("--arms", args.arms, 2),
+                             ("--dim", args.dim, 1), ("--seed", args.seed, 0)):
+        if value < low:
+            return f"{name} must be >= {low}, got {value}"
+    if args.seed > 2**31 - 1:
+        return f"--seed must be < 2**31, got {args.seed}"
+    if not (math.isfinite(args.temperature) and args.temperature > 0):
+        return f"--temperature must be a finite number > 0, got {args.temperature}"
+    if not (math.isfinite(args.reward_delay) and args.reward_delay >= 0):
+        return f"--reward-delay must be a finite number >= 0 (seconds), got {args.reward_delay}"
+    if args.param and args.logging in FIXED_POLICIES:
+        return (f"--param sets a bandit logging policy's hyperparameters; --logging "
+                f"{args.logging} has none (softmax takes --temperature)")
+    return None
+
+
+def check_names(args: argparse.Namespace) -> str | None:
+    """Whether ``--world`` and ``--logging`` name a world and a logging policy."""
+    import bandits
+    import envs
+
+    worlds = [w for w in envs.names() if w != "supervised"]  # it needs a dataset
+    if args.world not in worlds:
+        return f"--world must be one of {', '.join(worlds)}, got {args.world!r}"
+    if args.logging not in (*FIXED_POLICIES, *bandits.names()):
+        return (f"--logging must be {', '.join(FIXED_POLICIES)} or an algorithm of bandits/ "
+                f"({', '.join(bandits.names())}), got {args.logging!r}")
+    return None
+
+
+def simulate(args: argparse.Namespace):
+    """The world, its logged data and the logging policy's description."""
+    import envs
+    from envs.deployment import simulate_deployment
+
+    kw = {"base_logit": -2.0, "scale": 2.0} if args.world == "logistic-bernoulli" else {}
+    env = envs.make(args.world, n_arms=args.arms, dim=args.dim, **kw)
+    data, meta = simulate_deployment(env, args.rows, logging=args.logging,
+                                     temperature=args.temperature,
+                                     bandit_params=dict(args.param), seed=args.seed)
+    return env, data, meta
+
+
+def write(args: argparse.Namespace, data, meta) -> None:
+    """Writes the decision log (users: one per 20 decisions, drawn at random)."""
+    import numpy as np
+
+    from envs.events import events_from_logged, write_events
+
     rng = np.random.default_rng(args.seed)
     users = np.char.add(b"u", rng.integers(0, max(1, args.rows // 20), args.rows)
                         .astype("S8"))
@@ -67,6 +137,25 @@ def main() -> None:
                                  interval_s=0.5, user_id=users,
                                  reward_delay_s=args.reward_delay)
     write_events(args.out, columns)
+
+
+def main() -> None:
+    """Checks every argument, simulates, writes the log and prints the world's truth."""
+    ap = parser()
+    args = ap.parse_args()
+    problem = check(args) or check_names(args)
+    if problem:
+        ap.error(problem)
+    try:
+        env, data, meta = simulate(args)
+        write(args, data, meta)
+    except ValueError as err:
+        ap.error(str(err))
+    except OSError as err:
+        ap.error(f"cannot write {args.out!r}: {err}")
+    import jax
+    import numpy as np
+
     mu = np.asarray(jax.vmap(lambda x: env.mean_rewards(
         env.sample_params(jax.random.key(0)), (), x))(data.context))
     print(f"wrote {data.n_rows:,} decisions to {args.out} ({args.world}, K={args.arms}, "
