@@ -723,6 +723,4 @@ def run_from_config(cfg: Mapping[str, Any], out_dir: str | None = None,
                       checkpoint_dir=cfg.get("checkpoint_dir"))
     if echo:
         print(format_table(report))
-        if out_dir:
-            print(f"wrote report.md, report.json and report.png in {out_dir}")
     return report

@@ -33,12 +33,12 @@ import numpy as np
 import bandits
 from bandits.registry import Range
 from envs import registry as env_registry
-from envs.plots import pyplot, save_figure
 from envs.study import Callback, combine_job_summaries
 from envs.truth import Logs, policy_value, simulate_logs
 from estimators import ope, reward_models
 from estimators import registry as est_registry
 from estimators.bootstrap import bootstrap_replicates
+from estimators.plots import plot_errors, plot_rmse_vs_n, plot_sweep
 
 POLICY_KINDS = {"uniform": {}, "eps_greedy": {"epsilon": Range(0.0, 1.0)},
                 "softmax": {"temperature": Range(0.0, low_open=True)},
@@ -401,9 +401,6 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None, echo: bool = T
         _write_outputs(plan, summary, est, out_dir)
     if echo:
         print(format_report(summary))
-        if out_dir:
-            print(f"wrote summary.md, summary.json and "
-                  f"{'sweep.png' if plan.path else 'estimators.png'} in {out_dir}")
     squeeze = (lambda x: x[:, 0]) if not plan.path else (lambda x: x)
     return {"summary": summary, "estimates": squeeze(est), "lower": squeeze(lo),
             "upper": squeeze(hi)}
@@ -446,7 +443,8 @@ def _write_outputs(plan: _Plan, summary: dict, est: np.ndarray, out_dir: str) ->
                    os.path.join(out_dir, "sweep.png"), n, m, alpha)
     else:
         plot_errors(plan.names, est[:, 0] - summary["truth"],
-                    os.path.join(out_dir, "estimators.png"), n, m)
+                    os.path.join(out_dir, "estimators.png"), n, m,
+                    results=summary["points"][0]["results"], alpha=alpha)
 
 
 def summarise(names, est, lo, hi, truth, truth_se: float = 0.0) -> list[dict[str, Any]]:
@@ -548,52 +546,6 @@ def format_markdown(summary: Mapping[str, Any]) -> str:
     return "\n".join(md)
 
 
-def plot_errors(names, errors, path, n, m) -> None:
-    plt = pyplot()
-
-    order = np.argsort(np.sqrt(np.mean(errors**2, 0)))
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names)), 4.5))
-    ax.boxplot([errors[:, j] for j in order], whis=(2.5, 97.5), showfliers=False)
-    ax.set_xticks(range(1, len(names) + 1), [names[j] for j in order], rotation=30)
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set(ylabel="estimate − true value",
-           title=f"estimator errors over {m} datasets of {n} rows (whiskers 2.5–97.5%)")
-    ax.grid(alpha=0.3, axis="y")
-    save_figure(fig, path)
-
-
-def plot_sweep(names, path, points, out, n, m, alpha) -> None:
-    """RMSE and interval coverage of each estimator against the swept value."""
-    plt = pyplot()
-
-    x = np.array([p["sweep_value"] for p in points])
-    finite = np.isfinite(x)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for j, name in enumerate(names):
-        rmse = np.array([p["results"][j]["rmse"] for p in points])
-        rse = np.array([p["results"][j]["rmse_se"] for p in points])
-        cov = np.array([p["results"][j]["coverage"] for p in points])
-        cse = np.array([p["results"][j]["coverage_se"] for p in points])
-        ax1.errorbar(x[finite], rmse[finite], yerr=2 * rse[finite], marker="o", ms=3,
-                     capsize=2, label=name)
-        ax2.errorbar(x[finite], cov[finite], yerr=2 * cse[finite], marker="o", ms=3,
-                     capsize=2, label=name)
-    xscale = "log" if (x[finite] > 0).all() and x[finite].max() > 10 * x[finite].min() \
-        else "linear"
-    ax1.set(xscale=xscale, yscale="log", xlabel=path, ylabel="RMSE",
-            title=f"RMSE over {m} datasets of {n} rows (bars: ±2 MC s.e.)")
-    ax2.axhline(1 - alpha, color="k", lw=0.8, ls="--")
-    ax2.set(xscale=xscale, xlabel=path, ylabel="coverage",
-            title=f"{1 - alpha:.0%} bootstrap interval coverage")
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3, which="both")
-    ax1.legend(fontsize=8)
-    if not finite.all():
-        fig.text(0.01, 0.01, "points at an infinite value are in summary.json only",
-                 fontsize=8)
-    save_figure(fig, out)
-
-
 class CombineEstimatorStudies(Callback):
     """Hydra callback: after ``-m``, one table of every job and RMSE against n.
 
@@ -610,19 +562,3 @@ class CombineEstimatorStudies(Callback):
             **{k: r[k] for k in keys}})
         if len({r["n_rows"] for r in rows}) > 1:
             plot_rmse_vs_n(rows, os.path.join(sweep_dir, "rmse_vs_n.png"))
-
-
-def plot_rmse_vs_n(rows, path) -> None:
-    plt = pyplot()
-
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for name in dict.fromkeys(r["estimator"] for r in rows):
-        pts = sorted((r["n_rows"], r["rmse"], r["rmse_se"]) for r in rows
-                     if r["estimator"] == name)
-        n, rmse, se = (np.array(x) for x in zip(*pts))
-        ax.errorbar(n, rmse, yerr=2 * se, marker="o", ms=3, capsize=2, label=name)
-    ax.set(xscale="log", yscale="log", xlabel="logged rows n", ylabel="RMSE",
-           title="estimator RMSE against sample size (bars: ±2 MC s.e.)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    save_figure(fig, path)

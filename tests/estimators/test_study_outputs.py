@@ -48,7 +48,7 @@ def test_numbers_do_not_depend_on_the_chunking(monkeypatch):
         np.testing.assert_allclose(one[key], four[key], rtol=1e-6, atol=0)
 
 
-def test_single_run_writes_a_readable_summary(tmp_path, capsys):
+def test_single_run_writes_a_readable_summary(tmp_path):
     cfg = _cfg(["estimator=[ipw,dros]", "estimator.dros.lambda_=5", *TINY])
     study.run_study(cfg, out_dir=str(tmp_path))
     md = (tmp_path / "summary.md").read_text()
@@ -56,8 +56,7 @@ def test_single_run_writes_a_readable_summary(tmp_path, capsys):
                  "target policy: kind=eps_greedy", "reward model: name=ridge",
                  "6 datasets × 400 rows", "dros (lambda_=5)", "| ipw |", "truth V(π)"):
         assert text in md, text
-    out = capsys.readouterr().out
-    assert f"in {tmp_path}" in out and "summary.md" in out
+    assert (tmp_path / "estimators.png").stat().st_size > 10_000
 
 
 def test_mlp_reward_model_runs_in_a_study():
