@@ -4,6 +4,7 @@
     python scripts/simulate_log.py logs.csv --rows 20000 --logging lin_eps_greedy \\
         --param epsilon=0.1                                      # a bandit logged as it learns
     python scripts/simulate_log.py logs.jsonl --world logistic-bernoulli --arms 20 --dim 20
+    python scripts/simulate_log.py clicks.csv --no-reward 0.2 --invalid 0.001
 
 The file goes through the same reader, validation and deployment gate as a production
 log (``python scripts/evaluate.py data=logs.parquet candidate=lin_ucb``); the world's true
@@ -65,6 +66,12 @@ def parser() -> Parser:
     ap.add_argument("--seed", type=int, default=0, help="the log's random seed")
     ap.add_argument("--reward-delay", type=float, default=30.0,
                     help="seconds between a decision and its reward")
+    ap.add_argument("--no-reward", type=float, default=0.0,
+                    help="share of decisions whose reward never arrived (written as null, "
+                         "e.g. clicks that never came: read them with load.missing_reward=0)")
+    ap.add_argument("--invalid", type=float, default=0.0,
+                    help="share of rows written with a broken propensity (0), to try "
+                         "load.on_invalid=reject")
     return ap
 
 
@@ -87,6 +94,9 @@ def check(args: argparse.Namespace) -> str | None:
         return f"--seed must be < 2**31, got {args.seed}"
     if not (math.isfinite(args.temperature) and args.temperature > 0):
         return f"--temperature must be a finite number > 0, got {args.temperature}"
+    for name, value in (("--no-reward", args.no_reward), ("--invalid", args.invalid)):
+        if not 0 <= value < 1:
+            return f"{name} must be a share in [0, 1), got {value}"
     if not (math.isfinite(args.reward_delay) and args.reward_delay >= 0):
         return f"--reward-delay must be a finite number >= 0 (seconds), got {args.reward_delay}"
     if args.param and args.logging in FIXED_POLICIES:
@@ -136,7 +146,24 @@ def write(args: argparse.Namespace, data, meta) -> None:
                                  start=np.datetime64("2026-01-01T00:00:00", "us"),
                                  interval_s=0.5, user_id=users,
                                  reward_delay_s=args.reward_delay)
+    damage(columns, rng, args.no_reward, args.invalid)
     write_events(args.out, columns)
+
+
+def damage(columns: dict, rng, no_reward: float, invalid: float) -> None:
+    """Blanks the reward of a ``no_reward`` share of rows and breaks the propensity of an
+    ``invalid`` share (disjoint random rows), as production logs have them."""
+    import numpy as np
+
+    n = len(columns["action"])
+    rows = rng.permutation(n)
+    lost, bad = rows[:round(no_reward * n)], rows[n - round(invalid * n):] if invalid else []
+    columns["reward"] = np.array(columns["reward"], np.float64)
+    columns["reward"][lost] = np.nan
+    columns["reward_timestamp"] = np.array(columns["reward_timestamp"])
+    columns["reward_timestamp"][lost] = np.datetime64("NaT")
+    columns["propensity"] = np.array(columns["propensity"], np.float64)
+    columns["propensity"][bad] = 0.0
 
 
 def main() -> None:
@@ -159,7 +186,9 @@ def main() -> None:
     mu = np.asarray(jax.vmap(lambda x: env.mean_rewards(
         env.sample_params(jax.random.key(0)), (), x))(data.context))
     print(f"wrote {data.n_rows:,} decisions to {args.out} ({args.world}, K={args.arms}, "
-          f"d={args.dim}, logging {meta['policy_version']})")
+          f"d={args.dim}, logging {meta['policy_version']}); rewards never arrived: "
+          f"{round(args.no_reward * args.rows):,}, broken propensities: "
+          f"{round(args.invalid * args.rows):,}")
     print(f"mean reward {data.reward.mean():.5f}; best arm's mean in these contexts "
           f"{mu.max(1).mean():.5f}")
 

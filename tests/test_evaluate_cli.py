@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,3 +57,24 @@ def test_bad_gate_configs_stop_with_the_key(tmp_path, override, message):
     p = _run([os.path.join(ROOT, "scripts", "evaluate.py"), "data=x.parquet", override,
               f"hydra.run.dir={tmp_path / 'out'}"], tmp_path, timeout=120)
     assert p.returncode == 2 and message in p.stderr, p.stderr[-2000:]
+
+
+def test_simulated_log_with_lost_rewards_and_broken_rows(tmp_path):
+    """--no-reward blanks exactly that share of rewards, --invalid breaks exactly that share
+    of propensities; the reader fills the first with load.missing_reward and rejects the
+    second with its reason."""
+    from envs.events import read_events
+
+    log = tmp_path / "clicks.csv"
+    p = _run([os.path.join(ROOT, "scripts", "simulate_log.py"), str(log), "--rows", "2000",
+              "--arms", "4", "--dim", "3", "--no-reward", "0.2", "--invalid", "0.01"],
+             tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "rewards never arrived: 400, broken propensities: 20" in p.stdout
+    got = read_events(log, missing_reward=0.0, on_invalid="reject",
+                      rejects_path=str(tmp_path / "rejects.csv"))
+    assert got.report["rows_rejected"] == 20
+    assert got.report["rejected"] == {"propensity:range": 20}
+    assert got.report["rewards_filled"] == int((~got.has_reward).sum())
+    assert 380 <= got.report["rewards_filled"] <= 400  # 400 lost, some on rejected rows
+    assert np.all(got.data.reward[~got.has_reward] == 0.0)
