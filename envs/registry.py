@@ -21,6 +21,7 @@ _RANGES = {
     "p_eligible": Range(0.0, 1.0, low_open=True),
     "scale": Range(0.0),
     "base_logit": Range(-math.inf),
+    "context_std": Range(0.0),
 }
 _CHOICES = {"dataset": DATASETS}  # options that take one of a few names
 

@@ -127,7 +127,12 @@ class Rollout:
         grid: the hyperparameter values of each grid point, ``{name: (G,)}``.
         final_state: the policy state after the last round, leaves (G, S, ...): a
             trained policy, e.g. to evaluate off-policy.
-        compile_s, run_s: compilation and execution wall time.
+        compile_s: wall time before the first round: compiling the chunk program, and
+            compiling and running the per-lane set-up program (``setup_s`` of it).
+        run_s: wall time of running the rounds (what ``agent_rounds_per_s`` divides by).
+        setup_s: the set-up program's part of ``compile_s``.
+        wall_s: wall time of the whole :func:`simulate` call; beyond ``compile_s +
+            run_s`` it holds only argument checks and gathering the results.
     """
 
     policy: str
@@ -142,6 +147,8 @@ class Rollout:
     grid: dict[str, np.ndarray]
     compile_s: float
     run_s: float
+    setup_s: float
+    wall_s: float
     plan: Plan
     n_devices: int
     trajectories: dict[str, np.ndarray] | None = None
@@ -259,6 +266,39 @@ def _tree_spec(layout: _Layout, tree):
     return jax.tree_util.tree_map(layout.spec, tree)
 
 
+def _setup_lanes(policy: Policy, env: World, params, root, seed_idx: np.ndarray,
+                 grid_idx: np.ndarray, env_params, fixed_world: bool, mesh: Mesh,
+                 lay: _Layout):
+    """Every lane's params, world instance, world state, policy state and round streams.
+
+    ``seed_idx`` and ``grid_idx`` are (L,) per lane. Returns ``(pparams, eparams,
+    estate, pstate, streams)`` with the lane axis where ``lay`` keeps it, sharded over
+    ``mesh``; blocks until they are ready, so the caller can time the set-up program.
+    """
+
+    def setup(s, g):
+        k = jax.random.fold_in(root, s)
+        if env_params is not None:
+            ep = env_params
+        else:
+            k_world = jax.random.fold_in(jax.random.fold_in(root, 0) if fixed_world else k, 0)
+            ep = env.sample_params(k_world)
+        pp = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf)[g], params)
+        return (pp, ep, env.init_state(ep, jax.random.fold_in(k, 2)),
+                policy.init(pp, jax.random.fold_in(k, 1)),
+                jax.random.split(jax.random.fold_in(k, 3), 3))
+
+    @jax.jit
+    def setup_all(s, g):
+        out = jax.vmap(setup)(s, g)
+        return jax.tree_util.tree_map(lay.lanes_from_front, out)
+
+    placed = jax.tree_util.tree_map(
+        lambda x: jax.device_put(x, NamedSharding(mesh, lay.spec(x))),
+        setup_all(seed_idx, grid_idx))
+    return jax.block_until_ready(placed)
+
+
 def simulate(
     policy: Policy,
     env: World,
@@ -313,6 +353,7 @@ def simulate(
             cache (LinUCB's state is ~2.2 KB a lane at K=5, d=10).
         progress: ``True`` for a tqdm bar, or a callback ``(rounds_done, n_rounds)``.
     """
+    t_call = time.perf_counter()
     if not isinstance(n_rounds, (int, np.integer)) or n_rounds < 1:
         raise ValueError(f"n_rounds must be an integer >= 1, got {n_rounds!r}")
     if not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
@@ -341,30 +382,10 @@ def simulate(
     root = jax.random.key(seed)
     seed_idx = np.tile(first_seed + np.arange(s_pad), n_grid)
     grid_idx = np.repeat(np.arange(n_grid), s_pad)
-
-    # ---- per-lane set-up: keys, world instances, params, initial state
-    def setup(s, g):
-        k = jax.random.fold_in(root, s)
-        if env_params is not None:
-            ep = env_params
-        else:
-            k_world = jax.random.fold_in(jax.random.fold_in(root, 0) if fixed_world else k, 0)
-            ep = env.sample_params(k_world)
-        pp = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf)[g], params)
-        return (pp, ep, env.init_state(ep, jax.random.fold_in(k, 2)),
-                policy.init(pp, jax.random.fold_in(k, 1)),
-                jax.random.split(jax.random.fold_in(k, 3), 3))
-
-    def place(tree):
-        return jax.tree_util.tree_map(
-            lambda x: jax.device_put(x, NamedSharding(mesh, lay.spec(x))), tree)
-
-    @jax.jit
-    def setup_all(s, g):
-        out = jax.vmap(setup)(s, g)
-        return jax.tree_util.tree_map(lay.lanes_from_front, out)
-
-    pparams, eparams, estate, pstate, streams = place(setup_all(seed_idx, grid_idx))
+    t_setup = time.perf_counter()
+    pparams, eparams, estate, pstate, streams = _setup_lanes(
+        policy, env, params, root, seed_idx, grid_idx, env_params, fixed_world, mesh, lay)
+    setup_s = time.perf_counter() - t_setup
 
     # A block's keys are derived one block ahead and carried into its draws: a carried
     # array is stored, whereas a key derived beside its draws is fused into them and
@@ -457,11 +478,10 @@ def simulate(
         idx[: sel.sum()] = ckpts[sel] - t0 - 1
         return idx, sel
 
-    tc = time.perf_counter()
     compiled = jax.jit(chunk_fn, donate_argnums=(1, 2, 3)).lower(
         lane_args, pstate, cum_regret, cum_reward, np.int32(0), local_ckpts(0)[0]
     ).compile()
-    compile_s = time.perf_counter() - tc
+    compile_s = time.perf_counter() - t_setup
 
     bar = None
     if progress is True:
@@ -523,7 +543,8 @@ def simulate(
         mean_regret=np.concatenate(means, 0).T, std_regret=np.concatenate(stds, 0).T,
         checkpoints=ckpts, seed_regret=per_seed(seed_ck.T),
         total_reward=per_seed(cum_reward), grid=grid, compile_s=compile_s, run_s=run_s,
-        plan=plan, n_devices=n_dev, trajectories=trajectories, final_state=final_state)
+        setup_s=setup_s, wall_s=time.perf_counter() - t_call, plan=plan, n_devices=n_dev,
+        trajectories=trajectories, final_state=final_state)
 
 
 def _grid(params):

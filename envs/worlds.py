@@ -110,11 +110,15 @@ class LinearParams(NamedTuple):
 
 @dataclass(frozen=True)
 class LinearGaussian(World):
-    """reward = θ_a·x + b_a + N(0, σ²), with x ~ N(0, I_d).
+    """reward = θ_a·x + b_a + N(0, σ²), with x ~ N(0, s² I_d), s = ``context_std``.
 
-    Instances draw θ_a ~ N(0, I_d / d) (so θ_a·x has unit variance) and b_a = 0. With
-    ``intercept`` the first feature is the constant 1, so each arm also has its own
-    average reward θ_a0 and context-free policies have something to learn.
+    Instances draw θ_a ~ N(0, I_d / d) (so θ_a·x has unit variance when s = 1) and
+    b_a = 0. With ``intercept`` the first feature is the constant 1, so each arm also has
+    its own average reward θ_a0 and context-free policies have something to learn.
+    ``context_std`` sets how diverse contexts are: at 1 they vary enough for a greedy
+    linear policy to learn every arm, and at 0 (with ``intercept``) every context is
+    (1, 0, …, 0), a K-armed bandit on which greedy choices lock onto a suboptimal arm
+    in a sizable fraction of runs.
     """
 
     n_arms: int = 5
@@ -122,10 +126,11 @@ class LinearGaussian(World):
     noise_std: float = 1.0
     p_eligible: float = 1.0
     intercept: bool = True
+    context_std: float = 1.0
     name: ClassVar[str] = "linear-gaussian"
 
     def _context(self, key):
-        x = jax.random.normal(key, (self.dim,))
+        x = self.context_std * jax.random.normal(key, (self.dim,))
         if self.intercept:
             x = jnp.where(jnp.arange(self.dim) == 0, 1.0, x)
         return x
@@ -140,7 +145,7 @@ class LinearGaussian(World):
 
 @dataclass(frozen=True)
 class LogisticBernoulli(LinearGaussian):
-    """click ~ Bernoulli(σ(θ_a·x + b_a)), x ~ N(0, I_d), θ_a ~ N(0, I_d / d)·scale.
+    """click ~ Bernoulli(σ(θ_a·x + b_a)), x ~ N(0, s² I_d), θ_a ~ N(0, I_d / d)·scale.
 
     ``base_logit`` sets every b_a (e.g. -2 for click rates around 12%).
     """

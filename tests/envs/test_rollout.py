@@ -1,4 +1,7 @@
-"""The rollout engine: reproducibility, layouts, grids, bookkeeping and regret rates."""
+"""The rollout engine: reproducibility, layouts, grids, bookkeeping, timings and regret
+rates."""
+
+import time
 
 import jax
 import numpy as np
@@ -113,6 +116,19 @@ def test_plan_divides_horizon():
     assert ck[0] == 1 and ck[-1] == 10_000 and (np.diff(ck) > 0).all()
 
 
+def test_reported_times_cover_the_whole_call(world):
+    """``compile_s`` (set-up program included) plus ``run_s`` is nearly all of ``wall_s``,
+    which matches a clock around the call: within 10% + 0.2 s each."""
+    t = time.perf_counter()
+    r = simulate(bandits.make("lin_ucb", 5, 10), world, n_rounds=200, n_seeds=1)
+    outside = time.perf_counter() - t
+    assert 0 < r.setup_s < r.compile_s and r.run_s > 0
+    assert r.wall_s >= r.compile_s + r.run_s - 1e-6
+    assert abs(r.wall_s - outside) <= 0.1 * outside + 0.2, (r.wall_s, outside)
+    unreported = r.wall_s - r.compile_s - r.run_s
+    assert unreported <= 0.1 * r.wall_s + 0.2, (unreported, r.compile_s, r.run_s, r.wall_s)
+
+
 def test_bad_arguments_raise(world):
     policy = bandits.make("lin_ucb", 5, 10)
     with pytest.raises(ValueError, match="n_rounds"):
@@ -128,7 +144,9 @@ def test_bad_arguments_raise(world):
 @pytest.mark.slow
 def test_regret_rates_on_linear_world():
     """LinUCB and linear TS: log-log slope < 0.75 between T=1,000 and T=20,000, and
-    far below ε-greedy and uniform, whose regret grows linearly."""
+    far below ε-greedy and uniform, whose regret grows linearly. Contexts here are
+    diverse enough for greedy choices to learn every arm (LinUCB with α = 0 passes too);
+    the tests below need exploration."""
     world = envs.make("linear-gaussian", n_arms=5, dim=10)
     T, S = 20_000, 200
     res = {}
@@ -142,6 +160,93 @@ def test_regret_rates_on_linear_world():
     for good in ("lin_ucb", "lin_ts"):
         assert res[good][-1] < 0.25 * res["eps_greedy"][-1]
         assert res[good][-1] < 0.25 * res["uniform"][-1]
+
+
+# Every context is (1, 0, …, 0): a 5-armed Gaussian bandit whose arm means θ_a0 (s.d.
+# 1/√10) are drawn per seed, with unit reward noise; greedy choices lock onto worse arms.
+FLAT_T, FLAT_S = 4000, 1000
+
+
+@pytest.fixture(scope="module")
+def flat_world():
+    return envs.make("linear-gaussian", n_arms=5, dim=10, context_std=0.0)
+
+
+def _flat_run(world, name, **grid):
+    """One study on the flat world; ``grid`` sweeps hyperparameters, e.g. alpha=[0, 1]."""
+    policy = bandits.make(name, 5, 10)
+    params = policy.default_params._replace(
+        **{k: np.asarray(v, np.float32) for k, v in grid.items()}) if grid else None
+    return simulate(policy, world, n_rounds=FLAT_T, n_seeds=FLAT_S, policy_params=params)
+
+
+def _ratio(greedy: np.ndarray, explorer: np.ndarray) -> tuple[float, float]:
+    """Mean final regret of greedy over the explorer's, from (S,) per-seed regrets on the
+    same seeds, and its standard error (delta method, paired over seeds)."""
+    a, b = greedy.astype(np.float64), explorer.astype(np.float64)
+    r = a.mean() / b.mean()
+    return r, (a - r * b).std(ddof=1) / (np.sqrt(len(a)) * b.mean())
+
+
+def _locked(r, g: int = 0) -> float:
+    """Fraction of seeds whose regret grows by more than 0.05 a round over the second
+    half of the run: stuck on an arm at least that much worse than the best."""
+    h = np.searchsorted(r.checkpoints, len(r.rounds) // 2)
+    late = (r.seed_regret[g, :, -1] - r.seed_regret[g, :, h]).astype(np.float64)
+    return float(np.mean(late / (r.checkpoints[-1] - r.checkpoints[h]) > 0.05))
+
+
+def _assert_beats(greedy, explorer, margin: float, what: str):
+    ratio, se = _ratio(greedy, explorer)
+    assert ratio >= margin, f"{what}: greedy/explorer regret {ratio:.2f} ± {se:.2f}"
+
+
+@pytest.mark.slow
+def test_linear_policies_need_exploration_when_contexts_are_flat(flat_world):
+    """On the flat world (T = 4,000, 1,000 seeds) the greedy linear policy (LinUCB with
+    α = 0, or linear ε-greedy with ε = 0) locks onto a worse arm in 43% of the seeds.
+    Final regret of greedy over the explorer, with its paired s.e., measured: LinUCB α = 1
+    3.16 ± 0.24 (asserted ≥ 2), α = 2 7.9 ± 0.5 (≥ 4), linear TS 5.2 ± 0.3 (≥ 3), linear
+    ε-greedy ε = 0.05 2.70 ± 0.12 (≥ 2): every margin is ≥ 4.8 s.e. below the measured
+    ratio. Stuck seeds: linear TS 1.2% ± 0.3% and LinUCB α = 2 3.0% ± 0.5%, asserted
+    ≤ 6%; greedy's 43% ± 1.6% is asserted ≥ 30%, so greedy fails the explorers' bound, and
+    greedy against itself (ratio 1) fails the ratio assertion."""
+    ucb = _flat_run(flat_world, "lin_ucb", alpha=[0.0, 1.0, 2.0])
+    ts = _flat_run(flat_world, "lin_ts")
+    eg = _flat_run(flat_world, "lin_eps_greedy", epsilon=[0.0, 0.05])
+    greedy = eg.final_regret[0]
+    _assert_beats(ucb.final_regret[0], ucb.final_regret[1], 2.0, "LinUCB alpha=1")
+    _assert_beats(ucb.final_regret[0], ucb.final_regret[2], 4.0, "LinUCB alpha=2")
+    _assert_beats(greedy, ts.final_regret[0], 3.0, "linear TS")
+    _assert_beats(greedy, eg.final_regret[1], 2.0, "linear eps-greedy 0.05")
+    assert _locked(ts) <= 0.06 and _locked(ucb, 2) <= 0.06, (_locked(ts), _locked(ucb, 2))
+    assert _locked(ucb, 0) >= 0.3 and _locked(eg, 0) >= 0.3, (_locked(ucb, 0), _locked(eg))
+    with pytest.raises(AssertionError):
+        _assert_beats(greedy, greedy, 2.0, "greedy")
+
+
+@pytest.mark.slow
+def test_context_free_policies_need_exploration(flat_world):
+    """Same flat world: ε-greedy with ε = 0 and UCB1 with c = 0 are greedy on sample
+    means (UCB1 after one pull of each arm) and lock onto a worse arm in 47% and 42% of
+    the seeds (± 1.6%; asserted ≥ 30%). Final regret of greedy over the explorer, with its
+    paired s.e., measured: ε-greedy ε = 0.05 3.11 ± 0.14 and ε = 0.1 2.58 ± 0.11 (both
+    asserted ≥ 2), UCB1 c = 1 3.9 ± 0.2 (≥ 2.5), Gaussian TS against ε = 0 5.9 ± 0.3
+    (≥ 3): every margin is ≥ 5 s.e. below the measured ratio. Stuck seeds: UCB1 0.9% ±
+    0.3%, TS 1.2% ± 0.3%, asserted ≤ 6%. Constant-ε exploration keeps linear regret
+    (ε = 0.1 is stuck or exploring in 25% of seeds), so only its ratio is asserted."""
+    eg = _flat_run(flat_world, "eps_greedy", epsilon=[0.0, 0.05, 0.1])
+    ucb = _flat_run(flat_world, "ucb1", c=[0.0, 1.0])
+    ts = _flat_run(flat_world, "ts_gaussian")
+    greedy = eg.final_regret[0]
+    _assert_beats(greedy, eg.final_regret[1], 2.0, "eps-greedy 0.05")
+    _assert_beats(greedy, eg.final_regret[2], 2.0, "eps-greedy 0.1")
+    _assert_beats(ucb.final_regret[0], ucb.final_regret[1], 2.5, "UCB1 c=1")
+    _assert_beats(greedy, ts.final_regret[0], 3.0, "Gaussian TS")
+    assert _locked(ucb, 1) <= 0.06 and _locked(ts) <= 0.06, (_locked(ucb, 1), _locked(ts))
+    assert _locked(eg, 0) >= 0.3 and _locked(ucb, 0) >= 0.3, (_locked(eg), _locked(ucb))
+    with pytest.raises(AssertionError):
+        _assert_beats(greedy, greedy, 2.0, "greedy")
 
 
 @pytest.mark.parametrize("layout", ["lanes", "vmap"])

@@ -15,8 +15,9 @@ N = 40_000
 
 # Non-default options everywhere, and p_eligible < 1 so the mask path is exercised.
 WORLDS = {
-    "linear-gaussian": dict(n_arms=4, dim=6, noise_std=0.7, p_eligible=0.6),
-    "logistic-bernoulli": dict(n_arms=4, dim=6, scale=2.0, base_logit=-1.0, p_eligible=0.6),
+    "linear-gaussian": dict(n_arms=4, dim=6, noise_std=0.7, p_eligible=0.6, context_std=0.8),
+    "logistic-bernoulli": dict(n_arms=4, dim=6, scale=2.0, base_logit=-1.0, p_eligible=0.6,
+                               context_std=1.5),
     "slice-sum": dict(n_arms=3, dim=11, noise_std=0.4, p_eligible=0.6),  # 2 spare features
 }
 
@@ -195,12 +196,17 @@ def test_registry_errors_name_the_problem():
         envs.make("linear-gaussian", p_eligible=1.2)
     with pytest.raises(ValueError, match="scale"):
         envs.make("logistic-bernoulli", scale=-1.0)
+    with pytest.raises(ValueError, match=r"env.context_std must be a number in \[0.0, inf\]"):
+        envs.make("linear-gaussian", context_std=-0.5)
+    with pytest.raises(ValueError, match="context_std"):
+        envs.make("slice-sum", context_std=0.5)
     with pytest.raises(ValueError, match="dim"):
         envs.make("slice-sum", n_arms=5, dim=4)
     # edges that are allowed
     assert envs.make("linear-gaussian", noise_std=0.0).noise_std == 0.0
     assert envs.make("logistic-bernoulli", base_logit=-3.0).base_logit == -3.0
     assert envs.make("slice-sum", n_arms=4, dim=4).dim == 4
+    assert envs.make("logistic-bernoulli", context_std=0.0).context_std == 0.0
 
 
 @pytest.mark.parametrize("intercept", [True, False])
@@ -214,3 +220,26 @@ def test_intercept_feature(intercept):
     assert np.all(np.abs(x[:, 1:].std(0) - 1.0) < 0.05)
     with pytest.raises(ValueError, match="env.intercept must be true or false"):
         envs.make("linear-gaussian", intercept=1)
+
+
+@pytest.mark.parametrize("name", ["linear-gaussian", "logistic-bernoulli"])
+@pytest.mark.parametrize("intercept", [True, False])
+def test_context_std_sets_the_spread_of_contexts(name, intercept):
+    """Features other than the intercept ~ N(0, s²): mean within Z s.e. of 0 and std
+    within Z s.e. of s; at s = 0 every context is (1, 0, …, 0) (or 0 without intercept),
+    and at s = 1 the contexts are bit for bit the default world's."""
+    w = envs.make(name, n_arms=3, dim=4, intercept=intercept, context_std=2.5)
+    params = w.sample_params(jax.random.key(0))
+    x, _ = contexts(w, params, N, seed=5)
+    free = x[:, 1:] if intercept else x
+    np.testing.assert_array_less(np.abs(free.mean(0)), Z * 2.5 / np.sqrt(N))
+    np.testing.assert_array_less(np.abs(free.std(0) - 2.5), Z * 2.5 / np.sqrt(2 * N))
+    flat = envs.make(name, n_arms=3, dim=4, intercept=intercept, context_std=0.0)
+    x0, _ = contexts(flat, params, 100, seed=5)
+    want = np.zeros(4, np.float32)
+    want[0] = 1.0 if intercept else 0.0
+    np.testing.assert_array_equal(x0, np.broadcast_to(want, (100, 4)))
+    unit = envs.make(name, n_arms=3, dim=4, intercept=intercept, context_std=1.0)
+    default = envs.make(name, n_arms=3, dim=4, intercept=intercept)
+    np.testing.assert_array_equal(contexts(unit, params, 100, seed=5)[0],
+                                  contexts(default, params, 100, seed=5)[0])
