@@ -181,6 +181,17 @@ def evaluate_candidate(data, target_probs: np.ndarray, q_hat: np.ndarray | None,
             entry["lift_pct"] = {"value": (full[j] - logging_value) / abs(logging_value) * 100,
                                  **dict(zip(("lower", "upper"), _interval(lift, alpha)))}
         out["estimates"][name] = entry
+    out["diagnostics"] = diagnostics(data, rows, target_probs)
+    out["decision"], out["checks"] = apply_rule(out, rule)
+    return out
+
+
+def diagnostics(data, rows, target_probs: np.ndarray) -> dict[str, Any]:
+    """How far the held-out logs support the candidate: the importance weights' effective
+    sample size, maximum and non-zero share, and the candidate's probability on arms
+    without support (the logging policy's zero-probability arms when the logs carry its
+    distribution, else arms absent from the logs; ineligible arms always), with those
+    arms listed."""
     w = np.asarray(ope.importance_weights(rows), np.float64)
     diag = {"ess": float(w.sum() ** 2 / (w**2).sum()) if (w > 0).any() else 0.0,
             "max_weight": float(w.max()), "nonzero_fraction": float(np.mean(w > 0)),
@@ -199,9 +210,7 @@ def evaluate_candidate(data, target_probs: np.ndarray, q_hat: np.ndarray | None,
     mass = np.mean(tp * unsupported, axis=0)  # (K,) candidate mass per unsupported arm
     diag["support_violation"] = float(mass.sum())
     diag["unsupported_arms"] = [int(a) for a in np.flatnonzero(mass > 0)]
-    out["diagnostics"] = diag
-    out["decision"], out["checks"] = apply_rule(out, rule)
-    return out
+    return diag
 
 
 def apply_rule(result: Mapping[str, Any], rule: GateRule) -> tuple[str, list[dict[str, Any]]]:
