@@ -60,15 +60,6 @@ def make_inputs(path: str, ck_path: str, rows: int, arms: int, dim: int) -> None
                                               train.action, train.reward, n_arms=arms))
 
 
-def numpy_obp_procedure(terms: dict, n_boot: int) -> float:
-    rng = np.random.RandomState(0)
-    t = time.perf_counter()
-    for x in terms.values():
-        boots = [np.mean(rng.choice(x, size=x.shape[0])) for _ in range(n_boot)]
-        np.percentile(boots, [2.5, 97.5])
-    return time.perf_counter() - t
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -121,15 +112,25 @@ def main() -> None:
               f"{res['estimates']['dr']['value']:.4f} [{res['estimates']['dr']['lower']:.4f}, "
               f"{res['estimates']['dr']['upper']:.4f}]")
         if args.numpy:
-            from estimators import ope
+            numpy_baselines(test, probs, q_hat, args.boot,
+                            stages[f"4 estimators x {args.boot} bootstraps"])
 
-            rows = ope.rows(test.reward, test.action, test.pscore, probs, q_hat)
-            terms = {name: np.asarray(fn(rows).terms) for name, fn in
-                     (("ipw", ope.ipw), ("snipw", ope.snipw), ("dm", ope.dm), ("dr", ope.dr))}
-            t_np = numpy_obp_procedure(terms, args.boot)
-            print(f"NumPy resampling loop for the same bootstraps: {t_np:.1f} s "
-                  f"({t_np / stages[f'4 estimators x {args.boot} bootstraps']:.1f}x bandax)")
 
+def numpy_baselines(test, probs, q_hat, n_boot: int, bandax_s: float) -> None:
+    """Times the two NumPy bootstraps of scripts/bench_ope.py on the gate's rows: count
+    vectors (the headline baseline) and Open Bandit Pipeline's per-estimator loop."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_ope import numpy_count_vectors, numpy_obp_procedure
+
+    from estimators import ope
+
+    rows = ope.rows(test.reward, test.action, test.pscore, probs, q_hat)
+    for name, fn in (("NumPy count vectors", numpy_count_vectors),
+                     ("NumPy, obp procedure", numpy_obp_procedure)):
+        t = time.perf_counter()
+        fn(rows, n_boot)
+        t = time.perf_counter() - t
+        print(f"{name} for the same bootstraps: {t:.1f} s ({t / bandax_s:.1f}x bandax)")
 
 if __name__ == "__main__":
     main()

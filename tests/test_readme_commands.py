@@ -1,0 +1,132 @@
+"""Every command the README prints runs as written, at a small size.
+
+The README's ``bash`` blocks are read line by line; each command must appear in
+:data:`SMALL` below with the arguments that shrink it (appended, so they override the
+README's own sizes: Hydra and argparse both keep the last value). A command added to the
+README without an entry here fails :func:`test_every_readme_command_is_listed`. Commands
+run in order in one scratch directory, so a command can use the files an earlier one
+wrote (``logs.parquet``, ``outputs/ck/lin_ts.npz``), as a reader following the README would.
+The ``python`` blocks run as one script, as written.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OBD = os.path.join(ROOT, "..", "shared", "data", "obd")
+
+SIM = "study.n_seeds=16 study.n_rounds=300"
+OPE = "study.n_datasets=4 study.n_rows=600 study.n_boot=20 study.truth_contexts=20000"
+GATE = "evaluation.n_boot=50"
+
+# README command -> arguments appended to run it small ("" runs it as written; None: not
+# run here, with the reason in SKIPPED).
+SMALL: dict[str, str] = {
+    "python scripts/simulate.py": SIM,
+    "python scripts/simulate.py experiment=lin_ucb_alpha": SIM,
+    "python scripts/simulate.py bandit=[lin_ucb,lin_ts] sweep.alpha=[0.1,0.3,1,3] "
+    "sweep.v=[0.3,1]": SIM,
+    "python scripts/simulate.py -m bandit=lin_ucb,lin_ts env=linear_gaussian,slice_sum": SIM,
+    "python scripts/simulate.py experiment=logistic_clicks logger=wandb": SIM,
+    "python scripts/simulate.py env.context_std=0 bandit=[lin_ucb] sweep.alpha=[0,0.5,2]": SIM,
+    "python scripts/ope.py": OPE,
+    "python scripts/ope.py estimator=[ipw,snipw,dr] target_policy.epsilon=0.3 "
+    "reward_model=mlp": f"{OPE} reward_model.steps=50",
+    "python scripts/ope.py policy@target_policy=bandit target_policy.name=lin_ts "
+    "target_policy.warmup_rounds=500": f"{OPE} target_policy.warmup_rounds=100",
+    "python scripts/ope.py policy@logging_policy=bandit logging_policy.name=lin_eps_greedy "
+    "logging_policy.learning=true": OPE,
+    "python scripts/ope.py sweep.path=logging_policy.temperature sweep.values=[0.3,1,3,10]":
+        OPE,
+    "python scripts/ope.py sweep.path=estimator.ipw.lambda_ sweep.values=[1,3,10,30,inf]":
+        OPE,
+    "python scripts/ope.py -m study.n_rows=1000,3000,10000":
+        "study.n_datasets=3 study.n_boot=20 study.truth_contexts=20000",
+    "python scripts/simulate_log.py logs.parquet --rows 100000": "--rows 3000",
+    "python scripts/evaluate.py data=logs.parquet candidate=lin_ts checkpoint_dir=outputs/ck":
+        GATE,
+    "python scripts/evaluate.py data=logs.parquet candidate=[lin_ucb,outputs/ck/lin_ts.npz]":
+        GATE,
+    "python scripts/simulate_log.py clicks.csv --rows 50000 --no-reward 0.2 --invalid 0.001":
+        "--rows 4000",
+    "python scripts/evaluate.py data=clicks.csv load.n_arms=10 load.missing_reward=0 "
+    "load.on_invalid=reject load.rejects_path=rejects.csv candidate=lin_ts "
+    "gate.min_ess=2000": GATE,
+    "python scripts/bench.py": "--seeds 1,16 --rounds 200 --numpy-rounds 50 --loop-rounds 50 "
+                               "--repeat 1 --no-cache-check",
+    "python scripts/bench_ope.py": "--n 2000 --boot 20 --repeat 1",
+    "python scripts/bench_studies.py": "--quick --jobs evaluate",
+    "python scripts/bench_evaluate.py --numpy": "--rows 5000 --arms 4 --dim 3 --boot 20",
+    "python scripts/obd_check.py --obd-path ../shared/data/obd": "--boot 50 --campaign men",
+}
+SKIPPED = {
+    "python -m pytest": "the test suite itself",
+}
+
+
+def readme_commands() -> list[str]:
+    """The README's shell commands, in order, continuation lines joined, comments and the
+    ``pip install ... &&`` prefix removed."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    out = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for cmd in block.replace("\\\n", " ").splitlines():
+            cmd = re.sub(r"\s+#.*$", "", cmd).strip()
+            cmd = re.sub(r"^pip install [^&]*&&\s*", "", cmd)
+            if cmd:
+                out.append(re.sub(r"\s+", " ", cmd))
+    return out
+
+
+def readme_python() -> str:
+    with open(os.path.join(ROOT, "README.md")) as f:
+        return "\n".join(re.findall(r"```python\n(.*?)```", f.read(), flags=re.S))
+
+
+def _run(cmd: str, cwd, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BANDAX_CACHE_DIR": str(cwd / ".cache"), "WANDB_MODE": "offline",
+           "PYTHONPATH": ROOT}
+    cmd = cmd.replace("python scripts/", f"{sys.executable} {ROOT}/scripts/")
+    cmd = cmd.replace("../shared/data/obd", OBD)
+    return subprocess.run(cmd, shell=True, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_every_readme_command_is_listed():
+    cmds = readme_commands()
+    assert cmds, "the README prints no command"
+    missing = [c for c in cmds if c not in SMALL and c not in SKIPPED]
+    assert not missing, f"README commands with no small-size entry here: {missing}"
+    stale = [c for c in SMALL if c not in cmds]
+    assert not stale, f"entries here that the README no longer prints: {stale}"
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    return tmp_path_factory.mktemp("readme")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cmd", [c for c in readme_commands() if c not in SKIPPED])
+def test_readme_command_runs(cmd, scratch):
+    small = SMALL.get(cmd)
+    if "../shared/data/obd" in cmd and not os.path.isdir(OBD):
+        pytest.skip("the Open Bandit Dataset sample (../shared/data/obd) is not here")
+    p = _run(f"{cmd} {small}" if small else cmd, scratch)
+    assert p.returncode == 0, f"{cmd}\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}"
+
+
+@pytest.mark.slow
+def test_readme_python_runs(tmp_path):
+    code = readme_python()
+    assert code.strip()
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=600,
+                       env={**os.environ, "PYTHONPATH": ROOT,
+                            "BANDAX_CACHE_DIR": str(tmp_path / ".cache")})
+    assert p.returncode == 0, p.stderr[-3000:]
