@@ -1535,10 +1535,10 @@ def _concat(chunks: list, dtype=None) -> np.ndarray:
     return out
 
 
-def _id_runs(ids, limit: int = 10) -> str:
+def id_runs(ids, limit: int = 10) -> str:
     """Sorted ids with runs of consecutive ids as ``a..b``: ``0, 2..98``; after ``limit``
     runs, ``...``."""
-    ids = np.asarray(ids, np.int64)
+    ids = np.sort(np.asarray(ids, np.int64))
     if not len(ids):
         return ""
     cut = np.flatnonzero(np.diff(ids) != 1) + 1
@@ -1564,7 +1564,7 @@ def _arms_line(report: dict, declared: int | None) -> str | None:
     if empty:
         many = len(empty) != 1
         line += (f"; {len(empty)} arm id{'s' if many else ''} {'have' if many else 'has'} "
-                 f"no rows: {_id_runs(empty)}")
+                 f"no rows: {id_runs(empty)}")
     return line
 
 

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs.errors import ConfigError
+from envs.events import id_runs
 from envs.plots import pyplot, save_figure
 from estimators import ope, reward_models
 from estimators import registry as est_registry
@@ -251,7 +252,7 @@ def _fmt(v: float, pct: bool = False) -> str:
 
 def _unsupported_note(diag: Mapping[str, Any]) -> str:
     arms = diag.get("unsupported_arms") or []
-    return f"; mass on arms without support: {_id_runs(arms)}" if arms else ""
+    return f"; mass on arms without support: {id_runs(arms)}" if arms else ""
 
 
 def format_table(report: Mapping[str, Any]) -> str:
@@ -570,17 +571,6 @@ def _time_span(timestamp) -> dict[str, str]:
     return {"first_timestamp": str(t.min()), "last_timestamp": str(t.max())}
 
 
-def _id_runs(ids: Sequence[int]) -> str:
-    """``[2, 3, 4, 7]`` -> ``"2..4, 7"``."""
-    runs, ids = [], sorted(int(i) for i in ids)
-    for i in ids:
-        if runs and i == runs[-1][1] + 1:
-            runs[-1][1] = i
-        else:
-            runs.append([i, i])
-    return ", ".join(f"{a}..{b}" if b > a else f"{a}" for a, b in runs)
-
-
 def describe_load(load: Mapping[str, Any] | None) -> list[str]:
     """What was loaded, in words: rows read, kept and rejected by reason, rewards filled,
     arms and how their number was found, features, time span, ignored columns."""
@@ -601,7 +591,7 @@ def describe_load(load: Mapping[str, Any] | None) -> list[str]:
         else ")"
     if load.get("arms_without_rows"):
         arms += (f"; {len(load['arms_without_rows'])} arm ids have no rows: "
-                 f"{_id_runs(load['arms_without_rows'])}")
+                 f"{id_runs(load['arms_without_rows'])}")
     out += [arms, f"features: {load['dim']}"]
     if "first_timestamp" in load:
         out.append(f"time span: {load['first_timestamp']} to {load['last_timestamp']}")
