@@ -605,12 +605,12 @@ def test_scores_length_hint_names_the_setting(tmp_path):
         read_events(path, n_arms=0)
 
 
-def test_id_runs():
-    from envs.events import _id_runs
+def testid_runs():
+    from envs.events import id_runs
 
-    assert _id_runs([]) == "" and _id_runs([5]) == "5"
-    assert _id_runs([0, 2, 3, 4, 7, 9, 10]) == "0, 2..4, 7, 9..10"
-    assert _id_runs(list(range(0, 40, 2)), limit=3) == "0, 2, 4, ..."
+    assert id_runs([]) == "" and id_runs([5]) == "5"
+    assert id_runs([0, 2, 3, 4, 7, 9, 10]) == "0, 2..4, 7, 9..10"
+    assert id_runs(list(range(0, 40, 2)), limit=3) == "0, 2, 4, ..."
 
 
 # ------------------------------------------------------------------ ignored fields
