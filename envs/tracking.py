@@ -157,12 +157,6 @@ def tracked(run_fn: Callable[..., Any], cfg: Mapping[str, Any], out_dir: str | N
     return result
 
 
-def run_dir(run) -> str | None:
-    """The local directory of a W&B run (``.../wandb/offline-run-*``), if any."""
-    path = getattr(getattr(run, "settings", None), "sync_dir", None)
-    return str(path) if path else None
-
-
 # ------------------------------------------------------------------------ what is logged
 
 
