@@ -6,7 +6,8 @@
 """
 
 from bandits.base import Decision, Policy
-from bandits.registry import REGISTRY, PolicySpec, Range, make, names, spec, validate
+from bandits.registry import REGISTRY, PolicySpec, make, names, spec, validate
+from common.validation import Range
 
 __all__ = ["Decision", "Policy", "PolicySpec", "Range", "REGISTRY", "make", "names",
            "spec", "validate"]

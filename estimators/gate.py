@@ -31,9 +31,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.errors import ConfigError
-from envs.events import id_runs
-from envs.plots import pyplot, save_figure
+from common.errors import ConfigError
+from common.figures import pyplot, save_figure
+from envs.data.events import id_runs
 from estimators import ope, reward_models
 from estimators import registry as est_registry
 from estimators.bootstrap import bootstrap_replicates
@@ -145,7 +145,7 @@ def evaluate_candidate(data, target_probs: np.ndarray, q_hat: np.ndarray | None,
     """Estimates, lift, diagnostics and the gate's verdict for one candidate.
 
     Args:
-        data: the held-out :class:`envs.logged.LoggedData`.
+        data: the held-out :class:`envs.data.logged.LoggedData`.
         target_probs: (n, K) the candidate's action probabilities on those rows.
         q_hat: (n, K) out-of-fold reward-model predictions (None: DM and DR unavailable).
         estimators: names (each at its defaults) or ``name -> hyperparameters`` (the
@@ -529,7 +529,7 @@ def load_logs(cfg: Mapping[str, Any]):
     if not source:
         raise ValueError("data: give a decision log (.parquet, .csv or .jsonl) or obd")
     if source == "obd":
-        from envs.obd import load_open_bandit
+        from envs.data.obd import load_open_bandit
 
         o = dict(cfg.get("obd") or {})
         if not o.get("path"):
@@ -543,7 +543,7 @@ def load_logs(cfg: Mapping[str, Any]):
                 **_time_span(obd.timestamp)}
         return obd.data, obd.timestamp, (f"Open Bandit Dataset {obd.behavior_policy}/"
                                          f"{obd.campaign} ({o['path']})"), load
-    from envs.events import read_events
+    from envs.data.events import read_events
 
     if not os.path.exists(source):
         raise ValueError(f"data: no such file {source!r}")
@@ -651,7 +651,7 @@ def join_rewards(log, rw: Mapping[str, Any], missing_reward):
     """
     from dataclasses import replace
 
-    from envs.rewards import DecisionStatus, attribute_rewards, format_report
+    from envs.data.rewards import DecisionStatus, attribute_rewards, format_report
 
     events = read_reward_events(rw["path"])
     decisions = {"event_id": log.event_id, "timestamp": log.timestamp,
@@ -673,7 +673,7 @@ def join_rewards(log, rw: Mapping[str, Any], missing_reward):
 
 def _evaluation(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The checked ``evaluation`` settings (n_boot, alpha, bootstrap scheme, seed)."""
-    from bandits.registry import Range
+    from common.validation import Range
 
     ev = dict(cfg.get("evaluation") or {})
     if "estimators" in ev:

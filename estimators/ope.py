@@ -102,7 +102,7 @@ def checked_rows(reward, action, pscore, action_dist, estimated_rewards=None) ->
     """
     import numpy as np
 
-    from envs.logged import check_finite, check_target, validate
+    from envs.data.logged import check_finite, check_target, validate
 
     reward, action, pscore = (np.asarray(x) for x in (reward, action, pscore))
     action_dist = np.asarray(action_dist)

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from envs.plots import colors, pyplot, save_figure
+from common.figures import colors, pyplot, save_figure
 
 WHISKERS = (2.5, 97.5)  # percentiles of the error distribution shown as whiskers
 OUTLIER_WIDTHS = 1.5    # an estimator is off scale beyond this many typical 95% ranges

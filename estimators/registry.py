@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bandits.registry import Range
-from envs.errors import ConfigError
+from common.errors import ConfigError
+from common.validation import Range
 from estimators import ope
 
 LAMBDA = Range(0.0, math.inf)

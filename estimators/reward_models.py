@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import optax
 from jax import Array
 
-from bandits.registry import Range
-from envs.errors import ConfigError
+from common.errors import ConfigError
+from common.validation import Range
 
 
 class RewardModel(NamedTuple):

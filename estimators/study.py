@@ -9,7 +9,7 @@ coverage and width, each with its Monte Carlo error.
 * A fixed logging policy's datasets are drawn inside one compiled program, one at a time
   with ``lax.map``, so memory is that of one dataset, not of all M.
 * A learning logging policy (``kind: bandit, learning: true``) is logged as it learns:
-  each dataset is one seed of :func:`envs.rollout.simulate` with ``record_logs``, run in
+  each dataset is one seed of :func:`envs.engine.driver.simulate` with ``record_logs``, run in
   batches of seeds whose logs fit in ~64 MB.
 * ``sweep.path`` / ``sweep.values`` sweep one numeric key (a fixed policy's ε or
   temperature, an estimator's λ) *inside* the compiled program: every grid point sees the
@@ -31,10 +31,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import bandits
-from bandits.registry import Range
-from envs import registry as env_registry
-from envs.study import Callback, combine_job_summaries
-from envs.truth import Logs, policy_value, simulate_logs
+from common.validation import Range
+from envs.data.truth import Logs, policy_value, simulate_logs
+from envs.regret.study import Callback, combine_job_summaries
+from envs.worlds import registry as env_registry
 from estimators import ope, reward_models
 from estimators import registry as est_registry
 from estimators.bootstrap import bootstrap_replicates
@@ -179,7 +179,7 @@ def fixed_policy(cfg: Mapping[str, Any], env, params, key=None):
 
 
 def _bandit_policy(cfg, env, env_params, key):
-    from envs.rollout import simulate
+    from envs.engine.driver import simulate
 
     key = jax.random.key(0) if key is None else key
     policy = bandits.make(cfg["name"], env.n_arms, env.dim, **dict(cfg.get("params") or {}))
@@ -201,7 +201,7 @@ def _learning_logs(cfg, env, params, seed: int, n_rows: int, n_datasets: int):
     Yields ``(first_dataset, Logs)`` with arrays (batch, n, ...); the first
     ``warmup_rounds`` rounds of every run are dropped from its log.
     """
-    from envs.rollout import largest_divisor, simulate
+    from envs.engine.driver import largest_divisor, simulate
 
     policy = bandits.make(cfg["name"], env.n_arms, env.dim, **dict(cfg.get("params") or {}))
     warm = int(cfg.get("warmup_rounds", 0))

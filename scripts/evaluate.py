@@ -15,7 +15,8 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 import envs  # noqa: E402, F401  (sets XLA flags before JAX starts)
-from envs.runtime import cli_setup, hydra_entry  # noqa: E402
+from common.cli import cli_setup, hydra_entry  # noqa: E402
+from envs.engine.runtime import enable_compilation_cache  # noqa: E402
 from estimators.gate import run_from_config  # noqa: E402
 
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
@@ -23,7 +24,8 @@ logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 @hydra.main(version_base=None, config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    hydra_entry(cfg, run_from_config, cache=True)
+    enable_compilation_cache()
+    hydra_entry(cfg, run_from_config)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402, F401  (XLA flags before JAX starts)
-from envs.obd import CAMPAIGNS, action_distribution_by_position, load_open_bandit  # noqa: E402
+from envs.data.obd import CAMPAIGNS, action_distribution_by_position, load_open_bandit  # noqa: E402
 from estimators import ope  # noqa: E402
 from estimators import registry as est_registry  # noqa: E402
 from estimators.bootstrap import bootstrap_replicates  # noqa: E402

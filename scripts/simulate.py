@@ -17,8 +17,8 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 import envs  # noqa: E402, F401  (sets XLA flags before JAX starts)
-from envs.runtime import cli_setup, hydra_entry  # noqa: E402
-from envs.study import run_study  # noqa: E402
+from common.cli import cli_setup, hydra_entry  # noqa: E402
+from envs.regret.study import run_study  # noqa: E402
 
 # Hydra logs at INFO; JAX's backend probing (no TPU, no GPU) is noise there.
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)

@@ -122,7 +122,7 @@ def check_names(args: argparse.Namespace) -> str | None:
 def simulate(args: argparse.Namespace):
     """The world, its logged data and the logging policy's description."""
     import envs
-    from envs.deployment import simulate_deployment
+    from envs.data.deployment import simulate_deployment
 
     kw = {"base_logit": -2.0, "scale": 2.0} if args.world == "logistic-bernoulli" else {}
     env = envs.make(args.world, n_arms=args.arms, dim=args.dim, **kw)
@@ -136,7 +136,7 @@ def write(args: argparse.Namespace, data, meta) -> None:
     """Writes the decision log (users: one per 20 decisions, drawn at random)."""
     import numpy as np
 
-    from envs.events import events_from_logged, write_events
+    from envs.data.events import events_from_logged, write_events
 
     rng = np.random.default_rng(args.seed)
     users = np.char.add(b"u", rng.integers(0, max(1, args.rows // 20), args.rows)

@@ -8,8 +8,7 @@ import sys
 import pytest
 
 import envs  # noqa: F401
-from envs.errors import ConfigError, DataError
-from envs.runtime import (
+from common.cli import (
     _experiment_args,
     check_experiment,
     experiment_script,
@@ -18,6 +17,7 @@ from envs.runtime import (
     run_entry,
     script_groups,
 )
+from common.errors import ConfigError, DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(os.path.splitext(f)[0]
@@ -204,7 +204,7 @@ def _summary():
 
 
 def test_regret_table_states_the_study_and_the_slope():
-    from envs.study import format_markdown, format_table
+    from envs.regret.study import format_markdown, format_table
 
     summary = _summary()
     for text in (format_table(summary["results"], "linear-gaussian"),

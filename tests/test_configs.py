@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import envs  # noqa: F401
-from envs.study import run_study, validate
+from envs.regret.study import run_study, validate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONF = os.path.join(ROOT, "conf")
@@ -93,7 +93,7 @@ def test_every_experiment_runs_tiny(experiment, tmp_path):
 
 def _check_against_trajectories(rollouts, results, curve_rows):
     """Summary rows and curves.csv against each grid point's (S, T) trajectories."""
-    from envs.study import label
+    from envs.regret.study import label
 
     by_name = {r["algorithm"]: r for r in results}
     curve = {(r["algorithm"], int(r["round"])): float(r["mean"]) for r in curve_rows}
@@ -222,7 +222,7 @@ def test_multirun_writes_one_dir_per_job_and_a_combined_table(tmp_path):
 @pytest.mark.slow
 def test_wandb_logger_runs_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
-    from envs import tracking
+    from common import tracking
 
     cfg = _compose(["logger=wandb", "bandit=[lin_ucb]", *TINY])
     assert cfg["logger"]["mode"] == "offline"

@@ -63,7 +63,7 @@ def test_simulated_log_with_lost_rewards_and_broken_rows(tmp_path):
     """--no-reward blanks exactly that share of rewards, --invalid breaks exactly that share
     of propensities; the reader fills the first with load.missing_reward and rejects the
     second with its reason."""
-    from envs.events import read_events
+    from envs.data.events import read_events
 
     log = tmp_path / "clicks.csv"
     p = _run([os.path.join(ROOT, "scripts", "simulate_log.py"), str(log), "--rows", "2000",

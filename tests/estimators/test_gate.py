@@ -8,8 +8,8 @@ import pytest
 
 import envs
 from bandits.train import save_checkpoint, train_checkpoint
-from envs.logged import LoggedData
-from envs.truth import policy_value, simulate_logs
+from envs.data.logged import LoggedData
+from envs.data.truth import policy_value, simulate_logs
 from estimators.gate import GateRule, run_gate, time_split
 
 K, D, N = 5, 10, 12_000
@@ -111,7 +111,7 @@ def test_reward_file_is_joined_and_pending_decisions_are_counted(tmp_path, capsy
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from envs.events import events_from_logged, write_events
+    from envs.data.events import events_from_logged, write_events
     from estimators.gate import load_logs
 
     n = 6

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401
-from envs.logged import LoggedData
+from envs.data.logged import LoggedData
 from estimators import ope
 from estimators import registry as est_registry
 from estimators.gate import describe_load, evaluate_candidate, run_from_config

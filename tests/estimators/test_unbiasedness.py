@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import envs
-from envs.truth import policy_value, simulate_logs
+from envs.data.truth import policy_value, simulate_logs
 from estimators import ope
 
 

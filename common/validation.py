@@ -1,0 +1,44 @@
+"""The validation vocabulary every package uses: allowed ranges of numbers, with error
+messages that name the field and the value."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Range:
+    """An allowed interval for a number, with open or closed ends."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+
+    def describe(self) -> str:
+        lo = "(" if self.low_open else "["
+        hi = ")" if self.high_open else "]"
+        kind = "an integer" if self.integer else "a number"
+        return f"{kind} in {lo}{self.low}, {self.high}{hi}"
+
+    def check(self, where: str, value: Any) -> None:
+        ok_type = isinstance(value, int) if self.integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok_type:
+            raise ValueError(f"{where} must be {self.describe()}, got {value!r}")
+        v = float(value)
+        if math.isnan(v):
+            raise ValueError(f"{where} must be {self.describe()}, got nan")
+        too_low = v <= self.low if self.low_open else v < self.low
+        too_high = v >= self.high if self.high_open else v > self.high
+        if too_low or too_high:
+            raise ValueError(f"{where} must be {self.describe()}, got {value!r}")
+
+
+ANY = Range()
+NONNEG = Range(0.0)
+POSITIVE = Range(0.0, low_open=True)
+PROBABILITY = Range(0.0, 1.0)
+DRAWS = Range(1, 1_000_000, integer=True)

@@ -1,0 +1,1 @@
+"""Regret-curve studies from a config, and their figures."""
