@@ -10,18 +10,15 @@ from sklearn.linear_model import LogisticRegression
 
 import bandits
 import envs  # sets XLA flags; imported before any JAX computation runs
+from envs.data.supervised import behaviour_probs, split_rows, supervised_logs, true_value
 from envs.engine.driver import simulate
 from envs.engine.lanes import lane_vmap
 from envs.worlds.supervised import (
     DATASETS,
-    behaviour_probs,
     conditional_probs,
     context_hash,
     hash_table,
     load_table,
-    split_rows,
-    supervised_logs,
-    true_value,
 )
 
 SHAPES = {"digits": (1797, 64, 10), "wine": (178, 13, 3), "breast_cancer": (569, 30, 2),
