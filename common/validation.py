@@ -4,6 +4,7 @@ messages that name the field and the value."""
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ class Range:
         return f"{kind} in {lo}{self.low}, {self.high}{hi}"
 
     def check(self, where: str, value: Any) -> None:
-        ok_type = isinstance(value, int) if self.integer else isinstance(value, (int, float))
+        ok_type = isinstance(value, numbers.Integral if self.integer else numbers.Real)
         if isinstance(value, bool) or not ok_type:
             raise ValueError(f"{where} must be {self.describe()}, got {value!r}")
         v = float(value)
@@ -42,3 +43,10 @@ NONNEG = Range(0.0)
 POSITIVE = Range(0.0, low_open=True)
 PROBABILITY = Range(0.0, 1.0)
 DRAWS = Range(1, 1_000_000, integer=True)
+
+
+def check_int(where: str, value: Any, low: int = 1, high: float = math.inf) -> int:
+    """``value`` as an ``int`` after checking it is an integer in [low, high] (``True`` is
+    not a count)."""
+    Range(low, high, integer=True).check(where, value)
+    return int(value)

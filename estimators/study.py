@@ -9,8 +9,8 @@ coverage and width, each with its Monte Carlo error.
 * A fixed logging policy's datasets are drawn inside one compiled program, one at a time
   with ``lax.map``, so memory is that of one dataset, not of all M.
 * A learning logging policy (``kind: bandit, learning: true``) is logged as it learns:
-  each dataset is one seed of :func:`envs.engine.driver.simulate` with ``record_logs``, run in
-  batches of seeds whose logs fit in ~64 MB.
+  each dataset is one seed of :func:`envs.data.generate.learning_logs`, run in batches of
+  seeds whose logs fit in ~64 MB.
 * ``sweep.path`` / ``sweep.values`` sweep one numeric key (a fixed policy's ε or
   temperature, an estimator's λ) *inside* the compiled program: every grid point sees the
   same datasets (common random numbers), and work that does not depend on the swept value
@@ -31,8 +31,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import bandits
+from bandits.oracle import oracle_policy
 from common.validation import Range
-from envs.data.truth import Logs, policy_value, simulate_logs
+from envs.data.generate import learning_logs, simulate_logs
+from envs.data.truth import policy_value
 from envs.regret.study import Callback, combine_job_summaries
 from envs.worlds import registry as env_registry
 from estimators import ope, reward_models
@@ -163,19 +165,8 @@ def fixed_policy(cfg: Mapping[str, Any], env, params, key=None):
     if kind == "bandit":
         return _bandit_policy(cfg, env, params, key)
 
-    def probs(x, m):
-        mu = env.mean_rewards(params, (), x)
-        if kind == "uniform":
-            return m / jnp.sum(m)
-        if kind == "softmax":
-            z = jnp.where(m, mu / cfg["temperature"], -jnp.inf)
-            return jax.nn.softmax(z)
-        s = jnp.where(m, mu, -jnp.inf)
-        best = ((s == jnp.max(s)) & m).astype(jnp.float32)
-        best = best / jnp.sum(best)
-        return (1 - cfg["epsilon"]) * best + cfg["epsilon"] * m / jnp.sum(m)
-
-    return probs
+    return oracle_policy(kind, lambda x: env.mean_rewards(params, (), x),
+                         epsilon=cfg.get("epsilon", 0.0), temperature=cfg.get("temperature", 1.0))
 
 
 def _bandit_policy(cfg, env, env_params, key):
@@ -193,34 +184,6 @@ def _bandit_policy(cfg, env, env_params, key):
         state = policy.init(pp, key)
     noise = policy.draw(pp, jax.random.fold_in(key, 1))
     return lambda x, m: policy.decide(pp, state, noise, x, m).probs
-
-
-def _learning_logs(cfg, env, params, seed: int, n_rows: int, n_datasets: int):
-    """Logs of a bandit algorithm as it learns, in batches of datasets (one seed each).
-
-    Yields ``(first_dataset, Logs)`` with arrays (batch, n, ...); the first
-    ``warmup_rounds`` rounds of every run are dropped from its log.
-    """
-    from envs.engine.driver import largest_divisor, simulate
-
-    policy = bandits.make(cfg["name"], env.n_arms, env.dim, **dict(cfg.get("params") or {}))
-    warm = int(cfg.get("warmup_rounds", 0))
-    per_row = (warm + n_rows) * (env.dim + 3 * env.n_arms + 4) * 4
-    batch = largest_divisor(n_datasets, max(1, 2**26 // per_row))
-    for start in range(0, n_datasets, batch):
-        r = simulate(policy, env, n_rounds=warm + n_rows, n_seeds=batch, env_params=params,
-                     seed=seed, first_seed=start, record_logs=True)
-        t = {k: v[0, :, warm:] for k, v in r.trajectories.items()}
-        bad = np.argwhere(~(t["propensity"] > 0))
-        if len(bad):
-            d, i = bad[0]
-            raise ValueError(
-                f"logging_policy {cfg['name']} recorded propensity {t['propensity'][d, i]} "
-                f"for its own action (dataset {start + d}, row {i}): its action "
-                "probabilities are a Monte Carlo estimate; raise its n_prob_draws")
-        yield start, Logs(t["context"], t["mask"], t["action"].astype(np.int32),
-                          t["reward"], t["propensity"], t["action_dist"],
-                          t["expected_reward"])
 
 
 class _Plan(NamedTuple):
@@ -358,7 +321,7 @@ def _learning_logs_estimates(plan: _Plan):
         (idx, logs)))
     log_seed = int(jax.random.randint(jax.random.fold_in(plan.root, 5), (), 0, 2**31 - 1))
     parts = [run(jnp.arange(start, start + logs.action.shape[0]), logs)
-             for start, logs in _learning_logs(plan.cfg["logging_policy"], plan.env,
+             for start, logs in learning_logs(plan.cfg["logging_policy"], plan.env,
                                                plan.params, log_seed, study["n_rows"],
                                                study["n_datasets"])]
     return tuple(np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(4))

@@ -122,7 +122,7 @@ def check_names(args: argparse.Namespace) -> str | None:
 def simulate(args: argparse.Namespace):
     """The world, its logged data and the logging policy's description."""
     import envs
-    from envs.data.deployment import simulate_deployment
+    from envs.data.generate import simulate_deployment
 
     kw = {"base_logit": -2.0, "scale": 2.0} if args.world == "logistic-bernoulli" else {}
     env = envs.make(args.world, n_arms=args.arms, dim=args.dim, **kw)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import numpy as np
 
 from common.errors import ConfigError, DataError
+
+Array = np.ndarray  # or a jax.Array: the batch is built and read inside compiled programs
 
 _PROB_TOL = 1e-4  # rows of a distribution sum to 1 within this
 # A logged propensity matches its distribution within this relative tolerance (float32
@@ -22,6 +25,19 @@ _REL_TOL = 1e-4
 _ABS_FLOOR = 1e-12
 # The keys every Open Bandit Pipeline bandit_feedback dict has, and those read if present.
 OBP_REQUIRED = ("n_rounds", "n_actions", "action", "reward", "pscore", "context")
+
+
+class LoggedBatch(NamedTuple):
+    """M logged datasets of n rows, arrays (M, n, ...): what simulated studies draw and
+    estimate on in one compiled program (``LoggedData`` is one dataset, checked on entry)."""
+
+    context: Array  # (M, n, d)
+    mask: Array  # (M, n, K)
+    action: Array  # (M, n)
+    reward: Array  # (M, n)
+    pscore: Array  # (M, n)
+    action_dist: Array  # (M, n, K) the logging policy's probabilities
+    expected_reward: Array  # (M, n, K) μ(x, a), for oracle checks
 
 
 @dataclass(frozen=True)
@@ -97,7 +113,7 @@ class LoggedData:
     def from_rollout(cls, rollout, seed: int = 0, grid_point: int = 0) -> LoggedData:
         """The log of one simulated run: a policy logged as it learns.
 
-        ``rollout`` comes from ``envs.engine.driver.simulate(..., record_logs=True)``; every
+        ``rollout`` comes from ``envs.engine.driver.simulate(..., record="logs")``; every
         row holds the context the policy saw, the arms it could choose, its full action
         distribution at that round (so ``pscore`` is the probability it actually used)
         and the reward it observed.
@@ -105,7 +121,7 @@ class LoggedData:
         t = rollout.trajectories
         if t is None or "context" not in t:
             raise ConfigError("this rollout holds no logs: run simulate(..., "
-                              "record_logs=True)")
+                              "record='logs')")
         g, s = grid_point, seed
         return cls.from_arrays(context=t["context"][g, s], action=t["action"][g, s],
                                reward=t["reward"][g, s], pscore=t["propensity"][g, s],

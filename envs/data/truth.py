@@ -4,9 +4,6 @@ A fixed policy is a function ``target(context, mask) -> probs (n_arms,)`` (a ban
 policy with frozen state: ``lambda x, m: policy.decide(params, state, noise, x, m).probs``).
 Its value V(π) = E_x[Σ_a π(a|x) μ(x, a)] is exact in the arms and Monte Carlo over
 contexts only, so the standard error reported with it is the only approximation.
-
-Fixed-policy logs are simulated here too: every row is independent, so n rows of M
-datasets are one vectorised draw, no scan needed.
 """
 
 from __future__ import annotations
@@ -18,7 +15,6 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import sample_categorical
 from envs.worlds.base import World
 
 Target = Callable[[Array, Array], Array]
@@ -50,39 +46,3 @@ def policy_value(env: World, env_params, target: Target, key: Array,
     mean = jnp.sum(s) / n
     var = (jnp.sum(s2) / n - mean**2) * n / (n - 1)
     return Value(mean, jnp.sqrt(jnp.maximum(var, 0.0) / n), n)
-
-
-class Logs(NamedTuple):
-    """M logged datasets of n rows: arrays (M, n, ...)."""
-
-    context: Array  # (M, n, d)
-    mask: Array  # (M, n, K)
-    action: Array  # (M, n)
-    reward: Array  # (M, n)
-    pscore: Array  # (M, n)
-    action_dist: Array  # (M, n, K) the logging policy's probabilities
-    expected_reward: Array  # (M, n, K) μ(x, a), for oracle checks
-
-
-def simulate_logs(env: World, env_params, logging: Target, key: Array, n_rows: int,
-                  n_datasets: int = 1) -> Logs:
-    """Logs of a fixed logging policy: dataset m uses ``fold_in(key, m)``, row i
-    ``fold_in(dataset_key, i)``, so a dataset does not depend on how many are drawn."""
-    state = env.init_state(env_params, key)
-
-    def row(k):
-        kc, kr, ka = jax.random.split(k, 3)
-        x, m = env.sample_context(kc, env_params, state)
-        probs = logging(x, m)
-        a = sample_categorical(probs, jax.random.uniform(ka))
-        mu = env.mean_rewards(env_params, state, x)
-        y = env.realise(env_params, mu, env.draw_reward_noise(kr, env_params, state))
-        chosen = jnp.arange(env.n_arms) == a
-        return Logs(x, m, a, jnp.sum(jnp.where(chosen, y, 0.0)),
-                    jnp.sum(jnp.where(chosen, probs, 0.0)), probs, mu)
-
-    def dataset(mi):
-        dk = jax.random.fold_in(key, mi)
-        return jax.vmap(lambda i: row(jax.random.fold_in(dk, i)))(jnp.arange(n_rows))
-
-    return jax.lax.map(dataset, jnp.arange(n_datasets))

@@ -42,6 +42,14 @@ from envs.engine.lanes import lane_vmap
 from envs.worlds.base import World
 
 LANE = "lanes"
+RECORDS = ("curves", "trajectories", "logs")
+
+
+def recorded_floats(record: str, n_arms: int, dim: int) -> int:
+    """Floats recorded per lane and round: none for curves, action, reward, propensity and
+    regret for trajectories, and the logged row's context, mask, action probabilities and
+    mean rewards besides for logs."""
+    return {"curves": 0, "trajectories": 4, "logs": dim + 3 * n_arms + 4}[record]
 
 
 # ----------------------------------------------------------------------------- plan
@@ -310,8 +318,7 @@ def simulate(
     env_params: Any = None,
     fixed_world: bool = False,
     n_checkpoints: int = 60,
-    record_trajectories: bool = False,
-    record_logs: bool = False,
+    record: str = "curves",
     first_seed: int = 0,
     chunk_rounds: int | None = None,
     block_rounds: int | None = None,
@@ -336,12 +343,12 @@ def simulate(
             own instance (``env.sample_params(fold_in(seed_key, 0))``), or seed 0's
             instance for all seeds when ``fixed_world``.
         n_checkpoints: log-spaced rounds at which every seed's regret is kept.
-        record_trajectories: also return per-seed actions, rewards, propensities and
-            regrets for every round (memory O(G·S·T)).
-        record_logs: also record what a logged dataset holds — every round's context,
-            eligible mask, the policy's action probabilities and the true mean rewards
-            (memory O(G·S·T·(d + 3K))); implies ``record_trajectories``. See
-            :func:`envs.data.logged.from_rollout`.
+        record: what leaves the device besides the curves: ``"curves"`` (nothing
+            else), ``"trajectories"`` (per-seed actions, rewards, propensities and
+            regrets for every round, memory O(G·S·T)) or ``"logs"`` (the trajectories and
+            what a logged dataset holds: every round's context, eligible mask, the
+            policy's action probabilities and the true mean rewards, memory
+            O(G·S·T·(d + 3K)); see :meth:`envs.data.logged.LoggedData.from_rollout`).
         first_seed: seeds are ``first_seed, first_seed + 1, ...``, so a large set of
             seeds can run in batches with the same numbers as in one run.
         chunk_rounds, block_rounds: override the automatic plan (:func:`make_plan`).
@@ -363,7 +370,10 @@ def simulate(
                          f"but env has n_arms={env.n_arms}, dim={env.dim}")
     if not isinstance(first_seed, (int, np.integer)) or first_seed < 0:
         raise ValueError(f"first_seed must be an integer >= 0, got {first_seed!r}")
-    record_trajectories = record_trajectories or record_logs
+    if record not in RECORDS:
+        raise ValueError(f"record must be one of {', '.join(RECORDS)}, got {record!r}")
+    record_logs = record == "logs"
+    record_trajectories = record != "curves"
     lay = _Layout(layout)
     params = policy.default_params if policy_params is None else policy_params
     params, grid, n_grid = _grid(params)
@@ -374,7 +384,7 @@ def simulate(
     n_lanes = n_grid * s_pad
     lanes_per_dev = n_lanes // n_dev
     n_groups = max(1, lanes_per_dev // group_lanes)
-    floats = (env.dim + 3 * env.n_arms + 4 if record_logs else 4) if record_trajectories else 0
+    floats = recorded_floats(record, env.n_arms, env.dim)
     plan = make_plan(n_rounds, lanes_per_dev // n_groups, chunk_rounds, block_rounds,
                      floats, n_lanes)
     mesh = Mesh(np.array(devices), (LANE,))

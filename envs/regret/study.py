@@ -116,7 +116,7 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
             seed=study.get("seed", 0), policy_params=_grid_params(policy, sweep),
             fixed_world=study.get("fixed_world", False),
             n_checkpoints=study.get("n_checkpoints", 60),
-            record_trajectories=study.get("record_trajectories", False),
+            record="trajectories" if study.get("record_trajectories") else "curves",
             layout=study.get("layout", "lanes"), progress=study.get("progress", False)))
     rows = summarise(rollouts)
     summary = {"env": env.name, "n_seeds": study["n_seeds"], "n_rounds": study["n_rounds"],

@@ -8,8 +8,9 @@ import pytest
 
 import envs
 from bandits.train import save_checkpoint, train_checkpoint
+from envs.data.generate import simulate_logs
 from envs.data.logged import LoggedData
-from envs.data.truth import policy_value, simulate_logs
+from envs.data.truth import policy_value
 from estimators.gate import GateRule, run_gate, time_split
 
 K, D, N = 5, 10, 12_000

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import envs
-from envs.data.truth import policy_value, simulate_logs
+from envs.data.generate import simulate_logs
+from envs.data.truth import policy_value
 from estimators import ope
 
 

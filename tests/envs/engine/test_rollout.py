@@ -20,12 +20,12 @@ def world():
 @pytest.fixture(scope="module")
 def reference(world):
     policy = bandits.make("lin_ucb", 5, 10)
-    return simulate(policy, world, n_rounds=120, n_seeds=6, record_trajectories=True)
+    return simulate(policy, world, n_rounds=120, n_seeds=6, record="trajectories")
 
 
 def test_seed_results_do_not_depend_on_batch(world, reference):
     policy = bandits.make("lin_ucb", 5, 10)
-    solo = simulate(policy, world, n_rounds=120, n_seeds=1, record_trajectories=True,
+    solo = simulate(policy, world, n_rounds=120, n_seeds=1, record="trajectories",
                     devices=jax.devices()[:1])
     tr, ts = reference.trajectories, solo.trajectories
     np.testing.assert_array_equal(tr["action"][:, :1], ts["action"])
@@ -35,7 +35,7 @@ def test_seed_results_do_not_depend_on_batch(world, reference):
 
 def test_plan_and_layout_do_not_change_numbers(world, reference):
     policy = bandits.make("lin_ucb", 5, 10)
-    other = simulate(policy, world, n_rounds=120, n_seeds=6, record_trajectories=True,
+    other = simulate(policy, world, n_rounds=120, n_seeds=6, record="trajectories",
                      block_rounds=7, chunk_rounds=30, layout="vmap")
     assert other.plan.block != reference.plan.block
     np.testing.assert_array_equal(other.trajectories["action"],
@@ -43,7 +43,7 @@ def test_plan_and_layout_do_not_change_numbers(world, reference):
     np.testing.assert_allclose(other.final_regret, reference.final_regret, rtol=1e-5)
     # lanes advanced in groups of one per device, in both layouts
     for layout in ("lanes", "vmap"):
-        grouped = simulate(policy, world, n_rounds=120, n_seeds=6, record_trajectories=True,
+        grouped = simulate(policy, world, n_rounds=120, n_seeds=6, record="trajectories",
                            group_lanes=1, layout=layout)
         np.testing.assert_array_equal(grouped.trajectories["action"],
                                       reference.trajectories["action"])
@@ -52,7 +52,7 @@ def test_plan_and_layout_do_not_change_numbers(world, reference):
 
 def test_same_config_same_numbers(world, reference):
     again = simulate(bandits.make("lin_ucb", 5, 10), world, n_rounds=120, n_seeds=6,
-                     record_trajectories=True)
+                     record="trajectories")
     np.testing.assert_array_equal(again.trajectories["action"],
                                   reference.trajectories["action"])
     np.testing.assert_array_equal(again.seed_regret, reference.seed_regret)
@@ -88,7 +88,7 @@ def test_masked_arms_are_never_played():
     world = envs.make("linear-gaussian", n_arms=6, dim=4, p_eligible=0.3)
     for name in ("uniform", "eps_greedy", "lin_ts"):
         policy = bandits.make(name, 6, 4)
-        r = simulate(policy, world, n_rounds=50, n_seeds=8, record_trajectories=True)
+        r = simulate(policy, world, n_rounds=50, n_seeds=8, record="trajectories")
         # regret is measured against the best *eligible* arm, so the oracle bound holds
         assert (r.trajectories["regret"] >= -1e-6).all()
         assert (r.trajectories["propensity"] > 0).all()
@@ -252,7 +252,7 @@ def test_context_free_policies_need_exploration(flat_world):
 @pytest.mark.parametrize("layout", ["lanes", "vmap"])
 def test_final_state_matches_trajectories(world, layout):
     r = simulate(bandits.make("eps_greedy", 5, 10), world, n_rounds=90, n_seeds=3,
-                 record_trajectories=True, layout=layout)
+                 record="trajectories", layout=layout)
     counts = r.final_state.counts  # (G, S, K)
     assert counts.shape == (1, 3, 5)
     for s in range(3):
@@ -287,7 +287,7 @@ def test_recorded_logs_are_what_the_policy_saw_and_used(world):
     from envs.data.logged import LoggedData
 
     policy = bandits.make("lin_eps_greedy", 5, 10, epsilon=0.2)
-    r = simulate(policy, world, n_rounds=90, n_seeds=5, record_logs=True)
+    r = simulate(policy, world, n_rounds=90, n_seeds=5, record="logs")
     t = r.trajectories
     assert t["context"].shape == (1, 5, 90, 10) and t["action_dist"].shape == (1, 5, 90, 5)
     for s in range(5):
@@ -308,9 +308,9 @@ def test_recorded_logs_are_what_the_policy_saw_and_used(world):
     np.testing.assert_allclose(np.sort(p[m]), [0.2 / k] * (k - 1) + [0.8 + 0.2 / k], rtol=1e-5)
     logged = LoggedData.from_rollout(r, seed=3)
     np.testing.assert_array_equal(logged.context, t["context"][0, 3])
-    other = simulate(policy, world, n_rounds=90, n_seeds=8, record_logs=True, layout="vmap",
+    other = simulate(policy, world, n_rounds=90, n_seeds=8, record="logs", layout="vmap",
                      group_lanes=1, chunk_rounds=30, first_seed=2)
     np.testing.assert_array_equal(other.trajectories["action"][0, :3], t["action"][0, 2:])
     np.testing.assert_allclose(other.trajectories["context"][0, :3], t["context"][0, 2:])
-    with pytest.raises(ValueError, match="record_logs=True"):
+    with pytest.raises(ValueError, match="record='logs'"):
         LoggedData.from_rollout(simulate(policy, world, n_rounds=10, n_seeds=1))

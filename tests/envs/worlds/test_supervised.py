@@ -96,7 +96,7 @@ def test_simulate_regret_is_exact():
     recomputed from the recorded contexts, masks and actions; rewards are the hits."""
     w = envs.make("supervised", dataset="wine", p_eligible=0.7)
     policy = bandits.make("lin_ucb", w.n_arms, w.dim, alpha=0.5)
-    r = simulate(policy, w, n_rounds=160, n_seeds=3, record_logs=True)
+    r = simulate(policy, w, n_rounds=160, n_seeds=3, record="logs")
     t = load_table("wine")
     ctx = r.trajectories["context"].reshape(-1, w.dim)
     match = (ctx[:, None, :] == t.context[None]).all(-1)
@@ -115,7 +115,7 @@ def test_simulate_regret_is_exact():
     np.testing.assert_array_equal(r.total_reward, hit.sum(-1))
     assert 0 < r.final_regret.min()  # a learner that still errs: the check has teeth
     # the vmap layout gives the same run
-    v = simulate(policy, w, n_rounds=160, n_seeds=3, record_trajectories=True, layout="vmap")
+    v = simulate(policy, w, n_rounds=160, n_seeds=3, record="trajectories", layout="vmap")
     np.testing.assert_array_equal(v.trajectories["action"], action)
     np.testing.assert_array_equal(v.final_regret, r.final_regret)
 
