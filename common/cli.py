@@ -34,8 +34,9 @@ def fail(err: ValueError) -> NoReturn:
 def experiment_script(name: str) -> str | None:
     """The script an experiment belongs to (its ``script:`` key), ``None`` if it declares
     none; raises ``ConfigError`` when there is no such experiment."""
-    from common.errors import ConfigError
     from omegaconf import OmegaConf
+
+    from common.errors import ConfigError
 
     path = os.path.join(CONF_DIR, "experiment", f"{name}.yaml")
     if not os.path.isfile(path):

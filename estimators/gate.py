@@ -34,6 +34,7 @@ import numpy as np
 from common.errors import ConfigError
 from common.figures import pyplot, save_figure
 from envs.data.events import id_runs
+from envs.data.loading import describe_load, load_logs
 from estimators import ope, reward_models
 from estimators import registry as est_registry
 from estimators.bootstrap import bootstrap_replicates
@@ -382,10 +383,11 @@ def time_split(timestamp, n_rows: int, test_fraction: float) -> tuple[np.ndarray
 
 
 def load_candidate(spec: Mapping[str, Any], train, n_arms: int, dim: int, out_dir=None):
-    """A :class:`bandits.train.Checkpoint` from ``{"checkpoint": path}`` (checked against
+    """A :class:`bandits.checkpoints.Checkpoint` from ``{"checkpoint": path}`` (checked against
     the data's sizes) or ``{"algorithm": name, "params": {...}}`` (trained on ``train``
     and saved as ``<out_dir>/<name>.npz``)."""
-    from bandits.train import load_checkpoint, save_checkpoint, train_checkpoint
+    from bandits.checkpoints import load_checkpoint, save_checkpoint
+    from bandits.train import train_checkpoint
 
     if spec.get("checkpoint"):
         return load_checkpoint(spec["checkpoint"], n_arms=n_arms, dim=dim), \
@@ -519,156 +521,6 @@ def parse_candidates(candidate, params: Mapping[str, Any] | None) -> list[dict[s
             raise ValueError(f"candidate {item!r} is neither a checkpoint (.npz) nor an "
                              f"algorithm; algorithms: {', '.join(bandits.names())}")
     return out
-
-
-def load_logs(cfg: Mapping[str, Any]):
-    """``(LoggedData, timestamps, description, load report)`` for ``data``: a decision-log
-    file (.parquet, .csv, .jsonl) or ``obd`` (the Open Bandit Dataset at ``obd.path``).
-    The load report is what :func:`describe_load` puts in words."""
-    source = cfg.get("data")
-    if not source:
-        raise ValueError("data: give a decision log (.parquet, .csv or .jsonl) or obd")
-    if source == "obd":
-        from envs.data.obd import load_open_bandit
-
-        o = dict(cfg.get("obd") or {})
-        if not o.get("path"):
-            raise ValueError("data=obd needs obd.path: the Open Bandit Dataset directory "
-                             "(e.g. obd.path=../shared/data/obd)")
-        obd = load_open_bandit(o["path"], o.get("behavior_policy", "random"),
-                               o.get("campaign", "all"))
-        load = {"format": "Open Bandit Dataset", "rows_read": obd.data.n_rows,
-                "rows_kept": obd.data.n_rows, "n_arms": obd.data.n_arms,
-                "n_arms_source": "the dataset's item list", "dim": obd.data.dim,
-                **_time_span(obd.timestamp)}
-        return obd.data, obd.timestamp, (f"Open Bandit Dataset {obd.behavior_policy}/"
-                                         f"{obd.campaign} ({o['path']})"), load
-    from envs.data.events import read_events
-
-    if not os.path.exists(source):
-        raise ValueError(f"data: no such file {source!r}")
-    ld = dict(cfg.get("load") or {})
-    rw = dict(cfg.get("rewards") or {})
-    joining = bool(rw.get("path"))
-    # with a separate reward file, rewards missing from the log are placeholders (0) until
-    # the join fills them; ``has_reward`` keeps track of which they are
-    log = read_events(source, n_arms=ld.get("n_arms"),
-                      missing_reward=0.0 if joining else ld.get("missing_reward"),
-                      on_invalid=ld.get("on_invalid", "raise"),
-                      rejects_path=ld.get("rejects_path"))
-    load = {k: v for k, v in log.report.items() if k != "batches"}
-    if not joining:
-        return log.data, log.timestamp, source, {**load, **_time_span(log.timestamp)}
-    data, timestamp = join_rewards(log, rw, ld.get("missing_reward"))
-    load.update(rows_without_reward=log.n_rows - data.n_rows, **_time_span(timestamp))
-    return data, timestamp, source, load
-
-
-def _time_span(timestamp) -> dict[str, str]:
-    if timestamp is None or len(timestamp) == 0:
-        return {}
-    t = np.asarray(timestamp).astype("datetime64[s]")
-    return {"first_timestamp": str(t.min()), "last_timestamp": str(t.max())}
-
-
-def describe_load(load: Mapping[str, Any] | None) -> list[str]:
-    """What was loaded, in words: rows read, kept and rejected by reason, rewards filled,
-    arms and how their number was found, features, time span, ignored columns."""
-    if not load:
-        return []
-    out = [f"rows: {load['rows_read']:,} read ({load.get('format', '')}), "
-           f"{load['rows_kept']:,} kept, {load.get('rows_rejected', 0):,} rejected"]
-    if load.get("rejected"):
-        out.append("rejected by reason: " + ", ".join(f"{k} {v:,}" for k, v in
-                                                      load["rejected"].items()))
-    if load.get("rewards_filled"):
-        out.append(f"rewards filled with load.missing_reward: {load['rewards_filled']:,}")
-    if load.get("rows_without_reward"):
-        out.append(f"left out with no reward yet: {load['rows_without_reward']:,}")
-    how = load.get("n_arms_from") or load.get("n_arms_source", "inferred")
-    arms = f"arms: {load['n_arms']} ({how}"
-    arms += "; declare it with load.n_arms=K)" if load.get("n_arms_source") == "inferred" \
-        else ")"
-    if load.get("arms_without_rows"):
-        arms += (f"; {len(load['arms_without_rows'])} arm ids have no rows: "
-                 f"{id_runs(load['arms_without_rows'])}")
-    out += [arms, f"features: {load['dim']}"]
-    if "first_timestamp" in load:
-        out.append(f"time span: {load['first_timestamp']} to {load['last_timestamp']}")
-    if load.get("ignored_columns"):
-        out.append(f"ignored columns: {', '.join(load['ignored_columns'])}")
-    return out
-
-
-def read_reward_events(path: str) -> dict[str, np.ndarray]:
-    """Reward events (.parquet, .csv or .jsonl): ``user_id``, ``timestamp``, ``value`` and
-    optionally ``event_id`` (the decision it belongs to, when known)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
-    import pyarrow.json as pjson
-    import pyarrow.parquet as pq
-
-    if not os.path.exists(path):
-        raise ValueError(f"rewards.path: no such file {path!r}")
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".parquet", ".csv", ".jsonl"):
-        raise ValueError(f"rewards.path must end in .parquet, .csv or .jsonl, got {path!r}")
-    if ext == ".csv":
-        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types={
-            "event_id": pa.string(), "user_id": pa.string(), "timestamp": pa.string()}))
-    else:
-        table = pq.read_table(path) if ext == ".parquet" else pjson.read_json(path)
-    missing = [c for c in ("timestamp", "value") if c not in table.column_names]
-    if "user_id" not in table.column_names and "event_id" not in table.column_names:
-        missing.append("user_id or event_id")
-    if missing:
-        raise ValueError(f"reward events {path!r} lack the column(s) {', '.join(missing)}; "
-                         f"found {', '.join(table.column_names)}")
-    ts = table["timestamp"]
-    if not pa.types.is_timestamp(ts.type):
-        try:
-            ts = pc.cast(ts, pa.timestamp("us", tz="UTC"))
-        except pa.ArrowInvalid as err:
-            raise ValueError(f"reward events {path!r}: timestamp must be ISO-8601 text or a "
-                             f"timestamp column ({err})") from err
-    out = {"timestamp": ts.cast(pa.timestamp("us")).to_numpy(zero_copy_only=False)
-                          .astype("datetime64[us]"),
-           "value": table["value"].to_numpy(zero_copy_only=False).astype(np.float64)}
-    for key in ("event_id", "user_id"):
-        if key in table.column_names:
-            out[key] = np.asarray(table[key].fill_null("").to_numpy(zero_copy_only=False),
-                                  dtype=object)
-    return out
-
-
-def join_rewards(log, rw: Mapping[str, Any], missing_reward):
-    """Attributes a reward file to a decision log's decisions that have no reward.
-
-    Decisions whose reward is still pending (their window is open) or missing with no
-    missing-reward value are left out of the evaluation — counted and printed, never
-    dropped silently. Returns ``(LoggedData, timestamps)`` of the decisions kept.
-    """
-    from dataclasses import replace
-
-    from envs.data.rewards import DecisionStatus, attribute_rewards, format_report
-
-    events = read_reward_events(rw["path"])
-    decisions = {"event_id": log.event_id, "timestamp": log.timestamp,
-                 "user_id": log.user_id}
-    att = attribute_rewards(decisions, events, window_s=float(rw.get("window_s", 86_400)),
-                            missing_reward=missing_reward, combine=rw.get("combine", "sum"))
-    print(format_report(att.report))
-    reward = np.where(log.has_reward, log.data.reward, att.reward)
-    keep = np.isfinite(reward)
-    if not keep.all():
-        st = att.status[~keep]
-        print(f"{int((~keep).sum()):,} decisions have no reward and are left out of the "
-              f"evaluation: {int(np.sum(st == DecisionStatus.PENDING)):,} pending (window still"
-              f" open), {int(np.sum(st == DecisionStatus.MISSING)):,} missing (set "
-              "load.missing_reward to give them a value)")
-    data = replace(log.data, reward=reward.astype(log.data.reward.dtype))
-    return data.take(np.flatnonzero(keep)), log.timestamp[keep]
 
 
 def _evaluation(cfg: Mapping[str, Any]) -> dict[str, Any]:

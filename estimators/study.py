@@ -32,10 +32,10 @@ import numpy as np
 
 import bandits
 from bandits.oracle import oracle_policy
+from common.sweeps import Callback, combine_job_summaries
 from common.validation import Range
 from envs.data.generate import learning_logs, simulate_logs
 from envs.data.truth import policy_value
-from envs.regret.study import Callback, combine_job_summaries
 from envs.worlds import registry as env_registry
 from estimators import ope, reward_models
 from estimators import registry as est_registry

@@ -32,7 +32,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402, F401  (XLA flags before JAX starts)
-from bandits.train import load_checkpoint, save_checkpoint, train_checkpoint  # noqa: E402
+from bandits.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
+from bandits.train import train_checkpoint  # noqa: E402
 from envs.data.events import events_from_logged, read_events, write_events  # noqa: E402
 from envs.data.generate import simulate_deployment  # noqa: E402
 from envs.data.logged import LoggedData  # noqa: E402

@@ -7,13 +7,8 @@ import pytest
 
 import bandits
 import envs  # noqa: F401  (XLA flags before JAX computes)
-from bandits.train import (
-    data_hash,
-    load_checkpoint,
-    save_checkpoint,
-    train,
-    train_checkpoint,
-)
+from bandits.checkpoints import data_hash, load_checkpoint, save_checkpoint
+from bandits.train import train, train_checkpoint
 
 K, D = 4, 6
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import envs
-from bandits.train import save_checkpoint, train_checkpoint
+from bandits.checkpoints import save_checkpoint
+from bandits.train import train_checkpoint
 from envs.data.generate import simulate_logs
 from envs.data.logged import LoggedData
 from envs.data.truth import policy_value
@@ -113,7 +114,7 @@ def test_reward_file_is_joined_and_pending_decisions_are_counted(tmp_path, capsy
     import pyarrow.parquet as pq
 
     from envs.data.events import events_from_logged, write_events
-    from estimators.gate import load_logs
+    from envs.data.loading import load_logs
 
     n = 6
     data = LoggedData(np.ones((n, 2), np.float32), np.zeros(n, np.int32),

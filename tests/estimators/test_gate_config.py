@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401
+from envs.data.loading import describe_load
 from envs.data.logged import LoggedData
 from estimators import ope
 from estimators import registry as est_registry
-from estimators.gate import describe_load, evaluate_candidate, run_from_config
+from estimators.gate import evaluate_candidate, run_from_config
 
 N, K = 3_000, 4
 
