@@ -6,8 +6,17 @@
 """
 
 from bandits.base import Decision, Policy
-from bandits.registry import REGISTRY, PolicySpec, make, names, spec, validate
-from common.validation import Range
+from bandits.registry import (
+    REGISTRY,
+    PolicySpec,
+    make,
+    names,
+    register,
+    registered,
+    spec,
+    unregister,
+    validate,
+)
 
-__all__ = ["Decision", "Policy", "PolicySpec", "Range", "REGISTRY", "make", "names",
-           "spec", "validate"]
+__all__ = ["Decision", "Policy", "PolicySpec", "REGISTRY", "make", "names", "register",
+           "registered", "spec", "unregister", "validate"]

@@ -6,10 +6,12 @@ returns a :class:`bandits.base.Policy`; see that module for the protocol.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from bandits.base import (
@@ -50,6 +52,31 @@ def _update_stats(n_arms: int):
         return ArmStats(state.counts + w, state.sums + w * reward)
 
     return update
+
+
+def fold_logs(state: ArmStats, batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]
+              ) -> ArmStats:
+    """The statistics after every logged row, batch by batch (float64 on the host).
+
+    Args:
+        state: the statistics to continue from (``counts`` and ``sums``, (n_arms,)).
+        batches: ``(context (b, dim), action (b,) int64, reward (b,))`` in time order;
+            the context is not used.
+
+    Returns:
+        ``ArmStats`` in float32, as ``update`` on every row in turn would hold them
+        (without float32 rounding along the way).
+    """
+    if not isinstance(state, ArmStats):
+        raise ValueError(f"a context-free policy trains from an ArmStats state, got "
+                         f"{type(state).__name__}")
+    counts = np.asarray(state.counts, np.float64).copy()
+    sums = np.asarray(state.sums, np.float64).copy()
+    k = counts.shape[0]
+    for _, a, r in batches:
+        counts += np.bincount(a, minlength=k)
+        sums += np.bincount(a, weights=r, minlength=k)
+    return ArmStats(jnp.asarray(counts, np.float32), jnp.asarray(sums, np.float32))
 
 
 def _sample_means(state: ArmStats, initial_value: Array) -> Array:

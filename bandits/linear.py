@@ -17,9 +17,11 @@ which leaves the other arms bit-for-bit unchanged and avoids gathers and scatter
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from bandits.base import (
@@ -70,6 +72,44 @@ def ridge_update(n_arms: int):
         return RidgeState(a_inv, theta)
 
     return update
+
+
+def fold_logs(state: RidgeState,
+              batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> RidgeState:
+    """The ridge statistics after every logged row, batch by batch (float64 on the host).
+
+    Each arm's Gram matrix A_a and X_aᵀy_a are recovered from the state, grown by one
+    matrix product per arm and batch, and inverted once at the end.
+
+    Args:
+        state: the state to continue from (``a_inv`` (n_arms, dim, dim), ``theta``
+            (n_arms, dim)).
+        batches: ``(context (b, dim), action (b,) int64, reward (b,))`` in time order.
+
+    Returns:
+        ``RidgeState`` in float32: A_a⁻¹ (exactly symmetric) and θ̂_a = A_a⁻¹X_aᵀy_a, as
+        ``update`` on every row in turn would hold them without its float32 rounding.
+    """
+    if not isinstance(state, RidgeState):
+        raise ValueError(f"a linear policy trains from a RidgeState state, got "
+                         f"{type(state).__name__}")
+    a_inv = np.asarray(state.a_inv, np.float64)
+    gram = np.linalg.inv(a_inv)  # A_a = reg·I + XᵀX so far
+    xty = np.einsum("kij,kj->ki", gram, np.asarray(state.theta, np.float64))
+    k = gram.shape[0]
+    for context, a, r in batches:
+        x = np.asarray(context, np.float64)
+        order = np.argsort(a, kind="stable")
+        bounds = np.searchsorted(a[order], np.arange(k + 1))
+        for arm in range(k):  # a loop over arms; each is one matrix product
+            rows = order[bounds[arm]:bounds[arm + 1]]
+            xa = x[rows]
+            gram[arm] += xa.T @ xa
+            xty[arm] += xa.T @ r[rows]
+    a_inv = np.linalg.inv(gram)
+    a_inv = (a_inv + np.swapaxes(a_inv, 1, 2)) / 2  # exactly symmetric, as updates keep it
+    theta = np.einsum("kij,kj->ki", a_inv, xty)
+    return RidgeState(jnp.asarray(a_inv, np.float32), jnp.asarray(theta, np.float32))
 
 
 class LinUCBParams(NamedTuple):

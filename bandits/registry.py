@@ -2,31 +2,44 @@
 
 ``make("lin_ucb", n_arms=5, dim=10, alpha=0.5)`` validates the values in plain Python,
 before anything is compiled, and returns a policy whose ``default_params`` hold them.
-Configs and tests iterate over :data:`REGISTRY`.
+Configs and tests iterate over :data:`REGISTRY`; a policy defined elsewhere joins with
+:func:`register` (or, for a test, the :func:`registered` context).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from bandits import context_free, linear
-from bandits.base import Policy
-from common.validation import ANY, DRAWS, NONNEG, POSITIVE, PROBABILITY, Range  # noqa: F401
+from bandits.base import Policy, State
+from common.errors import ConfigError
+from common.validation import ANY, DRAWS, NONNEG, POSITIVE, PROBABILITY, Range, check_int
+
+Batches = Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
 class PolicySpec:
-    """How to build and check one algorithm.
+    """How to build, check and train one algorithm.
 
     Attributes:
+        name: the registry name; the factory's policies carry it as ``Policy.name``.
         factory: ``factory(n_arms, dim, **static) -> Policy``.
         params: numeric hyperparameters (fields of the params pytree) and their ranges;
             these can be swept in one compiled program.
         static: structural options (sizes) and their ranges; a change recompiles.
         contextual: whether the policy uses the context vector.
         binary_rewards: whether the policy assumes rewards in {0, 1}.
+        summary: one line for listings.
+        fold_logs: ``fold_logs(state, batches) -> state``: the state after learning from
+            logged ``(context (b, dim), action (b,) int64, reward (b,))`` batches in time
+            order (see :func:`bandits.train.train`); ``None`` if the algorithm cannot
+            train from logs.
     """
 
     name: str
@@ -36,36 +49,95 @@ class PolicySpec:
     contextual: bool = False
     binary_rewards: bool = False
     summary: str = ""
+    fold_logs: Callable[[State, Batches], State] | None = None
 
+
+_CF = context_free.fold_logs
+_LIN = linear.fold_logs
 
 REGISTRY: dict[str, PolicySpec] = {
     s.name: s
     for s in [
         PolicySpec("uniform", context_free.uniform, {},
-                   summary="uniform over eligible arms"),
+                   summary="uniform over eligible arms", fold_logs=_CF),
         PolicySpec("eps_greedy", context_free.eps_greedy,
                    {"epsilon": PROBABILITY, "initial_value": ANY},
-                   summary="ε-greedy on sample means"),
+                   summary="ε-greedy on sample means", fold_logs=_CF),
         PolicySpec("softmax", context_free.softmax,
                    {"temperature": POSITIVE, "initial_value": ANY},
-                   summary="Boltzmann exploration on sample means"),
-        PolicySpec("ucb1", context_free.ucb1, {"c": NONNEG}, summary="UCB1"),
+                   summary="Boltzmann exploration on sample means", fold_logs=_CF),
+        PolicySpec("ucb1", context_free.ucb1, {"c": NONNEG}, summary="UCB1", fold_logs=_CF),
         PolicySpec("ts_gaussian", context_free.ts_gaussian,
                    {"prior_mean": ANY, "prior_std": POSITIVE, "noise_std": POSITIVE},
-                   {"n_prob_draws": DRAWS}, summary="Gaussian Thompson sampling"),
+                   {"n_prob_draws": DRAWS}, summary="Gaussian Thompson sampling",
+                   fold_logs=_CF),
         PolicySpec("ts_beta", context_free.ts_beta, {"a0": POSITIVE, "b0": POSITIVE},
                    {"n_prob_draws": DRAWS}, binary_rewards=True,
-                   summary="Beta–Bernoulli Thompson sampling"),
+                   summary="Beta–Bernoulli Thompson sampling", fold_logs=_CF),
         PolicySpec("lin_ucb", linear.lin_ucb, {"alpha": NONNEG, "reg": POSITIVE},
-                   contextual=True, summary="disjoint LinUCB"),
+                   contextual=True, summary="disjoint LinUCB", fold_logs=_LIN),
         PolicySpec("lin_ts", linear.lin_ts, {"v": NONNEG, "reg": POSITIVE},
                    {"n_prob_draws": DRAWS}, contextual=True,
-                   summary="linear Thompson sampling"),
+                   summary="linear Thompson sampling", fold_logs=_LIN),
         PolicySpec("lin_eps_greedy", linear.lin_eps_greedy,
                    {"epsilon": PROBABILITY, "reg": POSITIVE}, contextual=True,
-                   summary="ε-greedy on per-arm ridge estimates"),
+                   summary="ε-greedy on per-arm ridge estimates", fold_logs=_LIN),
     ]
 }
+
+
+def _check_spec(name: Any, policy_spec: Any) -> None:
+    """Raises ``ConfigError`` unless ``policy_spec`` is a well-formed PolicySpec for ``name``."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"a bandit name must be a non-empty string, got {name!r}")
+    if not isinstance(policy_spec, PolicySpec):
+        raise ConfigError(f"bandit {name!r}: expected a PolicySpec, got "
+                          f"{type(policy_spec).__name__}")
+    if policy_spec.name != name:
+        raise ConfigError(f"bandit {name!r}: its PolicySpec is named {policy_spec.name!r}")
+    if not callable(policy_spec.factory):
+        raise ConfigError(f"bandit {name!r}: factory must be callable")
+    if policy_spec.fold_logs is not None and not callable(policy_spec.fold_logs):
+        raise ConfigError(f"bandit {name!r}: fold_logs must be callable or None")
+    for kind, ranges in (("params", policy_spec.params), ("static", policy_spec.static)):
+        for key, allowed in ranges.items():
+            if not isinstance(allowed, Range):
+                raise ConfigError(f"bandit {name!r}: {kind}[{key!r}] must be a Range, got "
+                                  f"{allowed!r}")
+
+
+def register(name: str, policy_spec: PolicySpec) -> PolicySpec:
+    """Makes an algorithm available to :func:`make`, :func:`validate` and training.
+
+    Args:
+        name: the registry name; must equal ``policy_spec.name`` and the ``name`` of the
+            policies its factory builds (training looks the spec up by ``Policy.name``).
+        policy_spec: how to build, check and train it.
+
+    Raises:
+        ConfigError: a malformed spec, or another spec already holds ``name``.
+    """
+    _check_spec(name, policy_spec)
+    if REGISTRY.get(name, policy_spec) is not policy_spec:
+        raise ConfigError(f"bandit {name!r} is already registered")
+    REGISTRY[name] = policy_spec
+    return policy_spec
+
+
+def unregister(name: str) -> None:
+    """Removes a registered algorithm (unknown names raise ``ConfigError``)."""
+    spec(name)
+    del REGISTRY[name]
+
+
+@contextlib.contextmanager
+def registered(name: str, policy_spec: PolicySpec) -> Iterator[PolicySpec]:
+    """Registers an algorithm for the duration of a ``with`` block."""
+    register(name, policy_spec)
+    try:
+        yield policy_spec
+    finally:
+        unregister(name)
 
 
 def names() -> list[str]:
@@ -74,27 +146,29 @@ def names() -> list[str]:
 
 
 def spec(name: str) -> PolicySpec:
+    """The spec registered under ``name``."""
     if name not in REGISTRY:
-        raise ValueError(f"unknown bandit {name!r}; allowed: {', '.join(REGISTRY)}")
+        raise ConfigError(f"unknown bandit {name!r}; allowed: {', '.join(REGISTRY)}")
     return REGISTRY[name]
 
 
 def validate(name: str, values: Mapping[str, Any], where: str | None = None) -> None:
-    """Checks hyperparameter names and values; raises ``ValueError`` naming the key."""
+    """Checks hyperparameter names and values; raises ``ValueError`` naming the key
+    (``ConfigError`` for an unknown one)."""
     s = spec(name)
     where = where or f"bandit.{name}"
     allowed = {**s.params, **s.static}
     for key, value in values.items():
         if key not in allowed:
-            raise ValueError(f"{where} has no key {key!r}; allowed: "
-                             f"{', '.join(allowed) or '(none)'}")
+            raise ConfigError(f"{where} has no key {key!r}; allowed: "
+                              f"{', '.join(allowed) or '(none)'}")
         allowed[key].check(f"{where}.{key}", value)
 
 
 def make(name: str, n_arms: int, dim: int, **values: Any) -> Policy:
     """Builds a validated policy whose ``default_params`` carry ``values``."""
-    Range(1, integer=True).check("n_arms", n_arms)
-    Range(1, integer=True).check("dim", dim)
+    check_int("n_arms", n_arms)
+    check_int("dim", dim)
     validate(name, values)
     s = spec(name)
     static = {k: v for k, v in values.items() if k in s.static}

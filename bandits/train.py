@@ -1,12 +1,13 @@
 """Training a policy on logged decisions.
 
-Every policy here keeps additive sufficient statistics — pull counts and reward sums for
-the context-free algorithms, each arm's Gram matrix XᵀX and XᵀY for the linear ones — so
-training on a log is a sum over its rows. :func:`train` takes the rows in time order, in
-batches, and folds each batch into the statistics with a few matrix products (float64, on
-the host). The state it returns is the one the policy would hold after calling
-``update`` on every row in turn, without the rounding of 10⁶ sequential float32
-Sherman–Morrison steps.
+Every policy family that trains from logs keeps additive sufficient statistics — pull
+counts and reward sums for the context-free algorithms, each arm's Gram matrix XᵀX and XᵀY
+for the linear ones — so training on a log is a sum over its rows. :func:`train` checks
+the rows, takes them in time order, in batches, and hands the batches to the algorithm's
+``fold_logs`` (declared in its :class:`bandits.registry.PolicySpec`), which folds each
+batch into the statistics with a few matrix products (float64, on the host). The state it
+returns is the one the policy would hold after calling ``update`` on every row in turn,
+without the rounding of 10⁶ sequential float32 Sherman–Morrison steps.
 
 :func:`train_checkpoint` trains and records provenance in a
 :class:`bandits.checkpoints.Checkpoint`.
@@ -15,6 +16,7 @@ Sherman–Morrison steps.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -22,29 +24,45 @@ import numpy as np
 
 from bandits.base import Policy
 from bandits.checkpoints import Checkpoint, data_hash
-from bandits.context_free import ArmStats
-from bandits.linear import RidgeState
-from bandits.registry import make
+from bandits.registry import make, spec
+from common.errors import ConfigError, DataError
+from common.validation import check_int
+
+
+def _first_bad_row(where: str, bad: np.ndarray, values: np.ndarray, rule: str) -> None:
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        raise DataError(f"{where} must be {rule}, got {values[rows[0]]} at row {rows[0]} "
+                        f"({rows.size} rows)")
 
 
 def _check_rows(context, action, reward, n_arms: int, dim: int):
+    """The rows as arrays (action as int64), after checking shapes and values.
+
+    Raises:
+        DataError: naming the array, the first bad row and its value.
+    """
     context = np.asarray(context)
     action = np.asarray(action)
     reward = np.asarray(reward)
     n = action.shape[0] if action.ndim == 1 else -1
     if context.ndim != 2 or context.shape != (n, dim) or reward.shape != (n,):
-        raise ValueError(f"training rows must be context (n, {dim}), action (n,), reward (n,);"
-                         f" got {context.shape}, {action.shape}, {reward.shape}")
-    bad = np.flatnonzero((action < 0) | (action >= n_arms))
-    if bad.size:
-        raise ValueError(f"action must be in [0, {n_arms}), got {action[bad[0]]} at row "
-                         f"{bad[0]} ({bad.size} rows)")
+        raise DataError(f"training rows must be context (n, {dim}), action (n,), reward (n,);"
+                        f" got {context.shape}, {action.shape}, {reward.shape}")
+    if not (np.issubdtype(action.dtype, np.integer) or np.issubdtype(action.dtype, np.floating)):
+        raise DataError(f"action must hold arm indices, got dtype {action.dtype}")
+    _first_bad_row("action", action != np.floor(action), action, "whole arm indices")
+    _first_bad_row("action", (action < 0) | (action >= n_arms), action, f"in [0, {n_arms})")
     for name, x in (("context", context), ("reward", reward)):
-        rows = np.flatnonzero(~np.isfinite(x).reshape(n, -1).all(1))
-        if rows.size:
-            raise ValueError(f"{name} must be finite, got {x[rows[0]]} at row {rows[0]} "
-                             f"({rows.size} rows)")
+        _first_bad_row(name, ~np.isfinite(x).reshape(n, -1).all(1), x, "finite")
     return context, action.astype(np.int64), reward
+
+
+def _batches(context: np.ndarray, action: np.ndarray, reward: np.ndarray, batch_rows: int
+             ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Consecutive slices of at most ``batch_rows`` rows, in time order."""
+    for s in range(0, action.shape[0], batch_rows):
+        yield context[s:s + batch_rows], action[s:s + batch_rows], reward[s:s + batch_rows]
 
 
 def train(policy: Policy, params, context, action, reward, *, state=None,
@@ -52,47 +70,25 @@ def train(policy: Policy, params, context, action, reward, *, state=None,
     """The policy's state after learning from logged rows (in time order).
 
     Args:
-        policy: a policy of :mod:`bandits` (context-free or linear).
+        policy: a registered policy whose spec declares ``fold_logs``.
         params: its params (``reg`` sets the linear policies' prior).
         context, action, reward: (n, d), (n,), (n,) logged rows.
         state: the state to continue from (default: ``policy.init``).
-        batch_rows: rows folded in per batch (memory is O(batch · d)).
+        batch_rows: rows folded in per batch (memory is O(batch · d)), a positive integer.
+
+    Raises:
+        ConfigError: an algorithm that cannot train from logs.
+        DataError: bad rows (the first one named, with its value).
     """
+    fold_logs = spec(policy.name).fold_logs
+    if fold_logs is None:
+        raise ConfigError(f"bandit {policy.name!r} cannot be trained from logs: its "
+                          f"PolicySpec declares no fold_logs")
+    check_int("batch_rows", batch_rows)
     context, action, reward = _check_rows(context, action, reward, policy.n_arms,
                                           policy.dim)
     state = policy.init(params, jax.random.key(0)) if state is None else state
-    k, n = policy.n_arms, action.shape[0]
-    starts = range(0, n, batch_rows)
-    if isinstance(state, ArmStats):
-        counts = np.asarray(state.counts, np.float64).copy()
-        sums = np.asarray(state.sums, np.float64).copy()
-        for s in starts:
-            a, r = action[s:s + batch_rows], reward[s:s + batch_rows]
-            counts += np.bincount(a, minlength=k)
-            sums += np.bincount(a, weights=r, minlength=k)
-        return ArmStats(jax.numpy.asarray(counts, np.float32),
-                        jax.numpy.asarray(sums, np.float32))
-    if isinstance(state, RidgeState):
-        a_inv = np.asarray(state.a_inv, np.float64)
-        gram = np.linalg.inv(a_inv)  # A_a = reg·I + XᵀX so far
-        xty = np.einsum("kij,kj->ki", gram, np.asarray(state.theta, np.float64))
-        for s in starts:
-            x = np.asarray(context[s:s + batch_rows], np.float64)
-            a, r = action[s:s + batch_rows], reward[s:s + batch_rows]
-            order = np.argsort(a, kind="stable")
-            bounds = np.searchsorted(a[order], np.arange(k + 1))
-            for arm in range(k):  # a loop over arms; each is one matrix product
-                rows = order[bounds[arm]:bounds[arm + 1]]
-                xa = x[rows]
-                gram[arm] += xa.T @ xa
-                xty[arm] += xa.T @ r[rows]
-        a_inv = np.linalg.inv(gram)
-        a_inv = (a_inv + np.swapaxes(a_inv, 1, 2)) / 2  # exactly symmetric, as updates keep it
-        theta = np.einsum("kij,kj->ki", a_inv, xty)
-        return RidgeState(jax.numpy.asarray(a_inv, np.float32),
-                          jax.numpy.asarray(theta, np.float32))
-    raise ValueError(f"{policy.name}: training from logs supports the context-free and linear "
-                     f"policies (state ArmStats or RidgeState), got {type(state).__name__}")
+    return fold_logs(state, _batches(context, action, reward, batch_rows))
 
 
 def train_checkpoint(algorithm: str, hyperparameters: dict[str, Any] | None, context, action,

@@ -1,20 +1,30 @@
 """The Hydra scripts' common entry.
 
-:func:`cli_setup` runs before Hydra composes (an experiment of another script stops with
-the right command; ``--help`` lists a script's own config groups); :func:`hydra_entry`
-runs the study (errors as ``config error:`` / ``data error:``, experiment tracking, where
-the outputs went).
+Each script is one call, ``hydra_main("simulate", run_study)``: :func:`cli_setup` runs
+before Hydra composes (an experiment of another script stops with the right command;
+``--help`` lists a script's own config groups), Hydra composes ``conf/<script>.yaml``, and
+:func:`hydra_entry` runs the study (a required key left unset, errors as
+``config error:`` / ``data error:``, experiment tracking, where the outputs went).
+
+An experiment belongs to the script named by its folder: ``conf/experiment/simulate/``
+holds those of ``scripts/simulate.py``, chosen as ``experiment=simulate/NAME``.
 """
 
 from __future__ import annotations
 
+import functools
 import glob
+import logging
 import os
 import re
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
+from common.errors import ConfigError, DataError
+
 CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
+EXPERIMENT_DIR = os.path.join(CONF_DIR, "experiment")
 SCRIPTS = {"simulate": "a regret study", "ope": "an estimator study",
            "evaluate": "a deployment-gate run"}
 
@@ -24,53 +34,57 @@ def fail(err: ValueError) -> NoReturn:
     other ``ValueError``, and exits with status 2."""
     import sys
 
-    from common.errors import DataError
-
     kind = "data error" if isinstance(err, DataError) else "config error"
     print(f"{kind}: {err}", file=sys.stderr)
     sys.exit(2)
 
 
-def experiment_script(name: str) -> str | None:
-    """The script an experiment belongs to (its ``script:`` key), ``None`` if it declares
-    none; raises ``ConfigError`` when there is no such experiment."""
-    from omegaconf import OmegaConf
-
-    from common.errors import ConfigError
-
-    path = os.path.join(CONF_DIR, "experiment", f"{name}.yaml")
-    if not os.path.isfile(path):
-        raise ConfigError(f"no experiment named {name!r} in conf/experiment/")
-    return OmegaConf.load(path).get("script")
+# ------------------------------------------------------------------------ experiments
 
 
 def experiments(script: str) -> list[str]:
-    """The experiments of ``script``, sorted by name."""
-    names = sorted(os.path.splitext(f)[0]
-                   for f in os.listdir(os.path.join(CONF_DIR, "experiment"))
-                   if f.endswith(".yaml"))
-    return [n for n in names if experiment_script(n) == script]
+    """The experiments of ``script`` as Hydra takes them (``simulate/regret_curves``),
+    sorted; empty for a script with no ``conf/experiment/<script>/`` folder."""
+    folder = os.path.join(EXPERIMENT_DIR, script)
+    if not os.path.isdir(folder):
+        return []
+    return sorted(f"{script}/{os.path.splitext(f)[0]}" for f in os.listdir(folder)
+                  if f.endswith(".yaml"))
 
 
-def check_experiment(script: str, name: str) -> None:
-    """Raises ``ConfigError`` naming the right script when ``experiment=name`` belongs to
-    another one, or listing ``script``'s experiments when there is no such experiment."""
-    from common.errors import ConfigError
+def experiment_script(option: str) -> str:
+    """The script an experiment belongs to: the folder of ``conf/experiment/`` that holds
+    it. ``option`` is ``SCRIPT/NAME`` or a bare ``NAME`` (looked up in every folder);
+    raises ``ConfigError`` when there is no such experiment."""
+    folder, _, name = option.rpartition("/")
+    folders = [folder] if folder else sorted(os.listdir(EXPERIMENT_DIR))
+    for f in folders:
+        if os.path.isfile(os.path.join(EXPERIMENT_DIR, f, f"{name}.yaml")):
+            return f
+    raise ConfigError(f"no experiment {option!r} in conf/experiment/")
 
+
+def check_experiment(script: str, option: str) -> None:
+    """Raises ``ConfigError`` naming the right command when ``experiment=option`` belongs
+    to another script or lacks its folder, or listing ``script``'s experiments when there
+    is no such experiment."""
     own = ", ".join(experiments(script)) or "(none)"
     try:
-        owner = experiment_script(name)
+        owner = experiment_script(option)
     except ConfigError:
-        raise ConfigError(f"experiment={name}: no such experiment; scripts/{script}.py "
+        raise ConfigError(f"experiment={option}: no such experiment; scripts/{script}.py "
                           f"runs: {own}") from None
-    if owner is not None and owner != script:
-        raise ConfigError(f"experiment={name} is {SCRIPTS.get(owner, owner)}: run "
-                          f"python scripts/{owner}.py experiment={name}")
+    right = f"python scripts/{owner}.py experiment={owner}/{option.rpartition('/')[2]}"
+    if owner != script:
+        raise ConfigError(f"experiment={option} is {SCRIPTS.get(owner, owner)}: run {right}")
+    if "/" not in option:
+        raise ConfigError(f"experiment={option}: an experiment is named with its script's "
+                          f"folder: run {right}")
 
 
 def _experiment_args(argv: list[str]) -> list[str]:
-    """Experiment names chosen on a Hydra command line (``experiment=a``, ``+experiment=a``,
-    ``experiment=a,b``, ``experiment=choice(a,b)``)."""
+    """Experiments chosen on a Hydra command line (``experiment=a``, ``+experiment=a``,
+    ``experiment=a,b``, ``experiment=choice(a,b)``), each as written (``simulate/a``)."""
     names = []
     for arg in argv:
         key, sep, value = arg.lstrip("+").partition("=")
@@ -79,9 +93,12 @@ def _experiment_args(argv: list[str]) -> list[str]:
         inner = re.fullmatch(r"choice\((.*)\)", value)
         for v in (inner.group(1) if inner else value).split(","):
             v = v.strip(" []'\"")
-            if re.fullmatch(r"\w+", v):
+            if re.fullmatch(r"[\w/]+", v):
                 names.append(v)
     return names
+
+
+# ------------------------------------------------------------------------ before Hydra
 
 
 def cli_setup(script: str, argv: list[str] | None = None) -> None:
@@ -107,7 +124,7 @@ def script_groups(script: str) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     for entry in OmegaConf.load(os.path.join(CONF_DIR, f"{script}.yaml")).get("defaults", []):
         key = next(iter(entry)) if not isinstance(entry, str) else entry
-        if key == "_self_" or key.startswith(("override ", "hydra/")):
+        if key in ("_self_", "hydra") or key.startswith(("override ", "hydra/")):
             continue
         group, _, package = key.partition("@")
         groups.setdefault(group, [])
@@ -117,6 +134,8 @@ def script_groups(script: str) -> dict[str, list[str]]:
 
 
 def _help_options(script: str) -> str:
+    """The ``== Config groups`` section of ``script``'s ``--help``: one line per group
+    with its options (and the packages it is chosen at)."""
     lines = []
     for group, packages in script_groups(script).items():
         if group == "experiment":
@@ -125,7 +144,8 @@ def _help_options(script: str) -> str:
             options = sorted(os.path.splitext(f)[0]
                              for f in os.listdir(os.path.join(CONF_DIR, group))
                              if f.endswith(".yaml"))
-        line = f"  {group + ':':<14} {', '.join(options)}"
+        line = textwrap.fill(f"  {group + ':':<14} {', '.join(options)}", width=92,
+                             subsequent_indent=" " * 17, break_on_hyphens=False)
         if packages:
             line += "\n" + " " * 17 + "(chosen as " + ", ".join(
                 f"{group}@{p}=OPTION" for p in packages) + ")"
@@ -140,6 +160,22 @@ def register_help_resolver() -> None:
 
     if not OmegaConf.has_resolver("bandax_options"):
         OmegaConf.register_new_resolver("bandax_options", _help_options)
+
+
+# ------------------------------------------------------------------------ running
+
+
+def check_required(cfg, script: str) -> None:
+    """Raises ``ConfigError`` naming every key of the composed ``cfg`` (a ``DictConfig``)
+    still at ``???``: a value the script needs and has no default for."""
+    from omegaconf import OmegaConf
+
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        given = " ".join(f"{k}=VALUE" for k in missing)
+        raise ConfigError(f"{', '.join(missing)} {verb} required (no default): python "
+                          f"scripts/{script}.py {given} ...; --help describes each key")
 
 
 def list_outputs(out_dir: str) -> str:
@@ -159,23 +195,23 @@ def list_outputs(out_dir: str) -> str:
     return line
 
 
-def run_entry(cfg: dict, run: Callable[..., Any], out_dir: str, script: str) -> Any:
+def run_entry(cfg: Mapping[str, Any], run: Callable[..., Any], out_dir: str, script: str,
+              experiment: str | None = None) -> Any:
     """Runs ``run(cfg, out_dir=out_dir)`` as the command line does, without Hydra.
 
-    ``cfg`` is the plain composed config; its ``script`` key (set by an experiment) is
-    checked against ``script`` and removed. The run goes through
-    :func:`common.tracking.tracked` (a W&B run when ``cfg["logger"]`` asks for one; the
-    logger is validated, and credentials checked, before ``run`` is called). A
-    ``ValueError`` exits with status 2 (:func:`fail`); on success the output directory
-    and its files are printed. Returns what ``run`` returned.
+    ``cfg`` is the plain composed config; ``experiment`` the experiment it was composed
+    with (``simulate/regret_curves``), checked against ``script`` before anything runs.
+    The run goes through :func:`common.tracking.tracked` (a W&B run when
+    ``cfg["logger"]`` asks for one; the logger is validated, and credentials checked,
+    before ``run`` is called). A ``ValueError`` exits with status 2 (:func:`fail`); on
+    success the output directory and its files are printed. Returns what ``run``
+    returned.
     """
     from common import tracking
 
-    owner = cfg.pop("script", None)
     try:
-        if owner is not None and owner != script:
-            raise ValueError(f"this config is {SCRIPTS.get(owner, owner)}: run "
-                             f"python scripts/{owner}.py")
+        if experiment is not None:
+            check_experiment(script, experiment)
         result = tracking.tracked(run, cfg, out_dir, job_type=script)
     except ValueError as err:
         fail(err)
@@ -190,11 +226,32 @@ def hydra_entry(cfg, run: Callable[..., Any]) -> Any:
     ``logger`` key included, and returns its result: a regret study's
     ``{"summary", "rollouts"}``, an estimator study's ``{"summary": {...}, ...}`` or a
     gate report with ``"candidates"`` (what :mod:`common.tracking` logs to W&B when
-    ``logger=wandb``). See :func:`run_entry` for errors and what is printed.
+    ``logger=wandb``). A key left at ``???`` stops first (:func:`check_required`); see
+    :func:`run_entry` for other errors and what is printed.
     """
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
     hc = HydraConfig.get()
+    script = hc.job.config_name
+    try:
+        check_required(cfg, script)
+    except ConfigError as err:
+        fail(err)
     plain = OmegaConf.to_container(cfg, resolve=True)
-    return run_entry(plain, run, hc.runtime.output_dir, hc.job.config_name)
+    return run_entry(plain, run, hc.runtime.output_dir, script,
+                     hc.runtime.choices.get("experiment"))
+
+
+def hydra_main(script: str, run: Callable[..., Any]) -> None:
+    """The whole of ``scripts/<script>.py``: composes ``conf/<script>.yaml`` with the
+    command line's overrides and runs ``run(cfg, out_dir)`` through :func:`hydra_entry`
+    (``-m`` runs it once per job; ``--help`` prints ``conf/hydra/help/<script>.yaml``).
+    """
+    import hydra
+
+    # Hydra logs at INFO; JAX's backend probing (no TPU, no GPU) is noise there.
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    cli_setup(script)
+    task = functools.partial(hydra_entry, run=run)
+    hydra.main(version_base=None, config_path=CONF_DIR, config_name=script)(task)()

@@ -213,13 +213,21 @@ REGRET_COLUMNS = ["algorithm", "final_regret_mean", "final_regret_std", "final_r
                   "runtime_s", "agent_rounds_per_s", "n_seeds", "n_rounds"]
 
 
-def regret_rows(rollouts, label: Callable) -> list[dict[str, float]]:
+def regret_rows(rollouts, names: list[str]) -> list[dict[str, float]]:
     """One row per checkpoint round: ``{"round": t, "regret/<algorithm>": mean, ...}``
-    with every algorithm (and grid point) that kept round ``t``."""
+    with every algorithm (and grid point) that kept round ``t``.
+
+    Args:
+        rollouts: the study's rollouts; each has ``mean_regret`` (G, T) and
+            ``checkpoints`` (C,).
+        names: one name per grid point, rollout after rollout (the order of the
+            summary's result rows).
+    """
     by_round: dict[int, dict[str, float]] = {}
+    names_left = iter(names)
     for r in rollouts:
         for g in range(r.mean_regret.shape[0]):
-            key = f"regret/{label(r, g)}"
+            key = f"regret/{next(names_left)}"
             for t in r.checkpoints:
                 by_round.setdefault(int(t), {})[key] = float(r.mean_regret[g, int(t) - 1])
     return [{"round": t, **by_round[t]} for t in sorted(by_round)]
@@ -228,13 +236,11 @@ def regret_rows(rollouts, label: Callable) -> list[dict[str, float]]:
 def log_regret_study(run, summary: Mapping[str, Any], rollouts) -> None:
     """Summary table, mean regret of every algorithm on one ``round`` axis (one logged row
     per checkpoint round), final regret and slope per algorithm in ``run.summary``."""
-    from envs.regret.study import label
-
     rows = summary["results"]
     run.log({"summary": table(rows, [c for c in REGRET_COLUMNS if c in rows[0]])})
     run.define_metric("round")
     run.define_metric("regret/*", step_metric="round")
-    for row in regret_rows(rollouts, label):
+    for row in regret_rows(rollouts, [r["algorithm"] for r in rows]):
         run.log(row)
     for r in rows:
         run.summary[f"final_regret/{r['algorithm']}"] = _cell(r["final_regret_mean"])

@@ -50,3 +50,29 @@ def check_int(where: str, value: Any, low: int = 1, high: float = math.inf) -> i
     not a count)."""
     Range(low, high, integer=True).check(where, value)
     return int(value)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a few allowed names."""
+
+    names: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"one of {', '.join(self.names)}"
+
+    def check(self, where: str, value: Any) -> None:
+        if not isinstance(value, str) or value not in self.names:
+            raise ValueError(f"{where} must be {self.describe()}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A boolean switch: ``True`` or ``False`` only (not 0/1)."""
+
+    def describe(self) -> str:
+        return "true or false"
+
+    def check(self, where: str, value: Any) -> None:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be {self.describe()}, got {value!r}")

@@ -15,10 +15,15 @@ from envs.worlds import (  # noqa: E402
     LinearGaussian,
     LogisticBernoulli,
     SliceSum,
+    SupervisedWorld,
     World,
     make,
     names,
+    register,
+    registered,
+    unregister,
 )
 
-__all__ = ["REGISTRY", "make", "names", "World", "LinearGaussian", "LogisticBernoulli",
-           "SliceSum", "configure_host"]
+__all__ = ["REGISTRY", "make", "names", "register", "registered", "unregister", "World",
+           "LinearGaussian", "LogisticBernoulli", "SliceSum", "SupervisedWorld",
+           "configure_host"]

@@ -126,9 +126,16 @@ def importance_weights(r: Rows) -> Array:
     return r.target_prob / r.pscore
 
 
-def diagnostics(weights: Array) -> Diagnostics:
-    return Diagnostics(jnp.sum(weights) ** 2 / jnp.sum(weights**2), jnp.max(weights),
-                       jnp.mean(weights > 0))
+def diagnostics(weights: Array, xp=jnp) -> Diagnostics:
+    """The importance weights' effective sample size (Σw)² / Σw², maximum and non-zero share.
+
+    Args:
+        weights: (n,) importance weights.
+        xp: the array namespace computing them: ``jax.numpy`` (traceable; float32 unless
+            x64 is on) or ``numpy`` (host arrays, float64 weights stay float64).
+    """
+    return Diagnostics(xp.sum(weights) ** 2 / xp.sum(weights**2), xp.max(weights),
+                       xp.mean(weights > 0))
 
 
 def wmean(x: Array, r: Rows) -> Array:

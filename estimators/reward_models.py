@@ -9,16 +9,22 @@ the fit, and :func:`cross_fit` never scores a row with a model that saw it.
 * :func:`mlp` — a small network with one output per action trained with optax (AdamW on
   minibatches), the loss counting only each row's logged action.
 
-:func:`from_config` builds either from a ``reward_model`` config (``conf/reward_model/``).
+:data:`REGISTRY` maps each name a ``reward_model`` config (``conf/reward_model/``) can give
+to its factory and option ranges; :func:`from_config` builds the configured model and
+:func:`out_of_fold` its cross-fitted predictions on one dataset.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import Array
 
@@ -130,43 +136,118 @@ def mlp(n_arms: int, hidden: int = 32, steps: int = 1000, batch_size: int = 256,
     return RewardModel("mlp", fit, predict)
 
 
-FOLDS = Range(1, 20, integer=True)
-OPTIONS: dict[str, dict[str, Range | type]] = {
-    "ridge": {"reg": Range(0.0), "intercept": bool},
-    "mlp": {"hidden": Range(1, 4096, integer=True), "steps": Range(1, 10**6, integer=True),
-            "batch_size": Range(0, 10**9, integer=True),
-            "learning_rate": Range(0.0, low_open=True), "weight_decay": Range(0.0)},
-}
-FACTORIES = {"ridge": lambda k, **o: ridge(k, **o), "mlp": lambda k, **o: mlp(k, **o)}
+@dataclass(frozen=True)
+class RewardModelSpec:
+    """A reward model the configs can name.
 
-
-def from_config(cfg: Mapping[str, Any] | None, n_arms: int) -> tuple[RewardModel, int]:
-    """``(model, n_folds)`` from a ``reward_model`` config (``conf/reward_model/``).
-
-    Every key is checked against the model's options and their ranges, so a key of the
-    other model (``reg`` on the MLP) or a bad value stops before anything is compiled.
+    Attributes:
+        name: the ``reward_model.name`` that picks it (``conf/reward_model/<name>.yaml``).
+        factory: ``factory(n_arms, **options) -> RewardModel``.
+        options: each option's allowed values: a :class:`Range`, or ``bool`` for a flag.
     """
-    opts = dict(cfg or {"name": "ridge"})
+
+    name: str
+    factory: Callable[..., RewardModel]
+    options: Mapping[str, Range | type]
+
+
+FOLDS = Range(1, 20, integer=True)
+DEFAULT = "ridge"  # the model of a config that names none
+REGISTRY: dict[str, RewardModelSpec] = {
+    s.name: s
+    for s in [
+        RewardModelSpec("ridge", ridge, {"reg": Range(0.0), "intercept": bool}),
+        RewardModelSpec("mlp", mlp, {
+            "hidden": Range(1, 4096, integer=True), "steps": Range(1, 10**6, integer=True),
+            "batch_size": Range(0, 10**9, integer=True),
+            "learning_rate": Range(0.0, low_open=True), "weight_decay": Range(0.0)}),
+    ]
+}
+
+
+def names() -> list[str]:
+    """The reward models a config can name, in registry order."""
+    return list(REGISTRY)
+
+
+def config_or_default(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``cfg`` as a plain dictionary; ``{"name": DEFAULT}`` when it is empty or None."""
+    return dict(cfg or {"name": DEFAULT})
+
+
+def default_config() -> dict[str, Any]:
+    """The default model's config with every option at the factory's default value."""
+    factory = inspect.signature(REGISTRY[DEFAULT].factory).parameters
+    options = {k: factory[k].default for k in REGISTRY[DEFAULT].options}
+    return {"name": DEFAULT, **options,
+            "n_folds": inspect.signature(cross_fit).parameters["n_folds"].default}
+
+
+def describe(cfg: Mapping[str, Any] | None) -> str:
+    """``"name=ridge, reg=1.0, n_folds=2"``: a reward-model config in words, for reports."""
+    return ", ".join(f"{k}={v}" for k, v in config_or_default(cfg).items())
+
+
+def _check_option(name: str, key: str, value: Any) -> None:
+    """Checks one option of model ``name`` against its allowed values."""
+    spec = REGISTRY[name]
+    if key not in spec.options:
+        others = " or ".join(f"reward_model={n}" for n in REGISTRY if n != name)
+        raise ConfigError(f"reward_model ({name}) has no key {key!r}; allowed: "
+                          f"{', '.join([*spec.options, 'n_folds'])} (switch models with "
+                          f"{others}, not reward_model.name)")
+    rule = spec.options[key]
+    if rule is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"reward_model.{key} must be true or false, got {value!r}")
+    else:
+        rule.check(f"reward_model.{key}", value)
+
+
+def check_config(cfg: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], int]:
+    """``(name, options, n_folds)`` of a ``reward_model`` config, every key checked.
+
+    Every key is checked against the model's options and their ranges, so a key of
+    another model (``reg`` on the MLP) or a bad value stops before anything is compiled.
+    """
+    opts = config_or_default(cfg)
     name = opts.pop("name", None)
-    if name not in OPTIONS:
-        raise ConfigError(f"reward_model.name must be one of {', '.join(OPTIONS)}, got "
-                          f"{name!r}; choose a model with reward_model=ridge or "
-                          "reward_model=mlp")
+    if name not in REGISTRY:
+        raise ConfigError(f"reward_model.name must be one of {', '.join(REGISTRY)}, got "
+                          f"{name!r}; choose a model with "
+                          + " or ".join(f"reward_model={n}" for n in REGISTRY))
     n_folds = opts.pop("n_folds", 2)
     FOLDS.check("reward_model.n_folds", n_folds)
     for key, value in opts.items():
-        if key not in OPTIONS[name]:
-            raise ConfigError(f"reward_model ({name}) has no key {key!r}; allowed: "
-                              f"{', '.join([*OPTIONS[name], 'n_folds'])} (switch models with "
-                              f"reward_model={'mlp' if name == 'ridge' else 'ridge'}, not "
-                              "reward_model.name)")
-        rule = OPTIONS[name][key]
-        if rule is bool:
-            if not isinstance(value, bool):
-                raise ConfigError(f"reward_model.{key} must be true or false, got {value!r}")
-        else:
-            rule.check(f"reward_model.{key}", value)
-    return FACTORIES[name](n_arms, **opts), int(n_folds)
+        _check_option(name, key, value)
+    return name, opts, int(n_folds)
+
+
+def from_config(cfg: Mapping[str, Any] | None, n_arms: int) -> tuple[RewardModel, int]:
+    """``(model, n_folds)`` from a ``reward_model`` config (``conf/reward_model/``), checked
+    by :func:`check_config`; the model has ``n_arms`` outputs."""
+    name, opts, n_folds = check_config(cfg)
+    return REGISTRY[name].factory(n_arms, **opts), n_folds
+
+
+def out_of_fold(cfg: Mapping[str, Any] | None, key: Array, context, action, reward,
+                n_arms: int) -> np.ndarray:
+    """Cross-fitted q̂(x, a) of the configured model on one dataset, as one compiled program.
+
+    Args:
+        cfg: a ``reward_model`` config (see :func:`from_config`).
+        key: the PRNG key of the folds and the fits.
+        context: (n, d) contexts; action: (n,) logged actions; reward: (n,) rewards.
+        n_arms: K, the number of actions.
+
+    Returns:
+        (n, K) out-of-fold predictions (see :func:`cross_fit`).
+    """
+    model, n_folds = from_config(cfg, n_arms)
+    fit = jax.jit(functools.partial(cross_fit, model, n_folds=n_folds))
+    q = fit(key, jnp.asarray(context, jnp.float32), jnp.asarray(action),
+            jnp.asarray(reward, jnp.float32))
+    return np.asarray(q)
 
 
 def fold_ids(key: Array, n: int, n_folds: int) -> Array:

@@ -12,7 +12,7 @@ seed's contexts, scores (einsum), argmax with random tie-break and Sherman–Mor
 update of the chosen arm (fancy indexing). It costs the same per round whatever the
 round, so it runs fewer rounds (``--numpy-rounds``) and reports agent-rounds per second.
 The textbook loop over the rounds of one seed is the second baseline. bandax runs
-through the public API (``envs.engine.driver.simulate``). Each figure is the median of
+through the public API (``envs.engine.simulate``). Each figure is the median of
 ``--repeat`` runs (default 3) of the same configuration; compile time (bandax) and
 set-up time (NumPy: allocating the state) are reported in their own column.
 The NumPy baseline's final mean regret is printed beside bandax's at the same round.
@@ -29,13 +29,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 import numpy as np  # noqa: E402
 
 import bandits  # noqa: E402
 import envs  # noqa: E402  (XLA flags before JAX starts)
-from envs.engine.driver import simulate  # noqa: E402
+from envs.engine import simulate  # noqa: E402
 
 K, D, T = 5, 10, 10_000
 POLICIES = {"lin_ucb": "LinUCB", "lin_ts": "linear TS"}
@@ -145,7 +143,7 @@ def cache_check(kind: str, n_rounds: int = T, n_seeds: int = 1000) -> list[float
     times = []
     with tempfile.TemporaryDirectory() as cache:
         code = ("import envs, bandits; from envs.engine.runtime import enable_compilation_cache;"
-                "enable_compilation_cache(); from envs.engine.driver import simulate;"
+                "enable_compilation_cache(); from envs.engine import simulate;"
                 f"r = simulate(bandits.make('{kind}', {K}, {D}), envs.make('linear-gaussian'),"
                 f" n_rounds={n_rounds}, n_seeds={n_seeds}); print(r.compile_s)")
         for _ in range(2):

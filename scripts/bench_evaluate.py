@@ -26,8 +26,6 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -37,6 +35,7 @@ from bandits.train import train_checkpoint  # noqa: E402
 from envs.data.events import events_from_logged, read_events, write_events  # noqa: E402
 from envs.data.generate import simulate_deployment  # noqa: E402
 from envs.data.logged import LoggedData  # noqa: E402
+from estimators import reward_models  # noqa: E402
 from estimators.gate import (  # noqa: E402
     GateRule,
     decision_probs,
@@ -92,7 +91,7 @@ def main() -> None:
         stages["read + validate"] = time.perf_counter() - t0
         test = log.data
         t = time.perf_counter()
-        q_hat = reward_model_predictions(test, {"name": "ridge", "n_folds": 2},
+        q_hat = reward_model_predictions(test, reward_models.default_config(),
                                          jax.random.key(1))
         stages["reward model (2-fold ridge)"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -120,7 +119,6 @@ def main() -> None:
 def numpy_baselines(test, probs, q_hat, n_boot: int, bandax_s: float) -> None:
     """Times the two NumPy bootstraps of scripts/bench_ope.py on the gate's rows: count
     vectors (the headline baseline) and Open Bandit Pipeline's per-estimator loop."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from bench_ope import numpy_count_vectors, numpy_obp_procedure
 
     from estimators import ope

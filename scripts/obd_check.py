@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -26,14 +22,13 @@ import numpy as np  # noqa: E402
 
 import envs  # noqa: E402, F401  (XLA flags before JAX starts)
 from envs.data.obd import CAMPAIGNS, action_distribution_by_position, load_open_bandit  # noqa: E402
-from estimators import ope  # noqa: E402
+from estimators import ope, reward_models  # noqa: E402
 from estimators import registry as est_registry  # noqa: E402
 from estimators.bootstrap import bootstrap_replicates  # noqa: E402
-from estimators.gate import reward_model_predictions  # noqa: E402
 
 # (label, registry name): each runs at the hyperparameters of conf/estimator/<name>.yaml
 ESTIMATORS = (("IPS", "ipw"), ("SNIPS", "snipw"), ("DR", "dr"))
-REWARD_MODEL = {"name": "ridge", "reg": 1.0, "n_folds": 2}
+REWARD_MODEL = reward_models.default_config()
 
 
 def check(path: str, campaign: str, n_boot: int, seed: int = 0) -> dict:
@@ -45,7 +40,9 @@ def check(path: str, campaign: str, n_boot: int, seed: int = 0) -> dict:
                          f"{random.data.n_arms}")
     target = dist[random.position]  # π_bts(a | slot of row i)
     key = jax.random.key(seed)
-    q_hat = reward_model_predictions(random.data, REWARD_MODEL, jax.random.fold_in(key, 1))
+    q_hat = reward_models.out_of_fold(REWARD_MODEL, jax.random.fold_in(key, 1),
+                                      random.data.context, random.data.action,
+                                      random.data.reward, random.data.n_arms)
     rows = ope.rows(random.data.reward.astype(np.float32), random.data.action,
                     random.data.pscore.astype(np.float32), target.astype(np.float32), q_hat)
     fns = [est_registry.make(name) for _, name in ESTIMATORS]
@@ -102,7 +99,7 @@ def main() -> None:
     campaigns = args.campaign or list(CAMPAIGNS)
     print("estimators: " + "; ".join(
         f"{label} = {est_registry.describe(n, est_registry.hyperparameters(n))}"
-        for label, n in ESTIMATORS) + f"; reward model {REWARD_MODEL}")
+        for label, n in ESTIMATORS) + f"; reward model {reward_models.describe(REWARD_MODEL)}")
     try:
         results = [check(args.obd_path, c, args.boot)
                    for c in tqdm(campaigns, desc="campaigns", unit="campaign")]

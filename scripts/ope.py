@@ -1,32 +1,15 @@
-"""Estimator study: ``python scripts/ope.py [experiment=estimator_comparison] [overrides]``.
+"""Estimator study: ``python scripts/ope.py [experiment=ope/NAME] [key=value ...]``.
 
-Writes summary.json (bias, std, RMSE, relative error, coverage, CI width per estimator,
-each with its Monte Carlo error) and estimators.png into the Hydra run directory.
+Runs ``experiment=ope/estimator_comparison`` by default and writes summary.json (bias,
+std, RMSE, relative error, coverage, CI width per estimator, each with its Monte Carlo
+error) and estimators.png into the Hydra run directory. ``--help`` lists the options.
 """
 
-import logging
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import hydra  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-
-import envs  # noqa: E402, F401  (sets XLA flags before JAX starts)
-from common.cli import cli_setup, hydra_entry  # noqa: E402
-from envs.engine.runtime import enable_compilation_cache  # noqa: E402
-from estimators.study import run_study  # noqa: E402
-
-logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
-
-
-@hydra.main(version_base=None, config_path="../conf", config_name="ope")
-def main(cfg: DictConfig) -> None:
-    enable_compilation_cache()
-    hydra_entry(cfg, run_study)
-
+import envs  # noqa: F401  (sets XLA flags before JAX starts)
+from common.cli import hydra_main
+from envs.engine.runtime import enable_compilation_cache
+from estimators.study import run_study
 
 if __name__ == "__main__":
-    cli_setup("ope")
-    main()
+    enable_compilation_cache()
+    hydra_main("ope", run_study)

@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FORMATS = (".parquet", ".csv", ".jsonl")
 FIXED_POLICIES = ("uniform", "softmax")

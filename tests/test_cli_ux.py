@@ -11,6 +11,7 @@ import envs  # noqa: F401
 from common.cli import (
     _experiment_args,
     check_experiment,
+    check_required,
     experiment_script,
     experiments,
     list_outputs,
@@ -20,8 +21,10 @@ from common.cli import (
 from common.errors import ConfigError, DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXPERIMENTS = sorted(os.path.splitext(f)[0]
-                     for f in os.listdir(os.path.join(ROOT, "conf", "experiment")))
+EXPERIMENT_DIR = os.path.join(ROOT, "conf", "experiment")
+EXPERIMENTS = sorted(f"{folder}/{os.path.splitext(f)[0]}"
+                     for folder in os.listdir(EXPERIMENT_DIR)
+                     for f in os.listdir(os.path.join(EXPERIMENT_DIR, folder)))
 
 
 def _script(name, *args, cwd=None, timeout=300):
@@ -47,48 +50,85 @@ def test_errors_are_named_by_kind_with_status_2(tmp_path, capsys, err, prefix):
     assert capsys.readouterr().err.startswith(prefix)
 
 
-def test_every_experiment_declares_its_script():
+def test_every_experiment_lives_in_its_scripts_folder():
+    assert {e.split("/")[0] for e in EXPERIMENTS} == {"simulate", "ope"}, EXPERIMENTS
     owners = {e: experiment_script(e) for e in EXPERIMENTS}
-    assert set(owners.values()) <= {"simulate", "ope"}, owners
-    assert owners["estimator_comparison"] == "ope" and owners["regret_curves"] == "simulate"
+    assert all(owner == e.split("/")[0] for e, owner in owners.items()), owners
+    assert experiment_script("estimator_comparison") == "ope"  # a bare name is looked up
+    assert experiment_script("regret_curves") == "simulate"
     assert experiments("ope") == [e for e in EXPERIMENTS if owners[e] == "ope"]
+    assert experiments("evaluate") == []
+    with pytest.raises(ConfigError, match="no experiment 'simulate/estimator_comparison'"):
+        experiment_script("simulate/estimator_comparison")
 
 
 @pytest.mark.parametrize("script, experiment, message", [
+    ("simulate", "ope/estimator_comparison", "experiment=ope/estimator_comparison is an "
+     "estimator study: run python scripts/ope.py experiment=ope/estimator_comparison"),
+    ("ope", "simulate/regret_curves", "experiment=simulate/regret_curves is a regret study: "
+     "run python scripts/simulate.py experiment=simulate/regret_curves"),
+    ("evaluate", "simulate/logistic_clicks", "run python scripts/simulate.py "
+     "experiment=simulate/logistic_clicks"),
     ("simulate", "estimator_comparison", "experiment=estimator_comparison is an estimator "
-     "study: run python scripts/ope.py experiment=estimator_comparison"),
-    ("ope", "regret_curves", "experiment=regret_curves is a regret study: run python "
-     "scripts/simulate.py experiment=regret_curves"),
-    ("evaluate", "logistic_clicks", "run python scripts/simulate.py"),
-    ("simulate", "regret_curvs", "no such experiment; scripts/simulate.py runs: eligibility"),
+     "study: run python scripts/ope.py experiment=ope/estimator_comparison"),
+    ("simulate", "lin_ucb_alpha", "experiment=lin_ucb_alpha: an experiment is named with "
+     "its script's folder: run python scripts/simulate.py experiment=simulate/lin_ucb_alpha"),
+    ("simulate", "simulate/regret_curvs", "no such experiment; scripts/simulate.py runs: "
+     "simulate/eligibility"),
+    ("evaluate", "regret_curvs", r"no such experiment; scripts/evaluate.py runs: \(none\)"),
 ])
 def test_an_experiment_of_another_script_names_the_right_one(script, experiment, message):
     with pytest.raises(ConfigError, match=message):
         check_experiment(script, experiment)
+    check_experiment("simulate", "simulate/lin_ucb_alpha")  # its own: no error
 
 
 def test_experiments_on_the_command_line():
     argv = ["experiment=a", "+experiment=b", "-m", "experiment=c,d", "env=x",
             "experiment=choice(e, f)", "experiment=[g,h]", "sweep.experiment=z"]
     assert _experiment_args(argv) == list("abcdefgh")
+    assert _experiment_args(["experiment=simulate/a,ope/b"]) == ["simulate/a", "ope/b"]
 
 
 def test_a_config_of_another_script_stops_before_running(tmp_path, capsys):
     calls = []
     with pytest.raises(SystemExit):
-        run_entry({"script": "ope", "logger": {"name": "none"}},
-                  lambda cfg, out_dir: calls.append(cfg), str(tmp_path), "simulate")
+        run_entry({"logger": {"name": "none"}}, lambda cfg, out_dir: calls.append(cfg),
+                  str(tmp_path), "simulate", experiment="ope/estimator_comparison")
     assert calls == [] and "run python scripts/ope.py" in capsys.readouterr().err
-    run_entry({"script": "ope", "logger": {"name": "none"}},
-              lambda cfg, out_dir: calls.append(cfg), str(tmp_path), "ope")
-    assert calls == [{"logger": {"name": "none"}}]  # the script key is the entry's
+    run_entry({"logger": {"name": "none"}}, lambda cfg, out_dir: calls.append(cfg),
+              str(tmp_path), "ope", experiment="ope/estimator_comparison")
+    assert calls == [{"logger": {"name": "none"}}]
+
+
+def test_a_required_key_left_unset_is_named():
+    from omegaconf import OmegaConf
+
+    check_required(OmegaConf.create({"data": "logs.csv", "load": {"n_arms": None}}),
+                   "evaluate")
+    with pytest.raises(ConfigError, match=r"^data is required \(no default\): python "
+                                          r"scripts/evaluate.py data=VALUE"):
+        check_required(OmegaConf.create({"data": "???", "candidate": "lin_ucb"}), "evaluate")
+    with pytest.raises(ConfigError, match="data, load.path are required"):
+        check_required(OmegaConf.create({"data": "???", "load": {"path": "???"}}), "evaluate")
+
+
+def test_cli_names_a_required_key_before_running(tmp_path):
+    p = _script("evaluate.py", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert p.stderr.startswith("config error: data is required (no default): python "
+                               "scripts/evaluate.py data=VALUE")
+    assert "Traceback" not in p.stderr
+    assert not (tmp_path / "report.json").exists()
 
 
 @pytest.mark.parametrize("script, args, message", [
-    ("simulate.py", ["experiment=estimator_comparison"], "run python scripts/ope.py "
-                                                         "experiment=estimator_comparison"),
-    ("ope.py", ["experiment=regret_curves"], "run python scripts/simulate.py "
-                                             "experiment=regret_curves"),
+    ("simulate.py", ["experiment=ope/estimator_comparison"],
+     "run python scripts/ope.py experiment=ope/estimator_comparison"),
+    ("ope.py", ["experiment=simulate/regret_curves"],
+     "run python scripts/simulate.py experiment=simulate/regret_curves"),
+    ("simulate.py", ["-m", "experiment=simulate/slice_sum,estimator_comparison"],
+     "run python scripts/ope.py experiment=ope/estimator_comparison"),
 ])
 def test_cli_sends_an_experiment_to_its_script(tmp_path, script, args, message):
     p = _script(script, *args, f"hydra.run.dir={tmp_path}")
@@ -130,8 +170,13 @@ def test_help_lists_only_the_groups_a_script_uses(script, present, absent):
 def test_help_describes_the_main_keys_with_current_values():
     p = _script("simulate.py", "--help", "study.n_seeds=7")
     assert "Regret-curve study" in p.stdout and "study.n_seeds=7 " in p.stdout
-    experiment_line = next(ln for ln in p.stdout.splitlines() if "experiment:" in ln)
-    assert "regret_curves" in experiment_line and "estimator_comparison" not in experiment_line
+    experiment_lines = p.stdout.split("experiment:")[1].split("\n\n")[0]
+    assert "simulate/regret_curves" in experiment_lines
+    assert "estimator_comparison" not in experiment_lines
+    p = _script("evaluate.py", "--help")
+    assert "data=???   required" in p.stdout
+    p = _script("evaluate.py", "--help", "data=logs.csv")
+    assert "data=logs.csv   required" in p.stdout
 
 
 # ------------------------------------------------------------------------ simulate_log.py
@@ -204,7 +249,7 @@ def _summary():
 
 
 def test_regret_table_states_the_study_and_the_slope():
-    from envs.regret.study import format_markdown, format_table
+    from envs.regret.report import format_markdown, format_table
 
     summary = _summary()
     for text in (format_table(summary["results"], "linear-gaussian"),

@@ -14,22 +14,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import envs  # noqa: F401
+from common.cli import experiments, script_groups
 from envs.regret.study import run_study, validate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONF = os.path.join(ROOT, "conf")
-ALL_EXPERIMENTS = sorted(os.path.splitext(os.path.basename(p))[0]
-                         for p in glob.glob(os.path.join(CONF, "experiment", "*.yaml")))
-
-
-def _script_of(experiment):
-    """Experiments choose estimators (scripts/ope.py) or bandits (scripts/simulate.py)."""
-    with open(os.path.join(CONF, "experiment", experiment + ".yaml")) as f:
-        return "ope" if "override /estimator" in f.read() else "simulate"
-
-
-EXPERIMENTS = [e for e in ALL_EXPERIMENTS if _script_of(e) == "simulate"]
-OPE_EXPERIMENTS = [e for e in ALL_EXPERIMENTS if _script_of(e) == "ope"]
+EXPERIMENTS = experiments("simulate")  # conf/experiment/simulate/*.yaml
 BANDITS = sorted(os.path.splitext(os.path.basename(p))[0]
                  for p in glob.glob(os.path.join(CONF, "bandit", "*.yaml")))
 ENVS = sorted(os.path.splitext(os.path.basename(p))[0]
@@ -48,7 +38,65 @@ def test_config_files_cover_registries():
 
     assert set(BANDITS) == set(bandits.names())
     assert {c.replace("_", "-") for c in ENVS} == set(envs.names())
-    assert "regret_curves" in EXPERIMENTS
+    assert "simulate/regret_curves" in EXPERIMENTS
+
+
+def test_sweep_keys_are_the_registry_hyperparameters():
+    """sweep.<key> exists for every numeric hyperparameter of bandits/registry.py, and for
+    nothing else (the keys' order is the order of a grid's axes: it stays as it is)."""
+    import bandits
+
+    expected = {k for name in bandits.names() for k in bandits.spec(name).params}
+    with initialize_config_dir(CONF, version_base=None):
+        sweep = compose("simulate").sweep
+    assert set(sweep) == expected, (set(sweep) - expected, expected - set(sweep))
+    assert all(v is None for v in sweep.values())
+
+
+@pytest.mark.parametrize("bandit", BANDITS)
+def test_bandit_files_hold_the_registry_hyperparameters(bandit):
+    """conf/bandit/<name>.yaml sets every hyperparameter the registry allows (numeric and
+    static), each within its range."""
+    import bandits
+
+    spec = bandits.spec(bandit)
+    hyper = OmegaConf.to_container(OmegaConf.load(os.path.join(CONF, "bandit",
+                                                               bandit + ".yaml")))
+    assert set(hyper) == {*spec.params, *spec.static}
+    bandits.validate(bandit, hyper)
+
+
+def _group_options(group):
+    return sorted(os.path.splitext(f)[0] for f in os.listdir(os.path.join(CONF, group))
+                  if f.endswith(".yaml"))
+
+
+def _every_choice():
+    """(root config, override) for every option of every group in each root config's
+    defaults list, each experiment of the script included."""
+    out = []
+    for script in ("simulate", "ope", "evaluate"):
+        for group, packages in script_groups(script).items():
+            options = (experiments(script) if group == "experiment"
+                       else _group_options(group))
+            keys = [f"{group}@{p}" for p in packages] or [group]
+            out += [(script, f"{key}={option}") for key in keys for option in options]
+    return out
+
+
+@pytest.mark.parametrize("script, override", _every_choice())
+def test_every_config_composes(script, override):
+    """Every root config composes with every option of its groups, under the shared Hydra
+    settings (conf/hydra/default.yaml): a run directory per script, the working directory
+    kept, the job named after the script."""
+    with initialize_config_dir(CONF, version_base=None):
+        cfg = compose(script, overrides=[override], return_hydra_config=True)
+    assert cfg.hydra.run.dir.startswith(f"outputs/{script}/")
+    assert cfg.hydra.sweep.dir.startswith(f"multirun/{script}/")
+    assert cfg.hydra.job.chdir is False and cfg.hydra.job.name == script
+    assert cfg.hydra.help.app_name == f"{script}.py"
+    OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]),
+                           resolve=True)
 
 
 def test_default_is_the_full_regret_study():
@@ -64,7 +112,7 @@ def test_every_experiment_runs_tiny(experiment, tmp_path):
     """Every experiment runs at 3 seeds × 24 rounds, and its outputs agree with the
     per-round trajectories: final regret = the sum of every round's regret (≥ 0), the
     curves' last point and the reward per round are the trajectories' means."""
-    cfg = _compose([f"experiment={experiment}", *TINY, "study.record_trajectories=true"])
+    cfg = _compose([f"experiment={experiment}", *TINY, "study.record=trajectories"])
     out = run_study(cfg, out_dir=str(tmp_path), echo=False)
     with open(tmp_path / "summary.json") as f:
         summary = json.load(f)
@@ -93,7 +141,7 @@ def test_every_experiment_runs_tiny(experiment, tmp_path):
 
 def _check_against_trajectories(rollouts, results, curve_rows):
     """Summary rows and curves.csv against each grid point's (S, T) trajectories."""
-    from envs.regret.study import label
+    from envs.regret.report import label
 
     by_name = {r["algorithm"]: r for r in results}
     curve = {(r["algorithm"], int(r["round"])): float(r["mean"]) for r in curve_rows}
@@ -129,7 +177,7 @@ def test_regret_study_numbers():
     """regret_curves with uniform and LinUCB, 400 seeds × 300 rounds. Uniform's regret
     per round is within 4 s.e. of E[max − mean] = 1.1377 (measured 1.1279 ± 0.0071);
     LinUCB's final regret is below 0.4 × uniform's (measured 0.286 ± 0.003)."""
-    cfg = _compose(["experiment=regret_curves", "bandit=[uniform,lin_ucb]",
+    cfg = _compose(["experiment=simulate/regret_curves", "bandit=[uniform,lin_ucb]",
                     "study.n_seeds=400", "study.n_rounds=300", *TINY[2:]])
     uniform, lin_ucb = run_study(cfg, echo=False)["rollouts"]
     u = uniform.final_regret[0].astype(np.float64) / 300
@@ -167,7 +215,10 @@ def test_in_process_sweep_makes_grid(tmp_path):
     ("study.n_rounds=0", "study.n_rounds"),
     ("study.n_seeds=-3", "study.n_seeds"),
     ("+bandit.lin_ucb.alfa=1", "no key 'alfa'; allowed: alpha, reg"),
-    ("study.layout=rows", "study.layout"),
+    ("study.layout=rows", "study.layout must be one of lanes, vmap, got 'rows'"),
+    ("study.record=logs", "study.record must be one of curves, trajectories, got 'logs'"),
+    ("study.fixed_world=1", "study.fixed_world must be true or false, got 1"),
+    ("+study.horizon=3", "study has no key 'horizon'; allowed: n_seeds"),
     ("sweep.temperature=[1]", "no selected bandit has a numeric hyperparameter"),
     ("+sweep.alfa=[1]", "no selected bandit has a numeric hyperparameter 'alfa'"),
     ("sweep.alpha=[-1]", r"sweep.alpha\[0\]"),

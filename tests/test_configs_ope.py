@@ -9,13 +9,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import envs  # noqa: F401
+from common.cli import experiments
 from estimators import registry
 from estimators.study import run_study, sweep_spec, validate
 
 CONF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
-OPE_EXPERIMENTS = sorted(  # experiments that choose estimators belong to scripts/ope.py
-    f[:-5] for f in os.listdir(os.path.join(CONF, "experiment"))
-    if "override /estimator" in open(os.path.join(CONF, "experiment", f)).read())
+OPE_EXPERIMENTS = experiments("ope")  # conf/experiment/ope/*.yaml
 
 TINY = ["study.n_datasets=4", "study.n_rows=300", "study.n_boot=20",
         "study.truth_contexts=2000"]
@@ -29,7 +28,18 @@ def _compose(overrides):
 def test_estimator_files_cover_the_registry():
     files = {os.path.splitext(f)[0] for f in os.listdir(os.path.join(CONF, "estimator"))}
     assert files == set(registry.names())
-    assert "estimator_comparison" in OPE_EXPERIMENTS
+    assert "ope/estimator_comparison" in OPE_EXPERIMENTS
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_estimator_files_hold_the_registry_hyperparameters(name):
+    """conf/estimator/<name>.yaml sets exactly the registry's hyperparameters, at the
+    registry's defaults (what every script uses unless told otherwise)."""
+    hyper = OmegaConf.to_container(OmegaConf.load(os.path.join(CONF, "estimator",
+                                                               name + ".yaml")))
+    spec = registry.spec(name)
+    assert set(hyper) == set(spec.params) == set(spec.defaults)
+    assert registry.hyperparameters(name, **hyper) == dict(spec.defaults)
 
 
 @pytest.mark.parametrize("experiment", OPE_EXPERIMENTS)

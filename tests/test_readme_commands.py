@@ -27,11 +27,11 @@ GATE = "evaluation.n_boot=50"
 # run here, with the reason in SKIPPED).
 SMALL: dict[str, str] = {
     "python scripts/simulate.py": SIM,
-    "python scripts/simulate.py experiment=lin_ucb_alpha": SIM,
+    "python scripts/simulate.py experiment=simulate/lin_ucb_alpha": SIM,
     "python scripts/simulate.py bandit=[lin_ucb,lin_ts] sweep.alpha=[0.1,0.3,1,3] "
     "sweep.v=[0.3,1]": SIM,
     "python scripts/simulate.py -m bandit=lin_ucb,lin_ts env=linear_gaussian,slice_sum": SIM,
-    "python scripts/simulate.py experiment=logistic_clicks logger=wandb": SIM,
+    "python scripts/simulate.py experiment=simulate/logistic_clicks logger=wandb": SIM,
     "python scripts/simulate.py env.context_std=0 bandit=[lin_ucb] sweep.alpha=[0,0.5,2]": SIM,
     "python scripts/ope.py": OPE,
     "python scripts/ope.py estimator=[ipw,snipw,dr] target_policy.epsilon=0.3 "

@@ -1,2 +1,3 @@
-"""Logged bandit data: the logged-data type and its checks, log generators, ground truth,
-decision-log files, reward attribution and the Open Bandit Dataset."""
+"""Logged bandit data: the logged-data types, their checks and conversions, log
+generators, ground truth, decision-log files, reward attribution, the deployment gate's
+loading and the Open Bandit Dataset."""

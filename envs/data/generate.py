@@ -21,7 +21,9 @@ from bandits.base import sample_categorical
 from bandits.oracle import oracle_policy
 from envs.data.logged import LoggedBatch, LoggedData
 from envs.data.truth import Target
-from envs.engine.driver import largest_divisor, recorded_floats, simulate
+from envs.engine.driver import simulate
+from envs.engine.plan import largest_divisor
+from envs.engine.records import recorded_floats
 from envs.worlds.base import World
 
 
@@ -40,7 +42,7 @@ def simulate_logs(env: World, env_params, logging: Target, key: Array, n_rows: i
         y = env.realise(env_params, mu, env.draw_reward_noise(kr, env_params, state))
         chosen = jnp.arange(env.n_arms) == a
         return LoggedBatch(x, m, a, jnp.sum(jnp.where(chosen, y, 0.0)),
-                    jnp.sum(jnp.where(chosen, probs, 0.0)), probs, mu)
+                           jnp.sum(jnp.where(chosen, probs, 0.0)), probs, mu)
 
     def dataset(mi):
         dk = jax.random.fold_in(key, mi)
@@ -64,17 +66,15 @@ def learning_logs(cfg, env, params, seed: int, n_rows: int, n_datasets: int):
     for start in range(0, n_datasets, batch):
         r = simulate(policy, env, n_rounds=warm + n_rows, n_seeds=batch, env_params=params,
                      seed=seed, first_seed=start, record="logs")
-        t = {k: v[0, :, warm:] for k, v in r.trajectories.items()}
-        bad = np.argwhere(~(t["propensity"] > 0))
+        logs = LoggedBatch.from_rollout(r, warmup=warm)
+        bad = np.argwhere(~(logs.pscore > 0))
         if len(bad):
             d, i = bad[0]
             raise ValueError(
-                f"logging_policy {cfg['name']} recorded propensity {t['propensity'][d, i]} "
+                f"logging_policy {cfg['name']} recorded propensity {logs.pscore[d, i]} "
                 f"for its own action (dataset {start + d}, row {i}): its action "
                 "probabilities are a Monte Carlo estimate; raise its n_prob_draws")
-        yield start, LoggedBatch(t["context"], t["mask"], t["action"].astype(np.int32),
-                          t["reward"], t["propensity"], t["action_dist"],
-                          t["expected_reward"])
+        yield start, logs
 
 
 def simulate_deployment(env, n_rows: int, *, logging: str = "softmax",
@@ -98,11 +98,8 @@ def simulate_deployment(env, n_rows: int, *, logging: str = "softmax",
         for i in range(0, n_rows, slice_rows):  # rows are independent: draw in slices
             logs = simulate_logs(env, params, policy, jax.random.fold_in(
                 jax.random.key(seed), i), min(slice_rows, n_rows - i), 1)
-            parts.append(jax.tree_util.tree_map(lambda x: np.asarray(x[0]), logs))
-        cat = lambda f: np.concatenate([getattr(p, f) for p in parts])
-        data = LoggedData.from_arrays(context=cat("context"), action=cat("action"),
-                                      reward=cat("reward"), pscore=cat("pscore"),
-                                      action_dist=cat("action_dist"), mask=cat("mask"))
+            parts.append(jax.tree_util.tree_map(np.asarray, logs))
+        data = LoggedData.from_batch(LoggedBatch.concat_rows(parts))
         exploration = {} if logging == "uniform" else {"temperature": temperature}
         return data, {"algorithm": logging, "exploration": exploration,
                       "policy_version": f"{logging}-{json.dumps(exploration, sort_keys=True)}"}

@@ -5,37 +5,45 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from envs.data.events import id_runs
+from envs.data.events import EventLog, id_runs, read_events, read_table
+from envs.data.logged import LoggedData
+from envs.data.obd import load_open_bandit
+from envs.data.rewards import DecisionStatus, attribute_rewards, format_report
+
+
+def _load_obd(cfg: Mapping[str, Any]):
+    """``load_logs`` for ``data=obd``: the Open Bandit Dataset at ``obd.path``."""
+    o = dict(cfg.get("obd") or {})
+    if not o.get("path"):
+        raise ValueError("data=obd needs obd.path: the Open Bandit Dataset directory "
+                         "(e.g. obd.path=../shared/data/obd)")
+    obd = load_open_bandit(o["path"], o.get("behavior_policy", "random"),
+                           o.get("campaign", "all"))
+    load = {"format": "Open Bandit Dataset", "rows_read": obd.data.n_rows,
+            "rows_kept": obd.data.n_rows, "n_arms": obd.data.n_arms,
+            "n_arms_source": "the dataset's item list", "dim": obd.data.dim,
+            **_time_span(obd.timestamp)}
+    return obd.data, obd.timestamp, (f"Open Bandit Dataset {obd.behavior_policy}/"
+                                     f"{obd.campaign} ({o['path']})"), load
 
 
 def load_logs(cfg: Mapping[str, Any]):
     """``(LoggedData, timestamps, description, load report)`` for ``data``: a decision-log
     file (.parquet, .csv, .jsonl) or ``obd`` (the Open Bandit Dataset at ``obd.path``).
-    The load report is what :func:`describe_load` puts in words."""
+    The load report is what :func:`describe_load` puts in words; timestamps are (n,)
+    datetime64[us]."""
     source = cfg.get("data")
     if not source:
         raise ValueError("data: give a decision log (.parquet, .csv or .jsonl) or obd")
     if source == "obd":
-        from envs.data.obd import load_open_bandit
-
-        o = dict(cfg.get("obd") or {})
-        if not o.get("path"):
-            raise ValueError("data=obd needs obd.path: the Open Bandit Dataset directory "
-                             "(e.g. obd.path=../shared/data/obd)")
-        obd = load_open_bandit(o["path"], o.get("behavior_policy", "random"),
-                               o.get("campaign", "all"))
-        load = {"format": "Open Bandit Dataset", "rows_read": obd.data.n_rows,
-                "rows_kept": obd.data.n_rows, "n_arms": obd.data.n_arms,
-                "n_arms_source": "the dataset's item list", "dim": obd.data.dim,
-                **_time_span(obd.timestamp)}
-        return obd.data, obd.timestamp, (f"Open Bandit Dataset {obd.behavior_policy}/"
-                                         f"{obd.campaign} ({o['path']})"), load
-    from envs.data.events import read_events
-
+        return _load_obd(cfg)
     if not os.path.exists(source):
         raise ValueError(f"data: no such file {source!r}")
     ld = dict(cfg.get("load") or {})
@@ -93,23 +101,12 @@ def describe_load(load: Mapping[str, Any] | None) -> list[str]:
 
 def read_reward_events(path: str) -> dict[str, np.ndarray]:
     """Reward events (.parquet, .csv or .jsonl): ``user_id``, ``timestamp``, ``value`` and
-    optionally ``event_id`` (the decision it belongs to, when known)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
-    import pyarrow.json as pjson
-    import pyarrow.parquet as pq
-
+    optionally ``event_id`` (the decision it belongs to, when known), each (m,): ids as
+    objects ("" where null), timestamps datetime64[us], values float64."""
     if not os.path.exists(path):
         raise ValueError(f"rewards.path: no such file {path!r}")
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".parquet", ".csv", ".jsonl"):
-        raise ValueError(f"rewards.path must end in .parquet, .csv or .jsonl, got {path!r}")
-    if ext == ".csv":
-        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types={
-            "event_id": pa.string(), "user_id": pa.string(), "timestamp": pa.string()}))
-    else:
-        table = pq.read_table(path) if ext == ".parquet" else pjson.read_json(path)
+    table = read_table(path, string_columns=("event_id", "user_id", "timestamp"),
+                       setting="rewards.path")
     missing = [c for c in ("timestamp", "value") if c not in table.column_names]
     if "user_id" not in table.column_names and "event_id" not in table.column_names:
         missing.append("user_id or event_id")
@@ -133,17 +130,15 @@ def read_reward_events(path: str) -> dict[str, np.ndarray]:
     return out
 
 
-def join_rewards(log, rw: Mapping[str, Any], missing_reward):
-    """Attributes a reward file to a decision log's decisions that have no reward.
+def join_rewards(log: EventLog, rw: Mapping[str, Any],
+                 missing_reward) -> tuple[LoggedData, np.ndarray]:
+    """Attributes a reward file (``rw``: ``path``, ``window_s``, ``combine``) to a decision
+    log's decisions that have no reward.
 
     Decisions whose reward is still pending (their window is open) or missing with no
     missing-reward value are left out of the evaluation — counted and printed, never
     dropped silently. Returns ``(LoggedData, timestamps)`` of the decisions kept.
     """
-    from dataclasses import replace
-
-    from envs.data.rewards import DecisionStatus, attribute_rewards, format_report
-
     events = read_reward_events(rw["path"])
     decisions = {"event_id": log.event_id, "timestamp": log.timestamp,
                  "user_id": log.user_id}

@@ -1,28 +1,41 @@
-"""Logged bandit feedback: the arrays off-policy evaluation reads, validated on entry.
+"""Logged bandit feedback: the arrays off-policy evaluation reads, and their conversions.
 
-``LoggedData.from_arrays`` checks everything in plain Python/NumPy before any estimator
-is compiled and raises ``DataError`` (a ``ValueError``) naming the field, the bad value
-and the first bad row. Nothing is dropped or clipped. ``LoggedData.from_obp`` and
-``LoggedData.to_obp`` convert from and to Open Bandit Pipeline's ``bandit_feedback`` dicts.
+``LoggedData`` is one dataset, validated on entry: ``LoggedData.from_arrays`` checks
+everything in plain Python/NumPy (:mod:`envs.data.validation`) before any estimator is
+compiled and raises ``DataError`` (a ``ValueError``) naming the field, the bad value and
+the first bad row. ``LoggedBatch`` is M datasets of n rows, arrays (M, n, ...), as
+simulated studies draw them inside compiled programs.
+
+Every conversion lives here: from arrays, ``.npz`` files, engine rollouts, batches, Open
+Bandit Pipeline ``bandit_feedback`` dicts and decision-event columns, and back to obp dicts
+(:meth:`LoggedData.to_obp`) and decision-event columns (:func:`events_from_logged`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import numpy as np
 
 from common.errors import ConfigError, DataError
+from common.formatting import json_default, plain
+from common.validation import check_int
+from envs.data.validation import (
+    check_count,
+    check_finite,
+    check_target,
+    first_bad_row,
+    validate,
+)
+
+__all__ = ["OBP_REQUIRED", "LoggedBatch", "LoggedData", "events_from_logged", "check_finite",
+           "check_target", "validate"]
 
 Array = np.ndarray  # or a jax.Array: the batch is built and read inside compiled programs
 
-_PROB_TOL = 1e-4  # rows of a distribution sum to 1 within this
-# A logged propensity matches its distribution within this relative tolerance (float32
-# rounding is ~6e-8 relative), with an absolute floor only for exact zeros.
-_REL_TOL = 1e-4
-_ABS_FLOOR = 1e-12
 # The keys every Open Bandit Pipeline bandit_feedback dict has, and those read if present.
 OBP_REQUIRED = ("n_rounds", "n_actions", "action", "reward", "pscore", "context")
 
@@ -38,6 +51,33 @@ class LoggedBatch(NamedTuple):
     pscore: Array  # (M, n)
     action_dist: Array  # (M, n, K) the logging policy's probabilities
     expected_reward: Array  # (M, n, K) μ(x, a), for oracle checks
+
+    @classmethod
+    def from_rollout(cls, rollout, grid_point: int = 0, warmup: int = 0) -> LoggedBatch:
+        """The logs of every seed of one grid point of a simulated run, one dataset per
+        seed, without the first ``warmup`` rounds: arrays (S, T - warmup, ...).
+
+        ``rollout`` comes from ``envs.engine.driver.simulate(..., record="logs")``; every
+        row holds the context the policy saw, the arms it could choose, its full action
+        distribution at that round (so ``pscore`` is the probability it actually used),
+        the reward it observed and the world's mean rewards.
+        """
+        t = rollout.trajectories
+        if t is None or "context" not in t:
+            raise ConfigError("this rollout holds no logs: run simulate(..., "
+                              "record='logs')")
+        g, w = grid_point, warmup
+        return cls(t["context"][g, :, w:], t["mask"][g, :, w:],
+                   t["action"][g, :, w:].astype(np.int32), t["reward"][g, :, w:],
+                   t["propensity"][g, :, w:], t["action_dist"][g, :, w:],
+                   t["expected_reward"][g, :, w:])
+
+    @classmethod
+    def concat_rows(cls, parts: Sequence[LoggedBatch]) -> LoggedBatch:
+        """Batches of the same M datasets, rows (M, n_i, ...) one after the other, as one
+        batch of rows (M, Σ n_i, ...) (NumPy arrays)."""
+        return cls(*(np.concatenate([np.asarray(x) for x in field], axis=1)
+                     for field in zip(*parts)))
 
 
 @dataclass(frozen=True)
@@ -80,7 +120,8 @@ class LoggedData:
     @classmethod
     def from_arrays(cls, *, context, action, reward, pscore, n_arms: int | None = None,
                     action_dist=None, mask=None) -> LoggedData:
-        """Builds validated logged data (see :func:`validate`)."""
+        """Builds validated logged data (see :func:`envs.data.validation.validate`); K is
+        ``n_arms``, else the width of ``action_dist`` or of ``mask``."""
         arrays = {
             "context": np.asarray(context, dtype=np.float64 if np.asarray(context).dtype
                                   == np.float64 else np.float32),
@@ -110,29 +151,35 @@ class LoggedData:
         np.savez_compressed(path, **data)
 
     @classmethod
-    def from_rollout(cls, rollout, seed: int = 0, grid_point: int = 0) -> LoggedData:
-        """The log of one simulated run: a policy logged as it learns.
-
-        ``rollout`` comes from ``envs.engine.driver.simulate(..., record="logs")``; every
-        row holds the context the policy saw, the arms it could choose, its full action
-        distribution at that round (so ``pscore`` is the probability it actually used)
-        and the reward it observed.
-        """
-        t = rollout.trajectories
-        if t is None or "context" not in t:
-            raise ConfigError("this rollout holds no logs: run simulate(..., "
-                              "record='logs')")
-        g, s = grid_point, seed
-        return cls.from_arrays(context=t["context"][g, s], action=t["action"][g, s],
-                               reward=t["reward"][g, s], pscore=t["propensity"][g, s],
-                               action_dist=t["action_dist"][g, s], mask=t["mask"][g, s])
-
-    @classmethod
     def from_npz(cls, path: str) -> LoggedData:
         with np.load(path) as z:
             kw = {k: z[k] for k in z.files}
         kw["n_arms"] = int(kw["n_arms"])
         return cls.from_arrays(**kw)
+
+    @classmethod
+    def from_batch(cls, batch: LoggedBatch, dataset: int = 0) -> LoggedData:
+        """Dataset ``dataset`` of a batch (its mean rewards are not kept), validated."""
+        m = dataset
+        return cls.from_arrays(context=batch.context[m], action=batch.action[m],
+                               reward=batch.reward[m], pscore=batch.pscore[m],
+                               action_dist=batch.action_dist[m], mask=batch.mask[m])
+
+    @classmethod
+    def from_rollout(cls, rollout, seed: int = 0, grid_point: int = 0) -> LoggedData:
+        """The log of one simulated run, a policy logged as it learns: seed ``seed`` of
+        :meth:`LoggedBatch.from_rollout`."""
+        return cls.from_batch(LoggedBatch.from_rollout(rollout, grid_point), seed)
+
+    @classmethod
+    def from_events(cls, columns: Mapping[str, np.ndarray], n_arms: int,
+                    mask: np.ndarray | None = None) -> LoggedData:
+        """Logged data from decision-event columns (the fields of ``docs/events.md``):
+        ``context`` (n, d), ``action`` (n,), ``reward`` (n,) and ``propensity`` (n,), with
+        ``mask`` (n, K) the rows' eligible arms."""
+        return cls.from_arrays(context=columns["context"], action=columns["action"],
+                               reward=columns["reward"], pscore=columns["propensity"],
+                               n_arms=n_arms, mask=mask)
 
     @classmethod
     def from_obp(cls, bandit_feedback: Mapping) -> LoggedData:
@@ -150,7 +197,8 @@ class LoggedData:
 
         Raises:
             DataError: a required key is missing, or a value breaks a rule of
-                :func:`validate`, naming the key, the value and the row.
+                :func:`envs.data.validation.validate`, naming the key, the value and the
+                row.
         """
         fb = bandit_feedback
         missing = [k for k in OBP_REQUIRED if k not in fb or fb[k] is None]
@@ -159,18 +207,16 @@ class LoggedData:
                             f"{', '.join(map(str, fb)) or 'none'})")
         action = np.asarray(fb["action"])
         n = action.shape[0] if action.ndim else 0
-        n_rounds = fb["n_rounds"]
-        if isinstance(n_rounds, bool) or not isinstance(n_rounds, (int, np.integer)) or \
-                n_rounds != n:
+        try:
+            check_int("n_rounds", fb["n_rounds"], n, n)
+        except ValueError:
             raise DataError(f"n_rounds must equal the number of rows of action ({n}), got "
-                            f"{n_rounds!r}")
-        k = fb["n_actions"]
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise DataError(f"n_actions must be an integer >= 1, got {k!r}")
+                            f"{fb['n_rounds']!r}") from None
+        k = check_count("n_actions", fb["n_actions"], DataError)
         slot = _obp_slot(fb.get("position"), n)
         return cls.from_arrays(context=fb["context"], action=action, reward=fb["reward"],
-                               pscore=fb["pscore"], n_arms=int(k),
-                               action_dist=_obp_action_dist(fb.get("pi_b"), n, int(k), slot),
+                               pscore=fb["pscore"], n_arms=k,
+                               action_dist=_obp_action_dist(fb.get("pi_b"), n, k, slot),
                                mask=fb.get("mask"))
 
     def to_obp(self, action_context=None) -> dict:
@@ -212,13 +258,13 @@ def _obp_slot(position, n: int) -> int | None:
                         f"{pos.shape}")
     if not np.issubdtype(pos.dtype, np.integer) or (pos < 0).any():
         bad = np.ones(n, bool) if not np.issubdtype(pos.dtype, np.integer) else pos < 0
-        row = _first_bad(bad)
-        raise DataError(f"position must hold slots >= 0; row {row} has {_fmt(pos[row])}")
+        row = first_bad_row(bad)
+        raise DataError(f"position must hold slots >= 0; row {row} has {plain(pos[row])}")
     slots = np.unique(pos)
     if len(slots) > 1:
         row = int(np.argmax(pos != pos[0]))
         raise DataError(
-            f"position holds {len(slots)} slots ({_fmt(slots[:10])}): row 0 is in slot "
+            f"position holds {len(slots)} slots ({plain(slots[:10])}): row 0 is in slot "
             f"{int(pos[0])}, row {row} in slot {int(pos[row])}. bandax evaluates "
             f"single-slot decisions; evaluate one slot at a time: keep the rows with "
             f"position == p (and pi_b[:, :, p])")
@@ -246,136 +292,72 @@ def _obp_action_dist(pi_b, n: int, k: int, slot: int | None):
     return pi_b[:, :, slot]
 
 
-def _fmt(x) -> str:
-    """A value as plain Python would print it (no ``np.float64(...)`` wrapper)."""
-    return repr(np.asarray(x).tolist())
+def _event_times(n: int, start, interval_s: float, reward_delay_s: float):
+    """``(timestamp, reward_timestamp)`` (n,) datetime64[us]: decision i at ``start + i *
+    interval_s``, its reward ``reward_delay_s`` later."""
+    if not np.isfinite(interval_s) or interval_s < 0:
+        raise ConfigError(f"interval_s must be finite and >= 0, got {interval_s!r}")
+    if not np.isfinite(reward_delay_s) or reward_delay_s < 0:
+        raise ConfigError(f"reward_delay_s must be finite and >= 0, got {reward_delay_s!r}")
+    start = np.datetime64(start, "us")
+    if np.isnat(start):
+        raise ConfigError("start must be a timestamp, got NaT")
+    ts = start + np.round(np.arange(n) * (interval_s * 1e6)).astype("timedelta64[us]")
+    return ts, ts + np.timedelta64(int(round(reward_delay_s * 1e6)), "us")
 
 
-def _first_bad(bad: np.ndarray) -> int:
-    return int(np.argmax(bad.reshape(bad.shape[0], -1).any(axis=1)))
+def _optional_event_columns(cols: dict, n: int, n_arms: int, user_id, position,
+                            scores) -> None:
+    """Adds ``user_id`` (n,), ``position`` (n,) (scalars repeated) and ``scores``
+    (n, K) to ``cols`` when given."""
+    for name, x in (("user_id", user_id), ("position", position)):
+        if x is not None:
+            x = np.asarray(x)
+            x = np.full(n, x[()]) if x.ndim == 0 else x
+            if x.shape != (n,):
+                raise DataError(f"{name} must have shape ({n},), got {x.shape}")
+            cols[name] = x
+    if scores is not None:
+        s = np.asarray(scores)
+        if s.shape != (n, n_arms):
+            raise DataError(f"scores must have shape (n, n_arms)=({n}, {n_arms}), got "
+                            f"{s.shape}")
+        cols["scores"] = s
 
 
-def check_finite(name: str, x: np.ndarray) -> None:
-    """Raises naming the first row with a NaN or infinite value."""
-    if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
-        raise DataError(f"{name} must be numeric, got dtype {x.dtype}")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        row = _first_bad(bad)
-        raise DataError(f"{name} must be finite; row {row} has {_fmt(x[row])} "
-                        f"({int(bad.reshape(len(x), -1).any(1).sum())} bad rows)")
+def events_from_logged(data: LoggedData, *, policy_version: str, algorithm: str,
+                       exploration: dict, start: np.datetime64, interval_s: float = 1.0,
+                       user_id=None, position=None, scores=None, reward_delay_s: float = 0.0,
+                       event_prefix: str = "ev") -> dict[str, np.ndarray]:
+    """The decision-event columns of a simulated deployment that logged ``data``.
 
-
-def _check_shapes(context, action, reward, pscore, n_arms, action_dist, mask) -> None:
-    if action.ndim != 1:
-        raise DataError(f"action must be 1-D (n,), got shape {action.shape}")
-    n = action.shape[0]
-    if n == 0:
-        raise DataError("logged data is empty: action has 0 rows")
-    for name, x, ndim in (("context", context, 2), ("reward", reward, 1),
-                          ("pscore", pscore, 1)):
-        if x.ndim != ndim or x.shape[0] != n:
-            want = "(n, d)" if ndim == 2 else "(n,)"
-            raise DataError(f"{name} must have shape {want} with n={n} rows (from action), "
-                            f"got {x.shape}")
-    for name, x in (("action_dist", action_dist), ("mask", mask)):
-        if x is not None and x.shape != (n, n_arms):
-            raise DataError(f"{name} must have shape (n, n_arms)=({n}, {n_arms}), "
-                            f"got {x.shape}")
-
-
-def _check_actions(action, n_arms) -> None:
-    n = action.shape[0]
-    if not np.issubdtype(action.dtype, np.integer):
-        floating = np.issubdtype(action.dtype, np.floating)
-        bad = ~np.isfinite(action) | (action != np.round(action)) if floating \
-            else np.ones(n, bool)
-        if bad.any():
-            row = _first_bad(bad)
-            raise DataError(f"action must hold integers; row {row} has {_fmt(action[row])}")
-    out = (action < 0) | (action >= n_arms)
-    if out.any():
-        row = _first_bad(out)
-        raise DataError(f"action must be in [0, {n_arms - 1}]; row {row} has "
-                        f"{_fmt(action[row])} ({int(out.sum())} rows out of range)")
-
-
-def _check_distribution(action, pscore, action_dist) -> None:
-    """The logging distribution: finite, non-negative, rows summing to 1, and giving the
-    logged arm the logged propensity within a relative ``_REL_TOL``."""
-    check_finite("action_dist", action_dist)
-    neg = action_dist < 0
-    if neg.any():
-        row = _first_bad(neg)
-        raise DataError(f"action_dist must be non-negative; row {row} has "
-                        f"{action_dist[row].tolist()}")
-    off = np.abs(action_dist.sum(1) - 1) > _PROB_TOL
-    if off.any():
-        row = _first_bad(off)
-        raise DataError(f"action_dist rows must sum to 1; row {row} sums to "
-                        f"{_fmt(action_dist[row].sum())}")
-    logged = action_dist[np.arange(len(action)), action.astype(int)].astype(np.float64)
-    p = pscore.astype(np.float64)
-    mism = np.abs(logged - p) > _REL_TOL * np.maximum(logged, p) + _ABS_FLOOR
-    if mism.any():
-        row = _first_bad(mism)
-        raise DataError(f"pscore must equal action_dist[row, action] within a relative "
-                        f"{_REL_TOL:g}; row {row} has pscore {_fmt(pscore[row])} but "
-                        f"action_dist gives {_fmt(logged[row])} ({int(mism.sum())} rows "
-                        f"differ)")
-
-
-def _check_mask(action, action_dist, mask) -> None:
-    m = mask.astype(bool)
-    inel = ~m[np.arange(len(action)), action.astype(int)]
-    if inel.any():
-        row = _first_bad(inel)
-        raise DataError(f"the logged action must be eligible; row {row} logs action "
-                        f"{int(action[row])} but mask is {m[row].astype(int).tolist()}")
-    if action_dist is not None:
-        leak = (action_dist > 0) & ~m
-        if leak.any():
-            row = _first_bad(leak)
-            raise DataError(f"action_dist puts probability on an ineligible arm; row "
-                            f"{row}: {action_dist[row].tolist()} with mask "
-                            f"{m[row].astype(int).tolist()}")
-
-
-def validate(*, context, action, reward, pscore, n_arms, action_dist=None, mask=None) -> None:
-    """Checks logged arrays.
-
-    Raises:
-        ConfigError: ``n_arms`` is not an integer >= 1.
-        DataError: naming the field, the bad value and the first bad row.
+    Event ids are ``event_prefix`` + the row number in 7 (or more) digits, decision ``i``
+    happens at ``start + i * interval_s`` and its reward arrives ``reward_delay_s`` later;
+    ``eligible_actions`` is ``data.mask`` (left out when the data has none: every arm is
+    eligible). ``exploration`` is stored as its JSON text (keys sorted; NumPy and JAX
+    numbers and arrays as numbers). The entry ``n_arms`` (an int, ``data.n_arms``) is not a
+    column: the writers declare it in the file (Parquet metadata ``bandax.n_arms``).
     """
-    if not isinstance(n_arms, (int, np.integer)) or isinstance(n_arms, bool) or n_arms < 1:
-        raise ConfigError(f"n_arms must be an integer >= 1, got {n_arms!r}")
-    _check_shapes(context, action, reward, pscore, n_arms, action_dist, mask)
-    _check_actions(action, n_arms)
-    check_finite("context", context)
-    check_finite("reward", reward)
-    check_finite("pscore", pscore)
-    bad = (pscore <= 0) | (pscore > 1)
-    if bad.any():
-        row = _first_bad(bad)
-        raise DataError(f"pscore must be in (0, 1]; row {row} has {_fmt(pscore[row])} "
-                        f"({int(bad.sum())} rows outside)")
-    if action_dist is not None:
-        _check_distribution(action, pscore, action_dist)
-    if mask is not None:
-        _check_mask(action, action_dist, mask)
-
-
-def check_target(action_dist, n_rows: int, n_arms: int, name: str = "action_dist") -> None:
-    """Checks a target policy's (n, K) probabilities before estimation."""
-    x = np.asarray(action_dist)
-    if x.shape != (n_rows, n_arms):
-        raise DataError(f"{name} must have shape ({n_rows}, {n_arms}), got {x.shape}")
-    check_finite(name, x)
-    if (x < 0).any():
-        row = _first_bad(x < 0)
-        raise DataError(f"{name} must be non-negative; row {row} has {x[row].tolist()}")
-    off = np.abs(x.sum(1) - 1) > _PROB_TOL
-    if off.any():
-        row = _first_bad(off)
-        raise DataError(f"{name} rows must sum to 1; row {row} sums to {_fmt(x[row].sum())}")
+    if not isinstance(exploration, dict):
+        raise ConfigError(f"exploration must be a dict (a JSON object), got "
+                          f"{type(exploration).__name__}")
+    n = data.n_rows
+    ts, reward_ts = _event_times(n, start, interval_s, reward_delay_s)
+    digits = max(7, len(str(max(n - 1, 0))))
+    ids = np.char.add(event_prefix.encode(),
+                      np.char.zfill(np.arange(n).astype(f"S{digits}"), digits))
+    exploration_text = json.dumps(exploration, sort_keys=True,
+                                  default=lambda x: json_default(np.asarray(x)))
+    cols = {
+        "event_id": ids, "timestamp": ts, "context": np.asarray(data.context),
+        "action": np.asarray(data.action), "propensity": np.asarray(data.pscore, np.float64),
+        "policy_version": np.full(n, str(policy_version).encode()),
+        "algorithm": np.full(n, str(algorithm).encode()),
+        "exploration": np.full(n, exploration_text.encode()),
+        "reward": np.asarray(data.reward, np.float64), "reward_timestamp": reward_ts,
+        "n_arms": int(data.n_arms),
+    }
+    if data.mask is not None:
+        cols["eligible_actions"] = np.asarray(data.mask, bool)
+    _optional_event_columns(cols, n, data.n_arms, user_id, position, scores)
+    return cols

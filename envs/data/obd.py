@@ -215,6 +215,74 @@ def _item_context(path: str) -> tuple[np.ndarray, list[str], np.ndarray]:
     return x[order], names, ids
 
 
+def _log_columns(logs_path: str, n_items: int,
+                 vocabulary: Mapping[str, Sequence[str]] | None) -> tuple[list[str], list[str]]:
+    """The user-feature and affinity columns of a log file, after checking its header
+    against the item table and the vocabulary."""
+    cols = _header(logs_path)
+    missing = [c for c in _REQUIRED if c not in cols]
+    users = _numbered(cols, _USER)
+    affinity = _numbered(cols, _AFFINITY)
+    if missing or not users:
+        raise ValueError(f"{logs_path!r} lacks columns {missing or ['user_feature_*']}; "
+                         f"columns: {', '.join(cols[:12])}, ...")
+    if affinity != [f"user-item_affinity_{k}" for k in range(n_items)]:
+        raise ValueError(f"{logs_path!r} must have user-item_affinity_0..{n_items - 1} (one per "
+                         f"item of item_context.csv), got {len(affinity)} affinity columns")
+    if vocabulary is not None:
+        absent = [u for u in users if u not in vocabulary]
+        if absent:
+            raise ValueError(f"vocabulary has no categories for {', '.join(absent)}; it has "
+                             f"{', '.join(vocabulary) or '(none)'}")
+    return users, affinity
+
+
+def _log_values(table: pa.Table, logs_path: str) -> dict[str, np.ndarray]:
+    """The (n,) ``action``, 1-based ``position``, ``click``, ``pscore`` and ``timestamp``
+    columns of a log table, checked."""
+    action = table.column("item_id").to_numpy()
+    position = table.column("position").to_numpy()
+    click = table.column("click").to_numpy().astype(np.float64)
+    pscore = table.column("propensity_score").to_numpy().astype(np.float64)
+    for name, x in (("item_id", action), ("position", position)):
+        if not np.issubdtype(x.dtype, np.integer):
+            raise ValueError(f"{name} in {logs_path!r} must hold integers, got {x.dtype}")
+    if (position < 1).any():
+        row = int(np.argmax(position < 1))
+        raise ValueError(f"position in {logs_path!r} must be >= 1 (1-based slots); data row "
+                         f"{row} has {int(position[row])}")
+    if not np.isin(click, (0.0, 1.0)).all():
+        row = int(np.argmax(~np.isin(click, (0.0, 1.0))))
+        raise ValueError(f"click in {logs_path!r} must be 0 or 1; data row {row} has "
+                         f"{click[row]}")
+    ts = table.column("timestamp")
+    if not pa.types.is_timestamp(ts.type):
+        raise ValueError(f"timestamp in {logs_path!r} is not a date-time column ({ts.type})")
+    timestamp = pac.cast(ts, pa.timestamp("us", tz=ts.type.tz)).to_numpy()
+    return {"action": action, "position": position, "click": click, "pscore": pscore,
+            "timestamp": timestamp}
+
+
+def _user_context(table: pa.Table, users: list[str], affinity: list[str], logs_path: str,
+                  vocabulary: Mapping[str, Sequence[str]] | None, handle_unknown: str,
+                  include_affinity: bool):
+    """(context (n, d) float32, its column names, the vocabulary used): the user features
+    one-hot, then the affinities when included."""
+    blocks, names, vocab = [], [], {}
+    for u in users:
+        col = _strings(table, u, logs_path)
+        cats = (tuple(vocabulary[u]) if vocabulary is not None
+                else tuple(sorted(set(pac.unique(col).to_pylist()))))
+        vocab[u] = cats
+        blocks.append(_one_hot(col, cats, u, logs_path, handle_unknown))
+        names.extend(f"{u}={c}" for c in cats)
+    if include_affinity:
+        blocks.append(np.stack([table.column(a).to_numpy() for a in affinity],
+                               1).astype(np.float32))
+        names.extend(affinity)
+    return np.concatenate(blocks, 1), names, vocab
+
+
 def load_open_bandit(path: str, behavior_policy: str = "random", campaign: str = "all", *,
                      include_affinity: bool = True,
                      vocabulary: Mapping[str, Sequence[str]] | None = None,
@@ -245,68 +313,19 @@ def load_open_bandit(path: str, behavior_policy: str = "random", campaign: str =
     logs_path, items_path = data_paths(path, behavior_policy, campaign)
     _check_exists(os.fspath(path), logs_path, items_path)
     item_context, item_names, _ = _item_context(items_path)
-    n_items = item_context.shape[0]
-
-    cols = _header(logs_path)
-    missing = [c for c in _REQUIRED if c not in cols]
-    users = _numbered(cols, _USER)
-    affinity = _numbered(cols, _AFFINITY)
-    if missing or not users:
-        raise ValueError(f"{logs_path!r} lacks columns {missing or ['user_feature_*']}; "
-                         f"columns: {', '.join(cols[:12])}, ...")
-    if affinity != [f"user-item_affinity_{k}" for k in range(n_items)]:
-        raise ValueError(f"{logs_path!r} must have user-item_affinity_0..{n_items - 1} (one per "
-                         f"item of item_context.csv), got {len(affinity)} affinity columns")
-    if vocabulary is not None:
-        absent = [u for u in users if u not in vocabulary]
-        if absent:
-            raise ValueError(f"vocabulary has no categories for {', '.join(absent)}; it has "
-                             f"{', '.join(vocabulary) or '(none)'}")
+    users, affinity = _log_columns(logs_path, item_context.shape[0], vocabulary)
     table = _read(logs_path, users)
-    n = table.num_rows
-    if n == 0:
+    if table.num_rows == 0:
         raise ValueError(f"{logs_path!r} holds no rows")
-
-    action = table.column("item_id").to_numpy()
-    position = table.column("position").to_numpy()
-    click = table.column("click").to_numpy().astype(np.float64)
-    pscore = table.column("propensity_score").to_numpy().astype(np.float64)
-    for name, x in (("item_id", action), ("position", position)):
-        if not np.issubdtype(x.dtype, np.integer):
-            raise ValueError(f"{name} in {logs_path!r} must hold integers, got {x.dtype}")
-    if (position < 1).any():
-        row = int(np.argmax(position < 1))
-        raise ValueError(f"position in {logs_path!r} must be >= 1 (1-based slots); data row "
-                         f"{row} has {int(position[row])}")
-    if not np.isin(click, (0.0, 1.0)).all():
-        row = int(np.argmax(~np.isin(click, (0.0, 1.0))))
-        raise ValueError(f"click in {logs_path!r} must be 0 or 1; data row {row} has "
-                         f"{click[row]}")
-    ts = table.column("timestamp")
-    if not pa.types.is_timestamp(ts.type):
-        raise ValueError(f"timestamp in {logs_path!r} is not a date-time column ({ts.type})")
-    timestamp = pac.cast(ts, pa.timestamp("us", tz=ts.type.tz)).to_numpy()
-
-    blocks, names, vocab = [], [], {}
-    for u in users:
-        col = _strings(table, u, logs_path)
-        cats = (tuple(vocabulary[u]) if vocabulary is not None
-                else tuple(sorted(set(pac.unique(col).to_pylist()))))
-        vocab[u] = cats
-        blocks.append(_one_hot(col, cats, u, logs_path, handle_unknown))
-        names.extend(f"{u}={c}" for c in cats)
-    if include_affinity:
-        blocks.append(np.stack([table.column(a).to_numpy() for a in affinity],
-                               1).astype(np.float32))
-        names.extend(affinity)
-    context = np.concatenate(blocks, 1)
-
-    data = LoggedData.from_arrays(context=context, action=action, reward=click, pscore=pscore,
-                                  n_arms=n_items)
-    return OpenBanditData(data=data, position=(position - 1).astype(np.int32),
-                          timestamp=timestamp.astype("datetime64[us]"),
+    v = _log_values(table, logs_path)
+    context, names, vocab = _user_context(table, users, affinity, logs_path, vocabulary,
+                                          handle_unknown, include_affinity)
+    data = LoggedData.from_arrays(context=context, action=v["action"], reward=v["click"],
+                                  pscore=v["pscore"], n_arms=item_context.shape[0])
+    return OpenBanditData(data=data, position=(v["position"] - 1).astype(np.int32),
+                          timestamp=v["timestamp"].astype("datetime64[us]"),
                           item_context=item_context, behavior_policy=behavior_policy,
-                          campaign=campaign, n_positions=int(position.max()),
+                          campaign=campaign, n_positions=int(v["position"].max()),
                           feature_names=names, vocabulary=vocab,
                           item_feature_names=item_names)
 

@@ -14,8 +14,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.data.logged import LoggedData, check_target
-from envs.worlds.supervised import BEHAVIOURS, MODELS, _check_dataset, load_table
+from envs.data.logged import LoggedData
+from envs.data.validation import check_count, check_target
+from envs.worlds.supervised import check_dataset, load_table
+
+BEHAVIOURS = ("softmax", "uniform")  # how the behaviour policy turns scores into probabilities
+MODELS = ("logistic", "ridge")  # the classifier the behaviour policy is fitted as
 
 
 def split_rows(dataset: str, fit_fraction: float = 0.5,
@@ -25,7 +29,7 @@ def split_rows(dataset: str, fit_fraction: float = 0.5,
     ``fit_fraction`` of each class (rounded) fits the behaviour model; logs draw from the
     rest. Both are sorted row indices.
     """
-    _check_dataset(dataset)
+    check_dataset(dataset)
     if not isinstance(fit_fraction, (int, float)) or not 0 < fit_fraction < 1:
         raise ValueError(f"fit_fraction must be a number in (0, 1), got {fit_fraction!r}")
     y = load_table(dataset).label
@@ -72,7 +76,7 @@ def behaviour_probs(dataset: str, *, behaviour: str = "softmax", model: str = "l
     log-probabilities of a logistic regression; ``ridge``: a ridge fit of one-hot labels)
     fitted on the ``fit_rows`` of :func:`split_rows`. ``uniform``: 1/K.
     """
-    _check_dataset(dataset)
+    check_dataset(dataset)
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"behaviour must be one of {', '.join(BEHAVIOURS)}, got {behaviour!r}")
     if model not in MODELS:
@@ -127,8 +131,7 @@ def supervised_logs(dataset: str, key_or_seed, n_rows: int, *, behaviour: str = 
         ``(logs, truth)``: ``truth(target_probs_fn)`` is :func:`true_value` over the
         ``log_rows`` — the value every unbiased estimator on these logs aims at.
     """
-    if isinstance(n_rows, bool) or not isinstance(n_rows, (int, np.integer)) or n_rows < 1:
-        raise ValueError(f"n_rows must be an integer >= 1, got {n_rows!r}")
+    n_rows = check_count("n_rows", n_rows, ValueError)
     probs = behaviour_probs(dataset, behaviour=behaviour, model=model,
                             temperature=temperature, epsilon=epsilon,
                             fit_fraction=fit_fraction, split_seed=split_seed,

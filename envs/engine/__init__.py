@@ -6,12 +6,14 @@ program per chunk of rounds.
 touches JAX.
 """
 
-__all__ = ["Rollout", "simulate"]
+__all__ = ["EngineOptions", "Rollout", "simulate"]
+
+_MODULES = {"EngineOptions": "options", "Rollout": "result", "simulate": "driver"}
 
 
 def __getattr__(name: str):
-    if name in __all__:
-        from envs.engine import driver
+    if name in _MODULES:
+        from importlib import import_module
 
-        return getattr(driver, name)
+        return getattr(import_module(f"envs.engine.{_MODULES[name]}"), name)
     raise AttributeError(f"module 'envs.engine' has no attribute {name!r}")

@@ -1,1 +1,1 @@
-"""Regret-curve studies from a config, and their figures."""
+"""Regret-curve studies from a config, their reports and their figures."""

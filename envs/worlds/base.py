@@ -1,13 +1,15 @@
-"""Simulated worlds: contexts, eligible arms and rewards with known mean rewards.
+"""The world protocol: contexts, eligible arms and rewards with known mean rewards.
 
-A world is a frozen dataclass holding static sizes; every number lives in a params
-pytree, so a study can batch over world instances. The worlds here are stationary (no
-state); the ``state`` argument is kept in every signature for worlds that change over
-time. All functions are written for one round of one simulation.
+A world is a frozen dataclass holding static options (sizes, switches); every number a
+study may batch over lives in a ``params`` pytree drawn by :meth:`World.sample_params`, so
+one compiled program can run many world instances. A world that changes over time keeps
+what changes in a ``state`` pytree (:meth:`World.init_state`, :meth:`World.step`); the
+stationary worlds use ``()``, and every method takes ``state`` all the same. All methods
+are written for one round of one simulation; the engine batches them.
 
-Each world exposes, besides the usual ``sample_context`` / ``mean_rewards`` /
-``sample_reward``, ``sample_rewards``: independent realised rewards of *every* arm for a
-context (full-information feedback).
+Each world exposes, besides ``sample_context`` / ``mean_rewards`` / ``sample_reward``,
+``sample_rewards``: independent realised rewards of *every* arm for a context
+(full-information feedback).
 
 A bandit round reveals one reward, so the rollout engine draws only that reward's noise
 (:meth:`World.draw_reward_noise`, one number), before it knows the action, and
@@ -16,17 +18,32 @@ arm's reward has exactly its distribution; two policies run on the same seed mee
 same contexts and the same reward noise (common random numbers). Within one round the
 arms' rewards built from that one number are not independent of each other, which no
 bandit sees; full-information uses take ``sample_rewards``.
+
+Every world class declares its options in ``OPTIONS``: one entry per constructor field,
+each a :class:`common.validation.Range`, :class:`~common.validation.Choice` or
+:class:`~common.validation.Flag`; :mod:`envs.worlds.registry` checks values against it.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import abc
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 from jax import Array
 
 from bandits.base import first_argmax
+from common.validation import Choice, Flag, Range
+
+Option = Range | Choice | Flag
+Params = Any
+State = Any
+
+ARMS = Range(1, 100_000, integer=True)
+DIM = Range(1, 100_000, integer=True)
+NOISE_STD = Range(0.0)
+P_ELIGIBLE = Range(0.0, 1.0, low_open=True)
 
 
 def eligible_mask(key: Array, n_arms: int, p_eligible: Array) -> Array:
@@ -34,68 +51,135 @@ def eligible_mask(key: Array, n_arms: int, p_eligible: Array) -> Array:
 
     The arm with the smallest draw is always eligible, so no round is left without an
     arm (which makes the per-arm eligibility slightly above ``p_eligible`` when it < 1).
+
+    Returns:
+        (n_arms,) bool.
     """
     u = jax.random.uniform(key, (n_arms,))
     always = jnp.arange(n_arms) == first_argmax(-u)
     return (u < p_eligible) | always
 
 
-class World:
-    """Shared behaviour of the stationary worlds below.
+class World(abc.ABC):
+    """A contextual-bandit environment as pure functions of ``(params, state, key)``.
 
-    ``p_eligible`` (static) is the probability that an arm is eligible in a round; at 1
-    every arm always is and no mask is drawn.
+    Attributes:
+        name: the registry name (class constant).
+        n_arms: number of arms K (static).
+        dim: context dimension d (static).
+        binary_rewards: whether rewards are 0/1 clicks (class constant).
+        p_eligible: probability that an arm is eligible in a round (static); at 1 every
+            arm always is and no mask is drawn.
+        stationary: whether ``state`` never changes (class constant); a world that drifts
+            sets it to ``False`` and overrides :meth:`init_state` and :meth:`step`.
+        max_delay: the largest value :meth:`reward_delay` returns, in rounds (class
+            constant); 0 when every reward is observed in the round it is earned.
+        OPTIONS: the constructor options and their allowed values (class constant).
     """
 
     name: ClassVar[str]
     binary_rewards: ClassVar[bool] = False
+    stationary: ClassVar[bool] = True
+    max_delay: ClassVar[int] = 0
+    OPTIONS: ClassVar[dict[str, Option]]
     n_arms: int
     dim: int
+    p_eligible: float
 
-    def init_state(self, params, key):
+    # ------------------------------------------------------------------ instance and state
+
+    @abc.abstractmethod
+    def sample_params(self, key: Array) -> Params:
+        """Draws one world instance.
+
+        Args:
+            key: PRNG key.
+
+        Returns:
+            A params pytree (a NamedTuple of arrays); Gaussian-reward worlds hold the noise
+            scale in a ``noise_std`` field, shape ().
+        """
+
+    def init_state(self, params: Params, key: Array) -> State:
+        """The state at round 0: ``()`` for a stationary world."""
         del params, key
         return ()
 
-    def sample_context(self, key: Array, params, state) -> tuple[Array, Array]:
-        """Returns ``(context (dim,), eligible mask (n_arms,) bool)``."""
+    def step(self, params: Params, state: State, key: Array, t: Array) -> State:
+        """The state for round ``t + 1`` from the state of round ``t`` (int32, ()).
+
+        The identity for a stationary world.
+        """
+        del params, key, t
+        return state
+
+    def reward_delay(self, params: Params, key: Array) -> Array:
+        """After how many rounds this round's reward is observed: int32, () in
+        [0, max_delay]; always 0 by default."""
+        del params, key
+        return jnp.zeros((), jnp.int32)
+
+    # -------------------------------------------------------------------------- contexts
+
+    def sample_context(self, key: Array, params: Params, state: State) -> tuple[Array, Array]:
+        """One round's context and eligible arms.
+
+        Returns:
+            ``(context (dim,) float32, mask (n_arms,) bool)``; at least one arm is eligible.
+        """
+        del params, state
         if self.p_eligible >= 1.0:
             return self._context(key), jnp.ones((self.n_arms,), bool)
         k_x, k_m = jax.random.split(key)
         return self._context(k_x), eligible_mask(k_m, self.n_arms, self.p_eligible)
 
-    def sample_reward(self, key, params, state, context, action) -> Array:
-        """The realised reward of ``action`` (what a bandit observes)."""
+    def _context(self, key: Array) -> Array:
+        """The context distribution, (dim,): N(0, I_d) unless a world overrides it."""
+        return jax.random.normal(key, (self.dim,))
+
+    # --------------------------------------------------------------------------- rewards
+
+    @abc.abstractmethod
+    def mean_rewards(self, params: Params, state: State, context: Array) -> Array:
+        """Every arm's expected reward at ``context`` (dim,): (n_arms,) float32."""
+
+    def sample_reward(self, key: Array, params: Params, state: State, context: Array,
+                      action: Array) -> Array:
+        """The realised reward of ``action`` (int, ()), what a bandit observes: ()."""
         mean = self.mean_rewards(params, state, context)
         played = jnp.sum(jnp.where(jnp.arange(self.n_arms) == action, mean, 0.0))
         return self.realise(params, played, self.draw_reward_noise(key, params, state))
 
-    def sample_rewards(self, key, params, state, context) -> Array:
-        """Independent realised rewards of every arm, (n_arms,)."""
+    def sample_rewards(self, key: Array, params: Params, state: State,
+                       context: Array) -> Array:
+        """Independent realised rewards of every arm: (n_arms,)."""
         noise = self._noise(key, (self.n_arms,))
         return self.realise(params, self.mean_rewards(params, state, context), noise)
 
     # Reward sampling in two steps, so the engine can draw the noise of many rounds at
     # once and keep only arithmetic in its inner loop.
-    def draw_reward_noise(self, key, params, state) -> Array:
-        """The random part of the played arm's reward: one number, ``()``."""
+    def draw_reward_noise(self, key: Array, params: Params, state: State) -> Array:
+        """The random part of the played arm's reward: one number, ()."""
         del params, state
         return self._noise(key, ())
 
-    def realise(self, params, mean: Array, noise: Array) -> Array:
+    def realise(self, params: Params, mean: Array, noise: Array) -> Array:
         """Rewards from mean rewards and noise, broadcast against each other.
 
-        The engine passes the played arm's mean and the round's one number from
-        :meth:`draw_reward_noise`; :meth:`sample_rewards` every arm's mean and one noise
-        number per arm.
+        The engine passes the played arm's mean, (), and the round's one number from
+        :meth:`draw_reward_noise`, (); :meth:`sample_rewards` every arm's mean, (n_arms,),
+        and one noise number per arm, (n_arms,).
+
+        Returns:
+            Binary worlds: 1 where ``noise < mean`` (noise uniform on [0, 1)), else 0;
+            otherwise ``mean + params.noise_std * noise`` (noise standard normal).
         """
         if self.binary_rewards:
             return (noise < mean).astype(mean.dtype)
         return mean + params.noise_std * noise
 
-    def _noise(self, key, shape):
+    def _noise(self, key: Array, shape: tuple[int, ...]) -> Array:
+        """Reward noise of ``shape``: uniform for binary worlds, standard normal otherwise."""
         if self.binary_rewards:
             return jax.random.uniform(key, shape)
         return jax.random.normal(key, shape)
-
-    def _context(self, key):
-        return jax.random.normal(key, (self.dim,))

@@ -3,6 +3,7 @@ a logistic link."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -10,7 +11,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from envs.worlds.base import World
+from common.validation import Flag, Range
+from envs.worlds.base import ARMS, DIM, NOISE_STD, P_ELIGIBLE, Option, World
 
 
 class LinearParams(NamedTuple):
@@ -39,6 +41,10 @@ class LinearGaussian(World):
     intercept: bool = True
     context_std: float = 1.0
     name: ClassVar[str] = "linear-gaussian"
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "n_arms": ARMS, "dim": DIM, "noise_std": NOISE_STD, "p_eligible": P_ELIGIBLE,
+        "intercept": Flag(), "context_std": Range(0.0),
+    }
 
     def _context(self, key):
         x = self.context_std * jax.random.normal(key, (self.dim,))
@@ -65,6 +71,9 @@ class LogisticBernoulli(LinearGaussian):
     base_logit: float = 0.0
     name: ClassVar[str] = "logistic-bernoulli"
     binary_rewards: ClassVar[bool] = True
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        **LinearGaussian.OPTIONS, "scale": Range(0.0), "base_logit": Range(-math.inf),
+    }
 
     def sample_params(self, key: Array) -> LinearParams:
         p = super().sample_params(key)

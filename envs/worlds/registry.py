@@ -1,55 +1,117 @@
-"""Name → world class: ``make("linear-gaussian", n_arms=5, dim=10)``."""
+"""Name → world class: ``make("linear-gaussian", n_arms=5, dim=10)``.
+
+Options are checked against the class's own ``OPTIONS`` declaration. A world defined
+elsewhere joins with :func:`register` (or, for a test, the :func:`registered` context).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import math
+import inspect
+from collections.abc import Iterator
 from typing import Any
 
-from common.validation import POSITIVE, Range
+from common.errors import ConfigError
 from envs.worlds.base import World
 from envs.worlds.linear import LinearGaussian, LogisticBernoulli
 from envs.worlds.slice_sum import SliceSum
-from envs.worlds.supervised import DATASETS, SupervisedWorld
+from envs.worlds.supervised import SupervisedWorld
 
-REGISTRY: dict[str, type[World]] = {
-    cls.name: cls for cls in (LinearGaussian, LogisticBernoulli, SliceSum, SupervisedWorld)
-}
+REGISTRY: dict[str, type[World]] = {}
 
-_RANGES = {
-    "n_arms": Range(1, 100_000, integer=True),
-    "dim": Range(1, 100_000, integer=True),
-    "noise_std": Range(0.0),
-    "p_eligible": Range(0.0, 1.0, low_open=True),
-    "scale": Range(0.0),
-    "base_logit": Range(-math.inf),
-    "context_std": Range(0.0),
-}
-_CHOICES = {"dataset": DATASETS}  # options that take one of a few names
+
+def init_fields(cls: type[World]) -> set[str]:
+    """The options a world's constructor takes."""
+    return {f.name for f in dataclasses.fields(cls) if f.init}
+
+
+def _check_world_class(cls: Any) -> None:
+    """Raises ``ConfigError`` unless ``cls`` is a concrete dataclass World with a name and
+    one declared option per constructor field."""
+    if not (isinstance(cls, type) and issubclass(cls, World)):
+        raise ConfigError(f"a registered world must be a subclass of World, got {cls!r}")
+    if not dataclasses.is_dataclass(cls) or inspect.isabstract(cls):
+        raise ConfigError(f"world {cls.__name__} must be a concrete dataclass (every abstract "
+                          f"method of World defined)")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"world {cls.__name__} must set a class constant name, got {name!r}")
+    options = getattr(cls, "OPTIONS", None)
+    if not isinstance(options, dict):
+        raise ConfigError(f"world {name!r} must declare OPTIONS (a dict of option → Range, "
+                          f"Choice or Flag)")
+    fields = init_fields(cls)
+    if set(options) != fields:
+        raise ConfigError(f"world {name!r}: OPTIONS must declare exactly its constructor fields "
+                          f"{sorted(fields)}; undeclared: {sorted(fields - set(options))}, "
+                          f"not fields: {sorted(set(options) - fields)}")
+    bad = [k for k, v in options.items() if not callable(getattr(v, "check", None))]
+    if bad:
+        raise ConfigError(f"world {name!r}: OPTIONS[{bad[0]!r}] must be a Range, Choice or Flag")
+
+
+def register(cls: type[World]) -> type[World]:
+    """Makes ``cls`` available to :func:`make` under ``cls.name``; returns ``cls`` (so it
+    works as a class decorator).
+
+    Raises:
+        ConfigError: ``cls`` is not a concrete World dataclass, its ``OPTIONS`` do not
+            declare exactly its constructor fields, or another class holds the name.
+    """
+    _check_world_class(cls)
+    if REGISTRY.get(cls.name, cls) is not cls:
+        raise ConfigError(f"env {cls.name!r} is already registered "
+                          f"({REGISTRY[cls.name].__qualname__})")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def unregister(name: str) -> None:
+    """Removes a registered world (unknown names raise ``ConfigError``)."""
+    world_class(name)
+    del REGISTRY[name]
+
+
+@contextlib.contextmanager
+def registered(cls: type[World]) -> Iterator[type[World]]:
+    """Registers ``cls`` for the duration of a ``with`` block."""
+    register(cls)
+    try:
+        yield cls
+    finally:
+        unregister(cls.name)
 
 
 def names() -> list[str]:
+    """Every registered world, in registration order."""
     return list(REGISTRY)
+
+
+def world_class(name: str) -> type[World]:
+    """The class registered under ``name``."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown env {name!r}; allowed: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def validate(name: str, values: dict[str, Any]) -> None:
+    """Checks option names and values against the world's ``OPTIONS``; raises
+    ``ValueError`` naming the option (``env.<option>``) and the value (``ConfigError`` for
+    an undeclared option)."""
+    options = world_class(name).OPTIONS
+    for key, value in values.items():
+        if key not in options:
+            raise ConfigError(f"env {name!r} has no key {key!r}; allowed: "
+                              f"{', '.join(sorted(options))}")
+        options[key].check(f"env.{key}", value)
 
 
 def make(name: str, **kwargs: Any) -> World:
     """Builds a world after checking every option in plain Python."""
-    if name not in REGISTRY:
-        raise ValueError(f"unknown env {name!r}; allowed: {', '.join(REGISTRY)}")
-    cls = REGISTRY[name]
-    fields = {f.name for f in dataclasses.fields(cls) if f.init}
-    for key, value in kwargs.items():
-        if key not in fields:
-            raise ValueError(f"env {name!r} has no key {key!r}; allowed: "
-                             f"{', '.join(sorted(fields))}")
-        if key == "intercept":
-            if not isinstance(value, bool):
-                raise ValueError(f"env.intercept must be true or false, got {value!r}")
-            continue
-        if key in _CHOICES:
-            if value not in _CHOICES[key]:
-                raise ValueError(f"env.{key} must be one of {', '.join(_CHOICES[key])}, got "
-                                 f"{value!r}")
-            continue
-        _RANGES.get(key, POSITIVE).check(f"env.{key}", value)
-    return cls(**kwargs)
+    validate(name, kwargs)
+    return world_class(name)(**kwargs)
+
+
+for _cls in (LinearGaussian, LogisticBernoulli, SliceSum, SupervisedWorld):
+    register(_cls)

@@ -8,7 +8,7 @@ from typing import ClassVar, NamedTuple
 import jax.numpy as jnp
 from jax import Array
 
-from envs.worlds.base import World
+from envs.worlds.base import ARMS, DIM, NOISE_STD, P_ELIGIBLE, Option, World
 
 
 class SliceParams(NamedTuple):
@@ -31,6 +31,9 @@ class SliceSum(World):
     noise_std: float = 0.5
     p_eligible: float = 1.0
     name: ClassVar[str] = "slice-sum"
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "n_arms": ARMS, "dim": DIM, "noise_std": NOISE_STD, "p_eligible": P_ELIGIBLE,
+    }
 
     def __post_init__(self):
         if self.dim < self.n_arms:

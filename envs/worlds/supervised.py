@@ -42,16 +42,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from envs.worlds.base import World, eligible_mask
+from common.validation import Choice, Flag
+from envs.worlds.base import P_ELIGIBLE, Option, World, eligible_mask
 
 DATASETS = ("digits", "wine", "breast_cancer", "iris")
-BEHAVIOURS = ("softmax", "uniform")
-MODELS = ("logistic", "ridge")
 
 _MAX_SALTS = 16
 
 
-def _check_dataset(dataset) -> None:
+def check_dataset(dataset) -> None:
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
 
@@ -80,7 +79,7 @@ def conditional_probs(context: np.ndarray, label: np.ndarray, n_classes: int) ->
 @functools.cache
 def load_table(dataset: str, intercept: bool = False) -> Table:
     """The standardised dataset with its exact conditional class probabilities."""
-    _check_dataset(dataset)
+    check_dataset(dataset)
     from sklearn import datasets as skd
 
     bunch = getattr(skd, f"load_{dataset}")()
@@ -185,11 +184,13 @@ class SupervisedWorld(World):
     dim: int = field(init=False)
     name: ClassVar[str] = "supervised"
     binary_rewards: ClassVar[bool] = True
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "dataset": Choice(DATASETS), "intercept": Flag(), "p_eligible": P_ELIGIBLE,
+    }
 
     def __post_init__(self):
-        _check_dataset(self.dataset)
-        if not isinstance(self.intercept, bool):
-            raise ValueError(f"env.intercept must be true or false, got {self.intercept!r}")
+        check_dataset(self.dataset)
+        self.OPTIONS["intercept"].check("env.intercept", self.intercept)
         t = load_table(self.dataset, self.intercept)
         hash_table(self.dataset, self.intercept)  # checks distinct contexts, distinct hashes
         object.__setattr__(self, "n_arms", t.n_classes)

@@ -8,6 +8,8 @@ import pytest
 import envs  # noqa: F401
 from estimators import bootstrap as bs
 from estimators import ope
+from estimators.bootstrap import counts as bs_counts
+from estimators.bootstrap import linear as bs_linear
 
 
 def _rows(n=2000, k=4, seed=0):
@@ -130,7 +132,7 @@ def test_poisson_table_is_the_poisson_pmf():
     from scipy import stats
 
     for lam in (1.0, 1 - 6 / math.sqrt(100_000), 0.3):
-        t = np.array([0, *bs._poisson_thresholds(lam), 2**32], dtype=float)
+        t = np.array([0, *bs_counts.poisson_thresholds(lam), 2**32], dtype=float)
         p = np.diff(t) / 2**32  # P(count = j), j = 0..len(table)
         j = np.arange(len(p))
         exact = stats.poisson.pmf(j, lam)
@@ -141,11 +143,11 @@ def test_poisson_table_is_the_poisson_pmf():
 def test_count_above_matches_unsigned_comparisons():
     """The sign-flipped int32 comparisons count exactly the thresholds ≤ bits, at the
     edges of the uint32 range and on either side of every threshold."""
-    th = bs._poisson_thresholds(1.0)
+    th = bs_counts.poisson_thresholds(1.0)
     edges = [0, 1, 2**31 - 1, 2**31, 2**31 + 1, 2**32 - 1]
     bits = np.array(edges + [t + d for t in th for d in (-1, 0, 1)], np.int64).clip(0, 2**32 - 1)
     expect = (bits[:, None] >= np.array(th)[None]).sum(1)
-    got = jax.jit(lambda b: bs._count_above(b, th))(jnp.asarray(bits.astype(np.uint32)))
+    got = jax.jit(lambda b: bs_counts.count_above(b, th))(jnp.asarray(bits.astype(np.uint32)))
     np.testing.assert_array_equal(np.asarray(got), expect)
 
 
@@ -188,7 +190,7 @@ def test_vectorised_paths_equal_the_exact_path(n, lam):
     """The vectorised completion, its redo of the resamples it does not fit (λ = 1: S > n
     half the time; λ = 0.01: a shortfall above the budget) and the weighted sums that
     never form the counts all give the counts of the one-resample exact path."""
-    plan = bs._Counts.make(n, "multinomial", lam)
+    plan = bs_counts.Counts.make(n, "multinomial", lam)
     keys = jax.random.split(jax.random.key(n), 200)
     X = jnp.concatenate([jax.random.normal(jax.random.key(1), (n, 3)), jnp.ones((n, 1))], 1)
 
@@ -214,9 +216,9 @@ def test_every_registered_estimator_takes_the_weighted_path():
     rows = _rows(n=300)
     for name in registry.names():
         f = registry.make(name)
-        assert bs._linear_in_count(lambda r, f=f: f(r).value, rows) is not None, name
-    assert bs._linear_in_count(lambda r: jnp.sum(r.count**2), rows) is None
-    assert bs._linear_in_count(lambda r: jnp.mean(r.reward), rows) is None
+        assert bs_linear.linear_in_count(lambda r, f=f: f(r).value, rows) is not None, name
+    assert bs_linear.linear_in_count(lambda r: jnp.sum(r.count**2), rows) is None
+    assert bs_linear.linear_in_count(lambda r: jnp.mean(r.reward), rows) is None
 
 
 @pytest.mark.parametrize("scheme", ["multinomial", "poisson"])
@@ -230,7 +232,7 @@ def test_both_paths_recompute_the_estimator_on_the_counts(scheme):
     key = jax.random.key(9)
     linear = lambda r: jnp.stack([ope.snipw(r).value, ope.dr(r).value])
     other = lambda r: jnp.stack([ope.ipw(r).value, jnp.sum(r.count**2) / n])
-    plan = bs._Counts.make(n, scheme)
+    plan = bs_counts.Counts.make(n, scheme)
     counts = jax.jit(jax.vmap(lambda b: plan.one(jax.random.fold_in(key, b), jnp.float32)))(
         jnp.arange(8))
     for stat in (linear, other):

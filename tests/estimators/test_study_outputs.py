@@ -42,7 +42,7 @@ def test_numbers_do_not_depend_on_the_chunking(monkeypatch):
     measured at most 1 ulp, 1.2e-7)."""
     cfg = _cfg(["estimator=[ipw,dr]", *TINY])
     one = study.run_study(cfg, echo=False)
-    monkeypatch.setattr(study, "_chunks", lambda m, n_chunks=20: (4, 2))
+    monkeypatch.setattr(study.run, "_chunks", lambda m, n_chunks=20: (4, 2))
     four = study.run_study(cfg, echo=False)
     for key in ("estimates", "lower", "upper"):
         np.testing.assert_allclose(one[key], four[key], rtol=1e-6, atol=0)

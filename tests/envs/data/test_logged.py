@@ -1,10 +1,12 @@
-"""LoggedData validation: each bad input names the field, the value and the row."""
+"""Logged data: validation names the field, the value and the row; conversions from
+batches and decision-event columns."""
 
 import numpy as np
 import pytest
 
 from common.errors import ConfigError, DataError
-from envs.data.logged import LoggedData, check_target
+from envs.data.logged import LoggedBatch, LoggedData
+from envs.data.validation import check_count, check_target
 
 
 def _good(n=6, k=3, d=2):
@@ -125,3 +127,55 @@ def test_data_problems_are_data_errors_and_settings_config_errors():
         LoggedData.from_arrays(**{**_good(), "action_dist": None, "mask": None}, n_arms=0)
     with pytest.raises(DataError, match="must be non-negative; row 1"):
         check_target(np.array([[1.0, 0.0], [1.5, -0.5]]), 2, 2)
+
+
+def test_counts_are_integers_and_true_is_not_one():
+    for bad in (True, 0, 2.0, "3", None):
+        with pytest.raises(ConfigError, match=f"n_arms must be an integer >= 1, got {bad!r}"):
+            check_count("n_arms", bad)
+    assert check_count("n_arms", np.int64(4)) == 4 and type(check_count("k", 4)) is int
+    with pytest.raises(DataError, match="n_actions must be an integer >= 1, got True"):
+        check_count("n_actions", True, DataError)
+    with pytest.raises(ConfigError, match="n_arms must be an integer >= 1, got True"):
+        LoggedData.from_arrays(**{**_good(), "n_arms": True})
+
+
+def _batch(m=2, n=5, k=3, d=2, seed=0):
+    """A LoggedBatch of m datasets of n rows, as simulated studies hold them."""
+    rng = np.random.default_rng(seed)
+    dist = rng.dirichlet(np.ones(k), (m, n))
+    action = rng.integers(0, k, (m, n))
+    pscore = np.take_along_axis(dist, action[..., None], 2)[..., 0]
+    return LoggedBatch(rng.standard_normal((m, n, d)).astype(np.float32),
+                       np.ones((m, n, k), bool), action.astype(np.int32), rng.random((m, n)),
+                       pscore, dist, rng.random((m, n, k)))
+
+
+def test_batches_concatenate_by_rows_and_give_their_datasets():
+    a, b = _batch(seed=0), _batch(n=4, seed=1)
+    both = LoggedBatch.concat_rows([a, b])
+    assert both.context.shape == (2, 9, 2) and both.expected_reward.shape == (2, 9, 3)
+    np.testing.assert_array_equal(both.action[1], np.r_[a.action[1], b.action[1]])
+    one = LoggedData.from_batch(both, 1)
+    assert one.n_rows == 9 and one.n_arms == 3
+    for f in ("context", "action", "reward", "pscore", "action_dist", "mask"):
+        np.testing.assert_array_equal(getattr(one, f), getattr(both, f)[1])
+
+
+def test_event_columns_map_onto_logged_data():
+    kw = _good()
+    cols = {"context": kw["context"], "action": kw["action"], "reward": kw["reward"],
+            "propensity": kw["pscore"], "event_id": np.arange(6)}
+    data = LoggedData.from_events(cols, 3, mask=kw["mask"])
+    np.testing.assert_array_equal(data.pscore, kw["pscore"])
+    assert data.n_arms == 3 and data.action_dist is None and data.mask.all()
+
+
+def test_a_rollout_without_logs_is_refused():
+    class NoLogs:
+        trajectories = None
+
+    with pytest.raises(ConfigError, match="this rollout holds no logs"):
+        LoggedData.from_rollout(NoLogs())
+    with pytest.raises(ConfigError, match="this rollout holds no logs"):
+        LoggedBatch.from_rollout(NoLogs())

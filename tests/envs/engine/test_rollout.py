@@ -9,7 +9,8 @@ import pytest
 
 import bandits
 import envs
-from envs.engine.driver import log_checkpoints, make_plan, simulate
+from envs.engine import EngineOptions, simulate
+from envs.engine.plan import log_checkpoints, make_plan
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def reference(world):
 def test_seed_results_do_not_depend_on_batch(world, reference):
     policy = bandits.make("lin_ucb", 5, 10)
     solo = simulate(policy, world, n_rounds=120, n_seeds=1, record="trajectories",
-                    devices=jax.devices()[:1])
+                    options=EngineOptions(devices=jax.devices()[:1]))
     tr, ts = reference.trajectories, solo.trajectories
     np.testing.assert_array_equal(tr["action"][:, :1], ts["action"])
     np.testing.assert_allclose(tr["regret"][:, :1], ts["regret"], rtol=1e-5, atol=1e-6)
@@ -36,7 +37,7 @@ def test_seed_results_do_not_depend_on_batch(world, reference):
 def test_plan_and_layout_do_not_change_numbers(world, reference):
     policy = bandits.make("lin_ucb", 5, 10)
     other = simulate(policy, world, n_rounds=120, n_seeds=6, record="trajectories",
-                     block_rounds=7, chunk_rounds=30, layout="vmap")
+                     options=EngineOptions(block_rounds=7, chunk_rounds=30, layout="vmap"))
     assert other.plan.block != reference.plan.block
     np.testing.assert_array_equal(other.trajectories["action"],
                                   reference.trajectories["action"])
@@ -44,7 +45,7 @@ def test_plan_and_layout_do_not_change_numbers(world, reference):
     # lanes advanced in groups of one per device, in both layouts
     for layout in ("lanes", "vmap"):
         grouped = simulate(policy, world, n_rounds=120, n_seeds=6, record="trajectories",
-                           group_lanes=1, layout=layout)
+                           options=EngineOptions(group_lanes=1, layout=layout))
         np.testing.assert_array_equal(grouped.trajectories["action"],
                                       reference.trajectories["action"])
         np.testing.assert_allclose(grouped.seed_regret, reference.seed_regret, rtol=1e-5)
@@ -138,7 +139,7 @@ def test_bad_arguments_raise(world):
     with pytest.raises(ValueError, match="dim=3"):
         simulate(bandits.make("lin_ucb", 5, 3), world, n_rounds=10, n_seeds=1)
     with pytest.raises(ValueError, match="layout"):
-        simulate(policy, world, n_rounds=10, n_seeds=1, layout="rows")
+        simulate(policy, world, n_rounds=10, n_seeds=1, options=EngineOptions(layout="rows"))
 
 
 @pytest.mark.slow
@@ -252,7 +253,7 @@ def test_context_free_policies_need_exploration(flat_world):
 @pytest.mark.parametrize("layout", ["lanes", "vmap"])
 def test_final_state_matches_trajectories(world, layout):
     r = simulate(bandits.make("eps_greedy", 5, 10), world, n_rounds=90, n_seeds=3,
-                 record="trajectories", layout=layout)
+                 record="trajectories", options=EngineOptions(layout=layout))
     counts = r.final_state.counts  # (G, S, K)
     assert counts.shape == (1, 3, 5)
     for s in range(3):
@@ -266,7 +267,7 @@ def test_final_state_matches_trajectories(world, layout):
     (100, 4, 1, 64), (5, 1, 3, 64),
 ])
 def test_seed_padding_gives_aligned_groups(n_seeds, n_grid, n_dev, group):
-    from envs.engine.driver import VECTOR_LANES, padded_seeds
+    from envs.engine.plan import VECTOR_LANES, padded_seeds
 
     s = padded_seeds(n_seeds, n_grid, n_dev, group)
     lanes, rem = divmod(n_grid * s, n_dev)
@@ -308,8 +309,8 @@ def test_recorded_logs_are_what_the_policy_saw_and_used(world):
     np.testing.assert_allclose(np.sort(p[m]), [0.2 / k] * (k - 1) + [0.8 + 0.2 / k], rtol=1e-5)
     logged = LoggedData.from_rollout(r, seed=3)
     np.testing.assert_array_equal(logged.context, t["context"][0, 3])
-    other = simulate(policy, world, n_rounds=90, n_seeds=8, record="logs", layout="vmap",
-                     group_lanes=1, chunk_rounds=30, first_seed=2)
+    other = simulate(policy, world, n_rounds=90, n_seeds=8, record="logs", first_seed=2,
+                     options=EngineOptions(layout="vmap", group_lanes=1, chunk_rounds=30))
     np.testing.assert_array_equal(other.trajectories["action"][0, :3], t["action"][0, 2:])
     np.testing.assert_allclose(other.trajectories["context"][0, :3], t["context"][0, 2:])
     with pytest.raises(ValueError, match="record='logs'"):

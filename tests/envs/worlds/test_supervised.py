@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 import bandits
 import envs  # sets XLA flags; imported before any JAX computation runs
 from envs.data.supervised import behaviour_probs, split_rows, supervised_logs, true_value
-from envs.engine.driver import simulate
+from envs.engine.driver import EngineOptions, simulate
 from envs.engine.lanes import lane_vmap
 from envs.worlds.supervised import (
     DATASETS,
@@ -115,7 +115,8 @@ def test_simulate_regret_is_exact():
     np.testing.assert_array_equal(r.total_reward, hit.sum(-1))
     assert 0 < r.final_regret.min()  # a learner that still errs: the check has teeth
     # the vmap layout gives the same run
-    v = simulate(policy, w, n_rounds=160, n_seeds=3, record="trajectories", layout="vmap")
+    v = simulate(policy, w, n_rounds=160, n_seeds=3, record="trajectories",
+                 options=EngineOptions(layout="vmap"))
     np.testing.assert_array_equal(v.trajectories["action"], action)
     np.testing.assert_array_equal(v.final_regret, r.final_regret)
 

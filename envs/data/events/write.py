@@ -1,0 +1,92 @@
+"""Writing decision logs: ``EventWriter`` streams batches of NumPy columns to a file,
+``write_events`` cuts a whole log into such batches."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from common.errors import DataError
+from envs.data.events.columns import columns_to_batch, declared_arms
+from envs.data.events.files import Sink
+from envs.data.events.formats import file_format, open_sink
+from envs.data.events.schema import event_schema
+from envs.data.validation import check_count
+
+
+class EventWriter:
+    """Streams decision events to ``path`` (.parquet, .csv or .jsonl), one batch at a time.
+
+    >>> with EventWriter("log.parquet", dim=20, n_arms=5) as w:       # doctest: +SKIP
+    ...     for cols in batches:
+    ...         w.write(cols)
+
+    ``write`` takes a dict of equal-length NumPy arrays keyed by field name; optional
+    fields may be left out (written as null). String fields may also be one scalar, and an
+    ``n_arms`` entry (an int) states the number of arms. The number of arms is declared in
+    a Parquet file's metadata (``bandax.n_arms``) when it is known at the first write: from
+    ``n_arms`` here, or the first batch's ``n_arms``, eligible_actions width or scores
+    width. Every batch must agree with it.
+    """
+
+    def __init__(self, path, dim, with_scores=False, n_arms: int | None = None):
+        self.path = str(path)
+        self.dim = check_count("dim", dim)
+        self.with_scores = bool(with_scores)
+        self.n_arms = None if n_arms is None else check_count("n_arms", n_arms)
+        self.schema = event_schema(self.dim, self.with_scores, self.n_arms)
+        self.rows = 0
+        file_format(self.path)
+        self._sink: Sink | None = None
+        self._closed = False
+
+    def _open(self) -> Sink:
+        if self._sink is None:  # opened at the first write, once K may be known
+            self._sink = open_sink(self.path, self.schema, self.dim)
+        return self._sink
+
+    def write(self, columns: dict[str, np.ndarray]) -> None:
+        """Writes one batch: equal-length (n, ...) NumPy columns keyed by field name."""
+        if self._closed:
+            raise ValueError(f"EventWriter for {self.path!r} is closed")
+        k = declared_arms(columns, self.n_arms)
+        declare = self._sink is None and self.n_arms is None and k is not None
+        schema = event_schema(self.dim, self.with_scores, k) if declare else self.schema
+        batch = columns_to_batch(columns, schema, self.dim)
+        if declare:  # only once the batch is known to be good
+            self.schema, self.n_arms = schema, k
+        self._open().write_batch(batch)
+        self.rows += batch.num_rows
+
+    def close(self) -> None:
+        if not self._closed:
+            self._open().close()  # a log with no rows is still a file with its schema
+            self._closed = True
+
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_events(path, columns: dict[str, np.ndarray], batch_rows=65536,
+                 n_arms: int | None = None) -> None:
+    """Writes a whole log, ``batch_rows`` rows per batch (a Parquet row group each).
+
+    ``n_arms`` (or an ``n_arms`` entry of ``columns``, as ``events_from_logged`` gives)
+    is declared in a Parquet file's metadata; without either, the width of the
+    eligible_actions mask or of scores is, when given.
+    """
+    batch_rows = check_count("batch_rows", batch_rows)
+    for f in ("context", "action"):
+        if columns.get(f) is None:
+            raise DataError(f"missing required columns: {f}")
+    ctx = np.asarray(columns["context"])
+    if ctx.ndim != 2:
+        raise DataError(f"context must be 2-D (n, d), got shape {ctx.shape}")
+    n = np.asarray(columns["action"]).shape[0]
+    with EventWriter(path, ctx.shape[1], with_scores=columns.get("scores") is not None,
+                     n_arms=n_arms) as w:
+        for lo in range(0, max(n, 1), batch_rows):
+            w.write({k: (v[lo:lo + batch_rows] if np.ndim(v) >= 1 else v)
+                     for k, v in columns.items()})
