@@ -101,9 +101,21 @@ def _experiment_args(argv: list[str]) -> list[str]:
 # ------------------------------------------------------------------------ before Hydra
 
 
-def cli_setup(script: str, argv: list[str] | None = None) -> None:
+def open_overrides(args: list[str], open_keys: tuple[str, ...]) -> list[str]:
+    """``KEY.name=value`` overrides of an open mapping ``KEY`` (one whose keys the config
+    cannot list, such as a regret study's ``sweep``: one key per hyperparameter of any
+    registered policy) written ``++KEY.name=value``, so Hydra adds a key it does not know;
+    the study validates the names. Other arguments are returned as they are."""
+    pattern = re.compile(rf"({'|'.join(map(re.escape, open_keys))})\.\w+=") if open_keys \
+        else None
+    return [f"++{a}" if pattern and pattern.match(a) else a for a in args]
+
+
+def cli_setup(script: str, argv: list[str] | None = None,
+              open_keys: tuple[str, ...] = ()) -> None:
     """What a Hydra script does before Hydra composes its config: registers the help
-    resolver and stops (``config error:``, status 2) on an experiment of another script.
+    resolver, stops (``config error:``, status 2) on an experiment of another script, and
+    opens the mappings ``open_keys`` on the command line (:func:`open_overrides`).
     """
     import sys
 
@@ -113,6 +125,8 @@ def cli_setup(script: str, argv: list[str] | None = None) -> None:
             check_experiment(script, name)
     except ValueError as err:
         fail(err)
+    if argv is None:
+        sys.argv[1:] = open_overrides(sys.argv[1:], open_keys)
 
 
 def script_groups(script: str) -> dict[str, list[str]]:
@@ -243,15 +257,16 @@ def hydra_entry(cfg, run: Callable[..., Any]) -> Any:
                      hc.runtime.choices.get("experiment"))
 
 
-def hydra_main(script: str, run: Callable[..., Any]) -> None:
+def hydra_main(script: str, run: Callable[..., Any], open_keys: tuple[str, ...] = ()) -> None:
     """The whole of ``scripts/<script>.py``: composes ``conf/<script>.yaml`` with the
     command line's overrides and runs ``run(cfg, out_dir)`` through :func:`hydra_entry`
     (``-m`` runs it once per job; ``--help`` prints ``conf/hydra/help/<script>.yaml``).
+    ``open_keys``: mappings whose keys the command line may add (:func:`open_overrides`).
     """
     import hydra
 
     # Hydra logs at INFO; JAX's backend probing (no TPU, no GPU) is noise there.
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
-    cli_setup(script)
+    cli_setup(script, open_keys=open_keys)
     task = functools.partial(hydra_entry, run=run)
     hydra.main(version_base=None, config_path=CONF_DIR, config_name=script)(task)()

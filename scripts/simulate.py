@@ -12,4 +12,4 @@ from common.cli import hydra_main
 from envs.regret.study import run_study
 
 if __name__ == "__main__":
-    hydra_main("simulate", run_study)
+    hydra_main("simulate", run_study, open_keys=("sweep",))

@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import envs  # noqa: F401
-from common.cli import experiments, script_groups
+from common.cli import experiments, open_overrides, script_groups
 from envs.regret.study import run_study, validate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +29,9 @@ TINY = ["study.n_seeds=3", "study.n_rounds=24", "study.progress=false",
 
 
 def _compose(overrides):
+    """The composed regret-study config, with the command line opened as the script opens
+    it (``sweep.KEY=`` may add a key)."""
+    overrides = open_overrides(list(overrides), ("sweep",))
     with initialize_config_dir(CONF, version_base=None):
         return OmegaConf.to_container(compose("simulate", overrides=overrides), resolve=True)
 
@@ -41,16 +44,18 @@ def test_config_files_cover_registries():
     assert "simulate/regret_curves" in EXPERIMENTS
 
 
-def test_sweep_keys_are_the_registry_hyperparameters():
-    """sweep.<key> exists for every numeric hyperparameter of bandits/registry.py, and for
-    nothing else (the keys' order is the order of a grid's axes: it stays as it is)."""
+def test_every_registry_hyperparameter_can_be_swept_from_the_command_line():
+    """sweep.<key> is open: every numeric hyperparameter of bandits/registry.py (including
+    one a newly registered policy brings) is accepted on the command line, in the order
+    given, with no line in conf/simulate.yaml."""
     import bandits
 
-    expected = {k for name in bandits.names() for k in bandits.spec(name).params}
-    with initialize_config_dir(CONF, version_base=None):
-        sweep = compose("simulate").sweep
-    assert set(sweep) == expected, (set(sweep) - expected, expected - set(sweep))
-    assert all(v is None for v in sweep.values())
+    keys = sorted({k for name in bandits.names() for k in bandits.spec(name).params})
+    cfg = _compose([f"sweep.{k}=[1]" for k in reversed(keys)])
+    assert list(cfg["sweep"]) == list(reversed(keys))
+    assert _compose([])["sweep"] == {}
+    assert open_overrides(["sweep.alpha=[1]", "+sweep.v=[2]", "study.n_seeds=3"],
+                          ("sweep",)) == ["++sweep.alpha=[1]", "+sweep.v=[2]", "study.n_seeds=3"]
 
 
 @pytest.mark.parametrize("bandit", BANDITS)

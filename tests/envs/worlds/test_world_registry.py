@@ -6,21 +6,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
+from test_extending import StaircaseWorld
 
-import bandits
 import envs  # sets XLA flags; imported before any JAX computation runs
-from bandits.base import Decision, Policy, draw_uniform, one_hot
-from bandits.registry import PolicySpec
 from common.errors import ConfigError
 from common.validation import Choice, Flag, Range
-from envs.engine.driver import simulate
-from envs.worlds.base import ARMS, DIM, NOISE_STD, P_ELIGIBLE, World
+from envs.worlds.base import ARMS, World
 
 
 def bad_values(option):
@@ -69,61 +65,6 @@ def test_undeclared_options_and_unknown_worlds_are_errors():
 
 
 # ---------------------------------------------------------------- a world from outside
-
-
-class StepParams(NamedTuple):
-    means: jax.Array  # (n_arms,)
-    noise_std: jax.Array  # ()
-
-
-@dataclass(frozen=True)
-class StaircaseWorld(World):
-    """Arm a's mean is ``gap · a`` whatever the context."""
-
-    n_arms: int = 3
-    dim: int = 2
-    gap: float = 0.25
-    noise_std: float = 0.0
-    p_eligible: float = 1.0
-    name: ClassVar[str] = "test-staircase"
-    OPTIONS: ClassVar[dict] = {"n_arms": ARMS, "dim": DIM, "gap": Range(0.0, 1.0),
-                               "noise_std": NOISE_STD, "p_eligible": P_ELIGIBLE}
-
-    def sample_params(self, key):
-        del key
-        return StepParams(self.gap * jnp.arange(self.n_arms, dtype=jnp.float32),
-                          jnp.float32(self.noise_std))
-
-    def mean_rewards(self, params, state, context):
-        del state, context
-        return params.means
-
-
-class RoundRobinParams(NamedTuple):
-    offset: float = 0.0  # the arm played first
-
-
-def round_robin(n_arms: int, dim: int) -> Policy:
-    """Plays arms 0, 1, …, K − 1, 0, … from ``offset``; the state counts rounds."""
-
-    def init(params, key):
-        del params, key
-        return jnp.zeros((), jnp.float32)
-
-    def decide(params, state, noise, context, mask):
-        del noise, context, mask
-        action = jnp.mod(state + params.offset, n_arms).astype(jnp.int32)
-        return Decision(action, one_hot(action, n_arms))
-
-    def update(params, state, context, action, reward):
-        return state + 1.0
-
-    return Policy("test_round_robin", n_arms, dim, RoundRobinParams(), init, draw_uniform,
-                  decide, update)
-
-
-ROUND_ROBIN = PolicySpec("test_round_robin", round_robin, {"offset": Range(0.0, 10.0)},
-                         summary="a test policy")
 
 
 def test_register_a_world_and_make_it_by_name():
@@ -178,18 +119,3 @@ def test_default_protocol_slots():
     assert state == () and w.step(params, state, jax.random.key(2), jnp.int32(5)) == ()
     delay = w.reward_delay(params, jax.random.key(3))
     assert delay.shape == () and delay.dtype == jnp.int32 and int(delay) == 0
-
-
-def test_registered_world_and_policy_run_through_the_engine():
-    """The engine plays the toy policy on the toy world: arms in turn from ``offset``,
-    rewards equal to the means (no noise), regret the gap to the best arm."""
-    with envs.registered(StaircaseWorld), bandits.registered("test_round_robin", ROUND_ROBIN):
-        w = envs.make("test-staircase", n_arms=3, dim=2, gap=0.25)
-        policy = bandits.make("test_round_robin", w.n_arms, w.dim, offset=1.0)
-        r = simulate(policy, w, n_rounds=7, n_seeds=2, record="trajectories")
-    want = (np.arange(7) + 1) % 3
-    np.testing.assert_array_equal(r.trajectories["action"][0], np.tile(want, (2, 1)))
-    np.testing.assert_array_equal(r.trajectories["reward"][0],
-                                  np.tile(0.25 * want, (2, 1)).astype(np.float32))
-    np.testing.assert_allclose(r.trajectories["regret"][0], np.tile(0.5 - 0.25 * want, (2, 1)))
-    np.testing.assert_array_equal(np.asarray(r.final_state)[0], 7.0)
