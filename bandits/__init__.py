@@ -6,6 +6,7 @@
 """
 
 from bandits.base import Decision, Policy
+from bandits.combinators import restart
 from bandits.registry import (
     REGISTRY,
     PolicySpec,
@@ -19,4 +20,4 @@ from bandits.registry import (
 )
 
 __all__ = ["Decision", "Policy", "PolicySpec", "REGISTRY", "make", "names", "register",
-           "registered", "spec", "unregister", "validate"]
+           "registered", "restart", "spec", "unregister", "validate"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bandits import context_free, linear
+from bandits import combinators, context_free, drift, drift_linear, linear
 from bandits.base import Policy, State
 from common.errors import ConfigError
 from common.validation import ANY, DRAWS, NONNEG, POSITIVE, PROBABILITY, Range, check_int
@@ -54,6 +54,8 @@ class PolicySpec:
 
 _CF = context_free.fold_logs
 _LIN = linear.fold_logs
+DISCOUNT = Range(0.0, 1.0, low_open=True)
+WINDOW = Range(1, 1_000_000, integer=True)
 
 REGISTRY: dict[str, PolicySpec] = {
     s.name: s
@@ -82,6 +84,28 @@ REGISTRY: dict[str, PolicySpec] = {
         PolicySpec("lin_eps_greedy", linear.lin_eps_greedy,
                    {"epsilon": PROBABILITY, "reg": POSITIVE}, contextual=True,
                    summary="ε-greedy on per-arm ridge estimates", fold_logs=_LIN),
+        # Built for drift: their state depends on when each row happened, so they have
+        # no sufficient statistics to fold logs into (fold_logs=None).
+        PolicySpec("discounted_lin_ucb", drift_linear.discounted_lin_ucb,
+                   {"gamma": DISCOUNT, "alpha": NONNEG, "reg": POSITIVE}, contextual=True,
+                   summary="discounted disjoint LinUCB (D-LinUCB)"),
+        PolicySpec("discounted_ucb", drift.discounted_ucb,
+                   {"gamma": DISCOUNT, "xi": POSITIVE, "bound": POSITIVE},
+                   summary="discounted UCB (D-UCB)"),
+        PolicySpec("sliding_window_ucb", drift.sliding_window_ucb,
+                   {"xi": POSITIVE, "bound": POSITIVE}, {"window": WINDOW},
+                   summary="sliding-window UCB (SW-UCB)"),
+        PolicySpec("discounted_ts", drift.discounted_ts,
+                   {"gamma": DISCOUNT, "a0": POSITIVE, "b0": POSITIVE},
+                   {"n_prob_draws": DRAWS}, binary_rewards=True,
+                   summary="discounted Beta–Bernoulli Thompson sampling"),
+        PolicySpec("decaying_eps_greedy", drift.decaying_eps_greedy,
+                   {"epsilon0": PROBABILITY, "decay": POSITIVE},
+                   summary="ε-greedy with ε_t = min(1, ε₀·c/(c + t))"),
+        PolicySpec("restart_lin_ucb", combinators.restart_lin_ucb,
+                   {"alpha": NONNEG, "reg": POSITIVE, "threshold": POSITIVE,
+                    "tolerance": NONNEG}, contextual=True,
+                   summary="disjoint LinUCB restarted by a Page–Hinkley test"),
     ]
 }
 

@@ -17,13 +17,15 @@ from envs.worlds import (  # noqa: E402
     SliceSum,
     SupervisedWorld,
     World,
+    drift_names,
     make,
+    make_drift,
     names,
     register,
     registered,
     unregister,
 )
 
-__all__ = ["REGISTRY", "make", "names", "register", "registered", "unregister", "World",
-           "LinearGaussian", "LogisticBernoulli", "SliceSum", "SupervisedWorld",
-           "configure_host"]
+__all__ = ["REGISTRY", "make", "make_drift", "drift_names", "names", "register",
+           "registered", "unregister", "World", "LinearGaussian", "LogisticBernoulli",
+           "SliceSum", "SupervisedWorld", "configure_host"]

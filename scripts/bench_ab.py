@@ -28,10 +28,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONE_RUN = r"""
 import json, os, sys
 repo, kind, repeat, seeds, rounds, rows = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
-sys.path[:0] = [repo, os.path.join(repo, "scripts")]
-os.chdir(repo)
 import numpy as np
 import envs, bandits
+assert os.path.realpath(envs.__file__).startswith(os.path.realpath(repo)), envs.__file__
 if kind == "ope":
     import bench_ope as b
     data = b.make_rows(rows, 10)
@@ -52,8 +51,10 @@ else:
 def run_once(repo: str, kind: str, args) -> float:
     """Seconds of one fresh process's timed runs (median)."""
     sizes = [str(x) for x in (args.repeat, args.seeds, args.rounds, args.rows)]
-    out = subprocess.run([sys.executable, "-c", ONE_RUN, repo, kind, *sizes],
-                         capture_output=True, text=True, check=True)
+    path = os.pathsep.join([repo, os.path.join(repo, "scripts")])
+    out = subprocess.run([sys.executable, "-c", ONE_RUN, repo, kind, *sizes], cwd=repo,
+                         env={**os.environ, "PYTHONPATH": path}, capture_output=True,
+                         text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 

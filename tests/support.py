@@ -13,4 +13,10 @@ NONDEFAULT_HYPER = {
     "lin_ucb": {"alpha": 0.6, "reg": 0.8},
     "lin_ts": {"v": 0.7, "reg": 1.2, "n_prob_draws": 32},
     "lin_eps_greedy": {"epsilon": 0.25, "reg": 0.5},
+    "discounted_lin_ucb": {"gamma": 0.9, "alpha": 0.6, "reg": 0.8},
+    "discounted_ucb": {"gamma": 0.9, "xi": 0.7, "bound": 0.8},
+    "sliding_window_ucb": {"xi": 0.7, "bound": 0.8, "window": 8},
+    "discounted_ts": {"gamma": 0.9, "a0": 1.2, "b0": 0.8, "n_prob_draws": 16},
+    "decaying_eps_greedy": {"epsilon0": 0.6, "decay": 5.0},
+    "restart_lin_ucb": {"alpha": 0.6, "reg": 0.8, "threshold": 3.0, "tolerance": 0.1},
 }

@@ -147,7 +147,7 @@ def _groups(help_text):
 
 
 def test_script_groups_come_from_each_defaults_list():
-    assert set(script_groups("simulate")) == {"env", "bandit", "logger", "experiment"}
+    assert set(script_groups("simulate")) == {"env", "bandit", "logger", "drift", "experiment"}
     assert script_groups("ope")["policy"] == ["logging_policy", "target_policy"]
     assert {"reward_model", "logger"} <= set(script_groups("evaluate"))
 

@@ -23,6 +23,7 @@ from envs.engine.driver import EngineOptions, Rollout, simulate
 from envs.regret.report import format_table, summarise, write_outputs
 from envs.worlds import registry as env_registry
 from envs.worlds.base import World
+from envs.worlds.wrapper import DriftWorld
 
 STUDY_KEYS = {
     "n_seeds": Range(1, 10_000_000, integer=True),
@@ -43,22 +44,34 @@ def validate(cfg: Mapping[str, Any]) -> None:
 
     Args:
         cfg: the plain composed config: ``env`` (``name`` and the world's options),
-            ``bandit`` (name -> hyperparameters), ``study``, optional ``sweep``
-            (hyperparameter -> list of values) and ``logger``.
+            ``bandit`` (name -> hyperparameters), ``study``, optional ``drift`` (``name``
+            and the drift's options, :func:`envs.worlds.registry.make_drift`; its rounds
+            must lie before ``study.n_rounds``), optional ``sweep`` (hyperparameter ->
+            list of values) and ``logger``.
     """
     for key in ("env", "bandit", "study"):
         if not isinstance(cfg.get(key), Mapping):
             raise ValueError(f"config needs a mapping at {key!r}")
-    _check_bandits(cfg["bandit"], _make_world(cfg["env"]))
+    env = _make_world(cfg["env"], cfg.get("drift"))
+    _check_bandits(cfg["bandit"], env)
     _check_study(cfg["study"])
+    if isinstance(env, DriftWorld):
+        env.check_horizon(cfg["study"]["n_rounds"])
     _check_sweep(_swept(cfg), list(cfg["bandit"]))
     tracking.validate(cfg.get("logger"))
 
 
-def _make_world(env_cfg: Mapping[str, Any]) -> World:
-    """The world of the ``env`` config (``name`` and its options), validated."""
+def _make_world(env_cfg: Mapping[str, Any], drift_cfg: Any = None) -> World:
+    """The world of the ``env`` config (``name`` and its options), validated; changing
+    over time as the optional ``drift`` config (``name`` and its options) says."""
     options = dict(env_cfg)
-    return env_registry.make(options.pop("name", None), **options)
+    world = env_registry.make(options.pop("name", None), **options)
+    if drift_cfg is None:
+        return world
+    if not isinstance(drift_cfg, Mapping):
+        raise ValueError(f"drift must be a mapping (name and options), got {drift_cfg!r}")
+    drift = dict(drift_cfg)
+    return env_registry.make_drift(drift.pop("name", None), world, **drift)
 
 
 def _check_bandits(selected: Mapping[str, Any], env: World) -> None:
@@ -147,7 +160,7 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
         from envs.engine.runtime import enable_compilation_cache
 
         enable_compilation_cache()
-    env = _make_world(cfg["env"])
+    env = _make_world(cfg["env"], cfg.get("drift"))
     sweep = _swept(cfg)
     rollouts: list[Rollout] = []
     for bname, hyper in cfg["bandit"].items():

@@ -1,4 +1,5 @@
-"""Name → world class: ``make("linear-gaussian", n_arms=5, dim=10)``.
+"""Name → world class: ``make("linear-gaussian", n_arms=5, dim=10)``; name → drift
+around a world: ``make_drift("abrupt", make("linear-gaussian"), change_rounds=(500,))``.
 
 Options are checked against the class's own ``OPTIONS`` declaration. A world defined
 elsewhere joins with :func:`register` (or, for a test, the :func:`registered` context).
@@ -14,11 +15,15 @@ from typing import Any
 
 from common.errors import ConfigError
 from envs.worlds.base import World
+from envs.worlds.covariate_shift import CovariateShiftWorld
+from envs.worlds.drift import AbruptWorld, GradualWorld, SeasonalWorld
 from envs.worlds.linear import LinearGaussian, LogisticBernoulli
 from envs.worlds.slice_sum import SliceSum
 from envs.worlds.supervised import SupervisedWorld
+from envs.worlds.wrapper import DriftWorld
 
 REGISTRY: dict[str, type[World]] = {}
+DRIFTS: dict[str, type[DriftWorld]] = {}
 
 
 def init_fields(cls: type[World]) -> set[str]:
@@ -112,6 +117,47 @@ def make(name: str, **kwargs: Any) -> World:
     validate(name, kwargs)
     return world_class(name)(**kwargs)
 
+
+# --------------------------------------------------------------------------- drifts
+
+
+def register_drift(cls: type[DriftWorld]) -> type[DriftWorld]:
+    """Makes a drift available to :func:`make_drift` under ``cls.kind``; its ``OPTIONS``
+    must declare exactly its constructor fields besides ``base``."""
+    if not (isinstance(cls, type) and issubclass(cls, DriftWorld)) or inspect.isabstract(cls):
+        raise ConfigError(f"a registered drift must be a concrete DriftWorld, got {cls!r}")
+    fields = init_fields(cls) - {"base"}
+    options = getattr(cls, "OPTIONS", {})
+    if set(options) != fields:
+        raise ConfigError(f"drift {cls.kind!r}: OPTIONS must declare exactly its options "
+                          f"{sorted(fields)}, got {sorted(options)}")
+    if DRIFTS.get(cls.kind, cls) is not cls:
+        raise ConfigError(f"drift {cls.kind!r} is already registered")
+    DRIFTS[cls.kind] = cls
+    return cls
+
+
+def drift_names() -> list[str]:
+    """Every registered drift, in registration order."""
+    return list(DRIFTS)
+
+
+def make_drift(kind: str, base: World, **kwargs: Any) -> DriftWorld:
+    """``base`` changing over time as drift ``kind`` says, after checking every option
+    in plain Python (``ValueError`` naming ``drift.<option>`` and the value)."""
+    if kind not in DRIFTS:
+        raise ConfigError(f"unknown drift {kind!r}; allowed: {', '.join(DRIFTS)}")
+    options = DRIFTS[kind].OPTIONS
+    for key, value in kwargs.items():
+        if key not in options:
+            raise ConfigError(f"drift {kind!r} has no key {key!r}; allowed: "
+                              f"{', '.join(sorted(options))}")
+        options[key].check(f"drift.{key}", value)
+    return DRIFTS[kind](base=base, **kwargs)
+
+
+for _drift in (AbruptWorld, GradualWorld, SeasonalWorld, CovariateShiftWorld):
+    register_drift(_drift)
 
 for _cls in (LinearGaussian, LogisticBernoulli, SliceSum, SupervisedWorld):
     register(_cls)

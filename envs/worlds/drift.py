@@ -1,0 +1,168 @@
+"""Reward functions that change over time: abrupt changes, a random walk and a season.
+
+Each is a :class:`~envs.worlds.wrapper.DriftWorld` around a base world; options are
+checked by :func:`envs.worlds.registry.make_drift` against each class's ``OPTIONS``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from common.validation import Range
+from envs.worlds.base import Option, Params
+from envs.worlds.wrapper import (
+    DriftParams,
+    DriftWorld,
+    RoundList,
+    check_rounds_within,
+    is_arm_leaf,
+    replace_arm_rows,
+)
+
+
+@dataclass(frozen=True)
+class AbruptWorld(DriftWorld):
+    """Piecewise-stationary: at a change the base's reward parameters are redrawn.
+
+    Round ``t`` is a change when ``t`` is in ``change_rounds`` or, with ``rate`` > 0, when
+    a Poisson(``rate``) count of events in the round is positive (probability
+    ``1 − exp(−rate)``, independently each round). Rounds before the first change play
+    the instance drawn at round 0; a change takes effect in its own round.
+
+    At a change, a fresh instance ``base.sample_params`` is drawn and each arm is
+    replaced with probability ``fraction`` (every arm at 1): every params leaf whose
+    leading axis has length ``n_arms`` (a float array, e.g. θ (K, d) and the bias (K,))
+    takes the fresh values on the replaced arms' rows. Other leaves (e.g. ``noise_std``)
+    never change.
+
+    Keys, from the round's step key ``k``: the event draw ``fold_in(k, 2)``, the fresh
+    instance ``fold_in(k, 3)``, the arms replaced ``fold_in(k, 4)``.
+    """
+
+    change_rounds: tuple[int, ...] = ()
+    rate: float = 0.0
+    fraction: float = 1.0
+    kind: ClassVar[str] = "abrupt"
+    moves_params: ClassVar[bool] = True
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "change_rounds": RoundList(), "rate": Range(0.0, 10.0),
+        "fraction": Range(0.0, 1.0, low_open=True),
+    }
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "change_rounds", tuple(int(r) for r in self.change_rounds))
+
+    def check_horizon(self, n_rounds: int) -> None:
+        check_rounds_within("drift.change_rounds", self.change_rounds, n_rounds)
+
+    def is_change(self, key: Array, t: Array) -> Array:
+        """Whether round ``t`` is a change: bool, ()."""
+        change = jnp.any(jnp.asarray(t) == jnp.asarray(self.change_rounds or (-1,), jnp.int32))
+        if self.rate > 0:
+            u = jax.random.uniform(jax.random.fold_in(key, 2))
+            change = change | (u < -math.expm1(-self.rate))
+        return change
+
+    def _step_params(self, params: DriftParams, current: Params, key: Array,
+                     t: Array) -> Params:
+        change = self.is_change(key, t)
+        fresh = self.base.sample_params(jax.random.fold_in(key, 3))
+        replaced = jnp.full((self.n_arms,), True)
+        if self.fraction < 1.0:
+            u = jax.random.uniform(jax.random.fold_in(key, 4), (self.n_arms,))
+            replaced = u < self.fraction
+        return replace_arm_rows(fresh, current, replaced & change, self.n_arms)
+
+
+@dataclass(frozen=True)
+class GradualWorld(DriftWorld):
+    """A Gaussian random walk of the reward parameters.
+
+    Every round ``t`` (the first included), each entry of every params leaf whose leading
+    axis has length ``n_arms`` (a float array: θ (K, d) and the bias (K,) of the linear
+    worlds, in the logit scale for the logistic one) moves by an independent
+    N(0, ``rate``²) increment: after round ``t``'s step an entry has moved by
+    N(0, (t + 1)·``rate``²) from its round-0 value. Other leaves (e.g. ``noise_std``) never
+    change. Leaf ``i`` (in ``jax.tree_util`` order) draws its increments from
+    ``fold_in(k, 2 + i)`` of the round's step key ``k``.
+    """
+
+    rate: float = 0.0
+    kind: ClassVar[str] = "gradual"
+    moves_params: ClassVar[bool] = True
+    OPTIONS: ClassVar[dict[str, Option]] = {"rate": Range(0.0, 100.0)}
+
+    def _step_params(self, params: DriftParams, current: Params, key: Array,
+                     t: Array) -> Params:
+        leaves, tree = jax.tree_util.tree_flatten(current)
+        moved = [leaf + self.rate * jax.random.normal(jax.random.fold_in(key, 2 + i),
+                                                      jnp.shape(leaf), jnp.result_type(leaf))
+                 if is_arm_leaf(leaf, self.n_arms) else leaf
+                 for i, leaf in enumerate(leaves)]
+        return jax.tree_util.tree_unflatten(tree, moved)
+
+
+class SeasonParams(NamedTuple):
+    phase: Array  # (n_arms,) float32 in [0, 2π)
+
+
+class SeasonState(NamedTuple):
+    angle: Array  # (n_arms,) float32 in [0, 2π): this round's 2π t / period + φ_a
+
+
+@dataclass(frozen=True)
+class SeasonalWorld(DriftWorld):
+    """Mean rewards that rise and fall with a period.
+
+    In round ``t`` arm ``a``'s modulation is ``s_a(t) = amplitude · sin(α_a(t))`` with
+    ``α_a(t) = 2π t / period + φ_a`` (mod 2π), phases φ_a ~ U[0, 2π) drawn per instance.
+    The state carries α: it is φ_a in round 0 and grows by ``2π / period`` a round,
+    wrapped into [0, 2π) by subtracting 2π (additions only, so every batch and block
+    layout gets the same float32 numbers; the rounding accumulates to about
+    ``t · 1e-7`` rad). Real-valued rewards: ``μ_a(t, x) = μ_a(x) + s_a(t)``. Binary
+    rewards stay in [0, 1] by shifting the logit: ``μ_a(t, x) = σ(logit μ_a(x) + s_a(t))
+    = μ e^s / (μ e^s + 1 − μ)`` (the odds scaled by ``e^s``; 0 and 1 stay put), which for
+    the logistic world adds ``s_a(t)`` to ``θ_a·x + b_a``.
+    """
+
+    period: float = 1000.0
+    amplitude: float = 0.0
+    kind: ClassVar[str] = "seasonal"
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "period": Range(0.0, low_open=True), "amplitude": Range(0.0, 30.0),
+    }
+
+    def angular_speed(self) -> float:
+        """2π / period mod 2π, radians per round."""
+        return math.fmod(2 * math.pi / self.period, 2 * math.pi)
+
+    def _sample_extra(self, key: Array) -> SeasonParams:
+        return SeasonParams(jax.random.uniform(key, (self.n_arms,), maxval=2 * math.pi))
+
+    def _extra_at(self, params: DriftParams, t: Array) -> SeasonState:
+        del t
+        return SeasonState(params.extra.phase)
+
+    def _next_extra(self, params: DriftParams, extra: SeasonState, t: Array) -> SeasonState:
+        angle = extra.angle + jnp.float32(self.angular_speed())
+        angle = jnp.where(angle >= 2 * math.pi, angle - jnp.float32(2 * math.pi), angle)
+        return SeasonState(jnp.where(jnp.asarray(t) == 0, params.extra.phase, angle))
+
+    def shift(self, state) -> Array:
+        """This round's modulation ``s_a(t)``: (n_arms,) float32."""
+        return self.amplitude * jnp.sin(state.extra.angle)
+
+    def mean_rewards(self, params: DriftParams, state, context: Array) -> Array:
+        mean = super().mean_rewards(params, state, context)
+        shift = self.shift(state)
+        if not self.binary_rewards:
+            return mean + shift
+        odds = mean * jnp.exp(shift)
+        return odds / (odds + 1.0 - mean)
