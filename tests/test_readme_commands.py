@@ -56,15 +56,15 @@ SMALL: dict[str, str] = {
     "python scripts/evaluate.py data=clicks.csv load.n_arms=10 load.missing_reward=0 "
     "load.on_invalid=reject load.rejects_path=rejects.csv candidate=lin_ts "
     "gate.min_ess=2000": GATE,
-    "python scripts/bench.py": "--seeds 1,16 --rounds 200 --numpy-rounds 50 --loop-rounds 50 "
-                               "--repeat 1 --no-cache-check",
-    "python scripts/bench_ope.py": "--n 2000 --boot 20 --repeat 1",
-    "python scripts/bench_studies.py": "--quick --jobs evaluate",
     "python scripts/bench_evaluate.py --numpy": "--rows 5000 --arms 4 --dim 3 --boot 20",
     "python scripts/obd_check.py --obd-path ../shared/data/obd": "--boot 50 --campaign men",
 }
+BENCHMARKS = "run at a small size by tests/test_bench_scripts.py"
 SKIPPED = {
     "python -m pytest": "the test suite itself",
+    "python scripts/bench.py": BENCHMARKS,
+    "python scripts/bench_ope.py": BENCHMARKS,
+    "python scripts/bench_studies.py": BENCHMARKS,
 }
 
 
@@ -104,6 +104,15 @@ def test_every_readme_command_is_listed():
     assert not missing, f"README commands with no small-size entry here: {missing}"
     stale = [c for c in SMALL if c not in cmds]
     assert not stale, f"entries here that the README no longer prints: {stale}"
+
+
+def test_benchmarks_skipped_here_run_in_test_bench_scripts():
+    from test_bench_scripts import COMMANDS
+
+    covered = {f"python {args[0]}" for args in COMMANDS.values()}
+    skipped = [c for c, why in SKIPPED.items() if why == BENCHMARKS]
+    assert skipped and all(c in covered for c in skipped), (skipped, covered)
+    assert all(c in readme_commands() for c in skipped)
 
 
 @pytest.fixture(scope="module")

@@ -71,17 +71,32 @@ def test_every_registered_policy_is_covered():
     assert set(HYPER) == set(bandits.names())
 
 
-def lane_states(state_type, rng):
-    """A different, valid state per lane, batch first."""
+def lane_states(p, rng):
+    """A different, valid state per lane, batch first: random sufficient statistics for the
+    context-free and ridge families, and for any other policy its own ``init`` followed by
+    a few updates on different rows per lane."""
+    state_type = type(p.init(p.default_params, None))
     if state_type is ArmStats:
         counts = rng.integers(0, 6, (B, N_ARMS)).astype(np.float32)
         sums = (counts * rng.random((B, N_ARMS))).astype(np.float32)  # 0 <= sums <= counts
         return ArmStats(jnp.asarray(counts), jnp.asarray(sums))
-    assert state_type is RidgeState
-    x = rng.standard_normal((B, N_ARMS, 6, DIM))
-    a_inv = np.linalg.inv(np.eye(DIM) + np.swapaxes(x, -1, -2) @ x)
-    return RidgeState(jnp.asarray(a_inv, jnp.float32),
-                      jnp.asarray(rng.standard_normal((B, N_ARMS, DIM)), jnp.float32))
+    if state_type is RidgeState:
+        x = rng.standard_normal((B, N_ARMS, 6, DIM))
+        a_inv = np.linalg.inv(np.eye(DIM) + np.swapaxes(x, -1, -2) @ x)
+        return RidgeState(jnp.asarray(a_inv, jnp.float32),
+                          jnp.asarray(rng.standard_normal((B, N_ARMS, DIM)), jnp.float32))
+    rows = 6
+    xs = jnp.asarray(rng.standard_normal((B, rows, DIM)), jnp.float32)
+    acts = jnp.asarray(rng.integers(0, N_ARMS, (B, rows)), jnp.int32)
+    rs = jnp.asarray(rng.integers(0, 2, (B, rows)), jnp.float32)
+
+    def warm(x, a, r):
+        state = p.init(p.default_params, jax.random.key(0))
+        for i in range(rows):
+            state = p.update(p.default_params, state, x[i], a[i], r[i])
+        return state
+
+    return jax.vmap(warm)(xs, acts, rs)
 
 
 @pytest.mark.parametrize("name", bandits.names())
@@ -94,7 +109,7 @@ def test_policy_act_and_update(name):
     # every hyperparameter scaled by a lane-dependent factor in [0.5, 1]: still valid
     factors = np.linspace(0.5, 1.0, B, dtype=np.float32)
     lane_params = tmap(lambda v: jnp.asarray(v * factors), p.default_params)
-    states = lane_states(type(p.init(p.default_params, None)), rng)
+    states = lane_states(p, rng)
     keys = jax.random.split(jax.random.key(1), B)
     ctx = jnp.asarray(rng.standard_normal((B, DIM)), jnp.float32)
     masks = rng.random((B, N_ARMS)) < 0.6

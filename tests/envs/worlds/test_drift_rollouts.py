@@ -123,20 +123,6 @@ def test_block_and_chunk_sizes_do_not_change_a_drifting_world(base_world):
     _check_plans_agree(make_drift("seasonal", abrupt, period=9.0, amplitude=0.5))
 
 
-@pytest.mark.slow
-def test_every_drift_stacked_across_plans_and_lane_groups(base_world):
-    """Lanes grouped one by one are vectorised differently by XLA, which rounds the
-    drifts' per-round arithmetic differently: the actions agree bit for bit, the floats
-    to rounding."""
-    world = _stack(base_world, moving=True)
-    ref = _check_plans_agree(world)
-    single = simulate(_policy(), world, n_rounds=T, n_seeds=S, record="logs",
-                      options=EngineOptions(group_lanes=1)).trajectories
-    np.testing.assert_array_equal(single["action"], ref["action"])
-    for name, values in ref.items():
-        np.testing.assert_allclose(single[name], values, rtol=1e-5, atol=1e-5, err_msg=name)
-
-
 def test_drifts_that_never_move_play_the_base_world(base_world):
     """Same keys, same draws, same arithmetic: every drift with nothing to change (no
     change rounds, rates and amplitude 0), stacked, plays the base world bit for bit."""
