@@ -18,11 +18,12 @@ MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 500
 
 # package (dotted prefix) -> packages it must not import (the floors: common at the bottom,
-# then bandits, worlds, the engine, logged data, studies and estimators)
+# then bandits, worlds and feedback, the engine, logged data, studies and estimators)
 FORBIDDEN = {
     "common": ("bandits", "envs", "estimators"),
     "bandits": ("envs", "estimators"),
     "envs.worlds": ("envs.engine", "envs.data", "envs.regret", "estimators"),
+    "envs.feedback": ("envs.engine", "envs.data", "envs.regret", "estimators"),
     "envs.engine": ("envs.data", "envs.regret", "estimators"),
     "envs.data": ("envs.regret", "estimators"),
     "envs.regret": ("estimators",),

@@ -13,29 +13,21 @@ from typing import Any, NamedTuple
 
 from jax import Array
 
+from envs.feedback.pending import PendingRewards
+
 
 class LaneConstants(NamedTuple):
     """What a lane reads but never changes.
 
     Round ``t`` of a lane draws from one key per stream, ``fold_in(stream, t)``: its
-    context, its reward noise, its policy noise and, for a world that is not stationary,
-    the world's step (R = 4; R = 3 otherwise).
+    context, its reward noise, its policy noise, then for a world that is not stationary
+    the world's step, then with delayed feedback the reward's delay (R = 3, 4 or 5).
     """
 
     policy_params: Any  # the policy's params pytree at this lane's grid point
     world_params: Any  # the world instance's params pytree
     streams: Array  # (R,) keys
-
-
-class PendingRewards(NamedTuple):
-    """Rewards not yet revealed to the policy, for worlds with delayed feedback: a ring
-    of ``D = env.max_delay`` slots. Declared for the carry; this engine version leaves it
-    empty (:func:`envs.engine.simulate` refuses worlds with ``max_delay > 0``)."""
-
-    context: Array  # (D, d) the context each pending reward answers
-    action: Array  # (D,) int32 the arm played
-    reward: Array  # (D,) the realised reward
-    arrival: Array  # (D,) int32 the round at which the policy sees it
+    feedback_params: Any = ()  # FeedbackParams at this grid point, or () : immediate
 
 
 class RollingWindow(NamedTuple):
@@ -51,12 +43,16 @@ class LaneCarry(NamedTuple):
 
     The world's state (``env.init_state``) is advanced by ``env.step`` once a round when
     the world is not stationary and passes through unchanged otherwise (``()`` for a
-    world without state).
+    world without state). With delayed feedback ``pending`` holds the rewards on their way
+    (:mod:`envs.feedback.pending`); the policy state learns from them as they arrive. With
+    ``update_every`` B > 1 decisions use ``served_state``, a copy of the policy state
+    taken every B rounds.
     """
 
     policy_state: Any  # the policy's state pytree
     world_state: Any  # the world's state pytree
-    pending: PendingRewards | tuple  # () : delayed rewards are not simulated
+    pending: PendingRewards | tuple  # () : rewards arrive in their own round
     monitor: RollingWindow | tuple  # () : no monitor runs
     cum_regret: Array  # () float32 cumulative expected regret
     cum_reward: Array  # () float32 cumulative realised reward
+    served_state: Any = ()  # the policy state decisions use, when it lags (update_every > 1)

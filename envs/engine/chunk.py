@@ -39,9 +39,10 @@ from jax.sharding import PartitionSpec as P
 
 from bandits.base import Policy
 from envs.engine.carry import LaneCarry, LaneConstants
+from envs.engine.delivery import DeliveryProgram, block_inputs, delivery_program, scan_body
 from envs.engine.layout import LANE, Layout
 from envs.engine.plan import LanePlan, Plan
-from envs.engine.records import RECORDS, ROUND_OUTPUTS
+from envs.engine.records import ROUND_OUTPUTS, recorded_outputs
 from envs.engine.rounds import (
     arm_indices,
     draw_round_from_words,
@@ -49,6 +50,7 @@ from envs.engine.rounds import (
     round_key_words,
     step_and_play_round,
 )
+from envs.feedback import Feedback
 from envs.worlds.base import World
 
 
@@ -86,6 +88,7 @@ class _ChunkSpec(NamedTuple):
     block: int  # rounds per block
     n_blocks: int  # blocks per chunk
     n_groups: int  # lane groups per device
+    delivery: DeliveryProgram | None = None  # rounds with delayed or batched feedback
 
 
 def _keys_of_rounds(streams, ts):
@@ -157,7 +160,10 @@ def _run_block(spec: _ChunkSpec, constants: LaneConstants, t0, rounds, carry_and
     words of its rounds; derives the next block's words."""
     carry, words = carry_and_words
     program = spec.program
-    if program.stationary:
+    if spec.delivery is not None:
+        body = partial(scan_body, spec.delivery, partial(_account, spec), constants)
+        xs = block_inputs(spec.delivery, constants, carry, words, t0 + b * spec.block + rounds)
+    elif program.stationary:
         draws = program.draw_block(constants.policy_params, constants.world_params,
                                    carry.world_state, words)
         body, xs = partial(_stationary_round, spec, constants), draws
@@ -205,7 +211,7 @@ def _seed_stats(cum_regret, lanes: LanePlan):
 
 
 def make_chunk(policy: Policy, env: World, plan: Plan, lanes: LanePlan, layout: Layout,
-               mesh: Mesh, record: str, impl) -> Callable:
+               mesh: Mesh, record: str, impl, feedback: Feedback | None = None) -> Callable:
     """The pure chunk program of ``policy`` in ``env``, for the driver to compile.
 
     Args:
@@ -215,15 +221,22 @@ def make_chunk(policy: Policy, env: World, plan: Plan, lanes: LanePlan, layout: 
         mesh: the devices, along the mesh axis :data:`envs.engine.layout.LANE`.
         record: what leaves the device (:data:`envs.engine.records.RECORDS`).
         impl: the PRNG implementation of the lanes' keys.
+        feedback: delayed or batched feedback (:mod:`envs.engine.delivery`); ``None``
+            for rewards learnt in their own round.
 
     Returns:
         ``run(constants, carry, t0, checkpoint_index) -> ChunkOutput``: rounds ``t0 ..
         t0 + chunk - 1`` of every lane; ``checkpoint_index`` (C,) int32 picks the rows of
         ``at_checkpoints`` (:func:`envs.engine.plan.checkpoints_in_chunk`).
     """
-    spec = _ChunkSpec(program=round_program(policy, env, layout, record == "logs", impl),
-                      layout=layout, outputs=RECORDS[record], block=plan.block,
-                      n_blocks=plan.chunk // plan.block, n_groups=lanes.n_groups)
+    logs = record == "logs"
+    delivery = None if feedback is None else delivery_program(policy, env, feedback, layout,
+                                                              logs, impl)
+    spec = _ChunkSpec(program=round_program(policy, env, layout, logs, impl), layout=layout,
+                      outputs=recorded_outputs(record, delivery is not None
+                                               and feedback.delayed),
+                      block=plan.block, n_blocks=plan.chunk // plan.block,
+                      n_groups=lanes.n_groups, delivery=delivery)
     output_specs = (P(None, LANE),) + tuple(
         P(None, *(None for _ in ROUND_OUTPUTS[name].shape), LANE) for name in spec.outputs)
 

@@ -46,6 +46,7 @@ from envs.engine.plan import (
 from envs.engine.records import RECORDS, recorded_floats
 from envs.engine.result import Rollout, decode_trajectories, per_seed
 from envs.engine.setup import grid_params, setup_lanes
+from envs.feedback import Feedback
 from envs.worlds.base import World
 
 __all__ = ["EngineOptions", "Rollout", "simulate"]
@@ -54,7 +55,7 @@ __all__ = ["EngineOptions", "Rollout", "simulate"]
 def simulate(policy: Policy, env: World, *, n_rounds: int, n_seeds: int, seed: int = 0,
              policy_params: Any = None, env_params: Any = None, fixed_world: bool = False,
              n_checkpoints: int = 60, record: str = "curves", first_seed: int = 0,
-             options: EngineOptions | None = None,
+             options: EngineOptions | None = None, feedback: Feedback | None = None,
              progress: bool | Callable[[int, int], None] = False) -> Rollout:
     """Runs ``n_seeds`` independent simulations of ``n_rounds`` rounds.
 
@@ -82,33 +83,48 @@ def simulate(policy: Policy, env: World, *, n_rounds: int, n_seeds: int, seed: i
             seeds can run in batches with the same numbers as in one run.
         options: how the engine runs (:class:`EngineOptions`: block and chunk lengths,
             layout, devices, lane groups); never changes the numbers.
+        feedback: how rewards reach the policy (:class:`envs.feedback.Feedback`: delays,
+            the attribution window, the refresh cadence B); ``None`` or the default
+            ``Feedback()`` for rewards learnt in their own round. Its numeric fields may
+            be lists: a grid, of the same length as the policy's, run in the same program.
         progress: ``True`` for a tqdm bar, or a callback ``(rounds_done, n_rounds)``.
 
     Raises:
-        ValueError: an argument is out of range, the policy does not fit the world, or
-            the world delays its rewards (``env.max_delay > 0``), which this engine does
-            not simulate.
+        ValueError: an argument is out of range or the policy does not fit the world.
     """
     t_call = time.perf_counter()
     options = _check_arguments(policy, env, n_rounds, n_seeds, first_seed, record, options)
+    feedback = _active(feedback)
     setting = _plan_run(policy, env, policy_params, n_rounds, n_seeds, first_seed, record,
-                        options)
-    root = jax.random.key(seed)
-    t_setup = time.perf_counter()
-    constants, carry = setup_lanes(policy, env, setting.params, root, setting.lanes,
-                                   env_params, fixed_world, setting.mesh, setting.layout)
-    setup_s = time.perf_counter() - t_setup
+                        options, feedback)
     checkpoints = log_checkpoints(n_rounds, n_checkpoints)
-    compiled = _compile(policy, env, setting, record, jax.random.key_impl(root), constants,
-                        carry, checkpoints)
-    compile_s = time.perf_counter() - t_setup
+    constants, carry, compiled, times = _prepare(policy, env, setting, record, seed,
+                                                 env_params, fixed_world, feedback,
+                                                 checkpoints)
     reporter = _Progress(progress, n_rounds, policy.name)
     t_run = time.perf_counter()
     host = _run_chunks(compiled, constants, carry, setting.plan, checkpoints, reporter)
-    run_s = time.perf_counter() - t_run
+    times["run_s"] = time.perf_counter() - t_run
     reporter.close()
-    return _rollout(policy, env, setting, record, host, checkpoints,
-                    {"compile_s": compile_s, "run_s": run_s, "setup_s": setup_s}, t_call)
+    return _rollout(policy, env, setting, record, host, checkpoints, times, t_call,
+                    feedback is not None and feedback.delayed)
+
+
+def _prepare(policy: Policy, env: World, setting, record: str, seed: int, env_params,
+             fixed_world: bool, feedback: Feedback | None, checkpoints: np.ndarray):
+    """Every lane set up and the chunk program compiled; returns the constants, the
+    carry, the compiled program and the times ``setup_s`` and ``compile_s`` (set-up
+    included)."""
+    root = jax.random.key(seed)
+    t_setup = time.perf_counter()
+    constants, carry = setup_lanes(policy, env, setting.params, root, setting.lanes,
+                                   env_params, fixed_world, setting.mesh, setting.layout,
+                                   feedback)
+    setup_s = time.perf_counter() - t_setup
+    compiled = _compile(policy, env, setting, record, jax.random.key_impl(root), constants,
+                        carry, checkpoints, feedback)
+    return constants, carry, compiled, {"compile_s": time.perf_counter() - t_setup,
+                                        "setup_s": setup_s}
 
 
 def _check_arguments(policy: Policy, env: World, n_rounds, n_seeds, first_seed, record,
@@ -122,15 +138,22 @@ def _check_arguments(policy: Policy, env: World, n_rounds, n_seeds, first_seed, 
     if policy.n_arms != env.n_arms or policy.dim != env.dim:
         raise ValueError(f"policy is built for n_arms={policy.n_arms}, dim={policy.dim} "
                          f"but env has n_arms={env.n_arms}, dim={env.dim}")
-    max_delay = getattr(env, "max_delay", 0)
-    if max_delay:
-        raise ValueError(f"env {env.name!r} has max_delay={max_delay!r}: delayed rewards "
-                         "are not simulated by this engine version")
     if options is None:
         return EngineOptions()
     if not isinstance(options, EngineOptions):
         raise ValueError(f"options must be an EngineOptions or None, got {options!r}")
     return options
+
+
+def _active(feedback: Feedback | None) -> Feedback | None:
+    """The feedback the rounds must simulate: ``None`` when rewards are learnt in their
+    own round with B = 1 (the plain round program)."""
+    if feedback is None:
+        return None
+    if not isinstance(feedback, Feedback):
+        raise ValueError(f"feedback must be an envs.feedback.Feedback or None, got "
+                         f"{feedback!r}")
+    return feedback if feedback.delayed or feedback.batched else None
 
 
 class _Setting(NamedTuple):
@@ -145,25 +168,40 @@ class _Setting(NamedTuple):
     mesh: Mesh
 
 
-def _plan_run(policy: Policy, env: World, policy_params, n_rounds: int, n_seeds: int,
-              first_seed: int, record: str, options: EngineOptions) -> _Setting:
-    """The grid, the lanes over the devices, and the blocks and chunks of rounds."""
+def _grid(policy: Policy, policy_params, feedback: Feedback | None):
+    """The params grid (the policy's, paired with the feedback's when there is feedback),
+    the swept values ``{name: (G,)}`` and G."""
     params = policy.default_params if policy_params is None else policy_params
-    params, grid, n_grid = grid_params(params)
+    if feedback is None:
+        return grid_params(params)
+    (pp, fp), _, n_grid = grid_params((params, feedback.params()))
+    grid = grid_params(pp)[1]
+    grid.update({name: np.asarray(getattr(fp, name)) for name in feedback.swept()})
+    return (pp, fp), grid, n_grid
+
+
+def _plan_run(policy: Policy, env: World, policy_params, n_rounds: int, n_seeds: int,
+              first_seed: int, record: str, options: EngineOptions,
+              feedback: Feedback | None) -> _Setting:
+    """The grid, the lanes over the devices, and the blocks and chunks of rounds."""
+    params, grid, n_grid = _grid(policy, policy_params, feedback)
     devices = list(options.devices or jax.local_devices())
     lanes = plan_lanes(n_seeds, n_grid, len(devices), options.group_lanes, first_seed)
     plan = make_plan(n_rounds, lanes.lanes_per_device // lanes.n_groups,
                      options.chunk_rounds, options.block_rounds,
-                     recorded_floats(record, env.n_arms, env.dim), lanes.n_lanes)
+                     recorded_floats(record, env.n_arms, env.dim,
+                                     feedback is not None and feedback.delayed),
+                     lanes.n_lanes)
     return _Setting(n_rounds, params, grid, lanes, plan, Layout(options.layout),
                     Mesh(np.array(devices), (LANE,)))
 
 
 def _compile(policy: Policy, env: World, setting: _Setting, record: str, impl,
-             constants: LaneConstants, carry: LaneCarry, checkpoints: np.ndarray):
+             constants: LaneConstants, carry: LaneCarry, checkpoints: np.ndarray,
+             feedback: Feedback | None):
     """The chunk program compiled for these lanes; it consumes (donates) the carry."""
     run = make_chunk(policy, env, setting.plan, setting.lanes, setting.layout, setting.mesh,
-                     record, impl)
+                     record, impl, feedback)
     first_checkpoints = checkpoints_in_chunk(checkpoints, 0, setting.plan.chunk)[0]
     return jax.jit(run, donate_argnums=(1,)).lower(
         constants, carry, np.int32(0), first_checkpoints).compile()
@@ -237,11 +275,12 @@ def _run_chunks(compiled, constants: LaneConstants, carry: LaneCarry, plan: Plan
 
 def _rollout(policy: Policy, env: World, setting: _Setting, record: str,
              host: _HostResults, checkpoints: np.ndarray, times: dict[str, float],
-             t_call: float) -> Rollout:
+             t_call: float, delayed: bool = False) -> Rollout:
     """The :class:`Rollout` of the gathered results; ``times`` holds ``compile_s``,
     ``run_s`` and ``setup_s``, and ``wall_s`` runs from ``t_call`` to the end."""
     lanes = setting.lanes
-    trajectories = decode_trajectories(host.outputs, record, lanes, env.n_arms, env.dim)
+    trajectories = decode_trajectories(host.outputs, record, lanes, env.n_arms, env.dim,
+                                       delayed)
     final_state = jax.tree_util.tree_map(
         lambda x: per_seed(setting.layout.host_lanes_last(x), lanes), host.carry.policy_state)
     return Rollout(

@@ -38,6 +38,7 @@ ROUND_OUTPUTS = {o.name: o for o in (
     RoundOutput("propensity", np.float32, ()),
     RoundOutput("regret", np.float32, ()),  # instantaneous expected regret
     RoundOutput("log_row", np.float32, ("F",)),
+    RoundOutput("delay", np.int32, ()),  # rounds until the reward arrives (delayed feedback)
 )}
 
 RECORDS = {
@@ -79,10 +80,17 @@ def per_lane_shape(name: str, n_arms: int, dim: int) -> tuple[int, ...]:
     return tuple(_size(s, n_arms, dim) for s in ROUND_OUTPUTS[name].shape)
 
 
-def recorded_floats(record: str, n_arms: int, dim: int) -> int:
+def recorded_outputs(record: str, delayed: bool = False) -> tuple[str, ...]:
+    """The outputs ``record`` keeps, in order; a run with delayed feedback also keeps each
+    round's drawn ``delay`` whenever it keeps trajectories."""
+    extra = ("delay",) if delayed and record != "curves" else ()
+    return RECORDS[record] + extra
+
+
+def recorded_floats(record: str, n_arms: int, dim: int, delayed: bool = False) -> int:
     """Numbers that leave the device per lane and round under ``record``."""
     return sum(int(np.prod(per_lane_shape(name, n_arms, dim), dtype=np.int64))
-               for name in RECORDS[record])
+               for name in recorded_outputs(record, delayed))
 
 
 def pack_log_row(**fields):

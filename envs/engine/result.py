@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from envs.engine.plan import LanePlan, Plan
-from envs.engine.records import RECORDS, unpack_log_rows
+from envs.engine.records import recorded_outputs, unpack_log_rows
 
 
 @dataclass
@@ -28,7 +28,8 @@ class Rollout:
         seed_regret: (G, S, C) cumulative regret of every seed at the checkpoints.
         total_reward: (G, S) realised reward summed over the run.
         trajectories: per-seed (G, S, T) ``action``, ``reward``, ``propensity`` and
-            ``regret`` (instantaneous expected regret), when recorded; with
+            ``regret`` (instantaneous expected regret), when recorded, and ``delay``
+            (rounds until the reward arrived, before censoring) with delayed feedback; with
             ``record="logs"`` also the log row's fields, (G, S, T, size) each
             (:data:`envs.engine.records.LOG_ROW_FIELDS`).
         grid: the hyperparameter values of each grid point, ``{name: (G,)}``.
@@ -85,11 +86,13 @@ def per_seed(x, lanes: LanePlan) -> np.ndarray:
 
 
 def decode_trajectories(chunks: list[tuple], record: str, lanes: LanePlan, n_arms: int,
-                        dim: int) -> dict[str, np.ndarray] | None:
+                        dim: int, delayed: bool = False) -> dict[str, np.ndarray] | None:
     """Per-seed trajectories from every chunk's recorded outputs.
 
     Args:
-        chunks: per chunk, one array (chunk, ..., L) per output of ``RECORDS[record]``.
+        chunks: per chunk, one array (chunk, ..., L) per recorded output
+            (:func:`envs.engine.records.recorded_outputs`).
+        delayed: the run had delayed feedback (its ``delay`` output is recorded).
 
     Returns:
         ``{name: (G, S, T, ...)}``, the log row split into its fields
@@ -98,7 +101,7 @@ def decode_trajectories(chunks: list[tuple], record: str, lanes: LanePlan, n_arm
     if record == "curves":
         return None
     trajectories = {}
-    for i, name in enumerate(RECORDS[record]):
+    for i, name in enumerate(recorded_outputs(record, delayed)):
         values = per_seed(np.concatenate([c[i] for c in chunks]), lanes)
         if name == "log_row":
             trajectories.update(unpack_log_rows(values, n_arms, dim))

@@ -31,6 +31,7 @@ class RoundDraws(NamedTuple):
     mask: Array  # (K,) bool: eligible arms
     noise: Any  # the policy's noise pytree (``policy.draw``)
     reward_noise: Array  # () the number the played arm's reward is made from
+    delay: Array | tuple = ()  # () int32 the reward's delay in rounds, when delayed
 
 
 class RoundRecord(NamedTuple):
@@ -41,6 +42,7 @@ class RoundRecord(NamedTuple):
     action: Array  # () int32
     propensity: Array  # () probability of the action
     log_row: Array | tuple  # (F,) float32 with ``record="logs"``, else ()
+    delay: Array | tuple = ()  # () int32 rounds until the reward arrives, when delayed
 
 
 def round_key_words(streams: Array, t: Array) -> tuple[Array, ...]:
@@ -85,10 +87,10 @@ def arm_indices(n_arms: int) -> Array:
     return jnp.arange(n_arms)
 
 
-def play_round(policy: Policy, env: World, record_logs: bool, arms: Array, pparams,
-               eparams, estate, pstate, draws: RoundDraws) -> tuple[Any, RoundRecord]:
-    """One round given its random numbers: the policy decides, the world rewards, the
-    policy learns. Returns the policy's new state and the round's record.
+def decide_round(policy: Policy, env: World, record_logs: bool, arms: Array, pparams,
+                 eparams, estate, pstate, draws: RoundDraws) -> RoundRecord:
+    """One round's decision and reward, given its random numbers and the state the policy
+    decides from; the policy does not learn here (:func:`play_round` does).
 
     ``arms`` is :func:`arm_indices`. Mean rewards are computed here rather than with the
     draws: XLA fuses a freshly drawn context into each of its consumers and would
@@ -101,13 +103,22 @@ def play_round(policy: Policy, env: World, record_logs: bool, arms: Array, ppara
     reward = env.realise(eparams, played, draws.reward_noise)
     regret = jnp.max(jnp.where(draws.mask, mu, -jnp.inf)) - played
     prop = jnp.sum(jnp.where(chosen, dec.probs, 0.0))
-    pstate = policy.update(pparams, pstate, draws.context, dec.action, reward)
     log_row = ()
     if record_logs:
         log_row = pack_log_row(context=draws.context, mask=draws.mask,
                                action_dist=dec.probs, expected_reward=mu)
-    return pstate, RoundRecord(regret=regret, reward=reward, action=dec.action,
-                               propensity=prop, log_row=log_row)
+    return RoundRecord(regret=regret, reward=reward, action=dec.action, propensity=prop,
+                       log_row=log_row)
+
+
+def play_round(policy: Policy, env: World, record_logs: bool, arms: Array, pparams,
+               eparams, estate, pstate, draws: RoundDraws) -> tuple[Any, RoundRecord]:
+    """One round given its random numbers: the policy decides, the world rewards, the
+    policy learns at once. Returns the policy's new state and the round's record."""
+    record = decide_round(policy, env, record_logs, arms, pparams, eparams, estate, pstate,
+                          draws)
+    pstate = policy.update(pparams, pstate, draws.context, record.action, record.reward)
+    return pstate, record
 
 
 def step_and_play_round(policy: Policy, env: World, impl, record_logs: bool, arms: Array,

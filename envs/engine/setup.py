@@ -8,7 +8,8 @@ Seed ``s`` uses the key ``seed_key = fold_in(root, s)``, and from it:
 * the policy's initial state from ``fold_in(seed_key, 1)``;
 * the world's initial state from ``fold_in(seed_key, 2)``;
 * the round streams ``split(fold_in(seed_key, 3), 3)`` (context, reward noise, policy
-  noise) and, for a world that is not stationary, the step stream ``fold_in(seed_key, 4)``.
+  noise), for a world that is not stationary the step stream ``fold_in(seed_key, 4)``
+  and, with delayed feedback, the delay stream ``fold_in(seed_key, 5)``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from bandits.base import Policy
 from envs.engine.carry import LaneCarry, LaneConstants
 from envs.engine.layout import Layout
 from envs.engine.plan import LanePlan
+from envs.feedback import Feedback
+from envs.feedback.pending import empty as empty_ring
 from envs.worlds.base import World
 
 
@@ -54,25 +57,41 @@ def grid_params(params) -> tuple[Any, dict[str, np.ndarray], int]:
     return jax.tree_util.tree_unflatten(tree, out), grid, g
 
 
-def _setup_lane(policy: Policy, env: World, params, root, env_params, fixed_world: bool,
-                seed_index, grid_index) -> tuple[LaneConstants, LaneCarry]:
-    """One lane's constants and initial carry, from its seed and grid point (scalars)."""
+def _streams(env: World, feedback: Feedback | None, k) -> jax.Array:
+    """A lane's round streams (R,) from its seed key ``k``."""
+    streams = [jax.random.split(jax.random.fold_in(k, 3), 3)]
+    if not getattr(env, "stationary", True):
+        streams.append(jax.random.fold_in(k, 4)[None])
+    if feedback is not None and feedback.delayed:
+        streams.append(jax.random.fold_in(k, 5)[None])
+    return jnp.concatenate(streams) if len(streams) > 1 else streams[0]
+
+
+def _setup_lane(policy: Policy, env: World, feedback: Feedback | None, params, root,
+                env_params, fixed_world: bool, seed_index,
+                grid_index) -> tuple[LaneConstants, LaneCarry]:
+    """One lane's constants and initial carry, from its seed and grid point (scalars).
+
+    ``params`` is the policy's params grid or, with ``feedback``, the pair (policy params
+    grid, feedback params grid).
+    """
     k = jax.random.fold_in(root, seed_index)
     if env_params is not None:
         ep = env_params
     else:
         k_world = jax.random.fold_in(jax.random.fold_in(root, 0) if fixed_world else k, 0)
         ep = env.sample_params(k_world)
-    pp = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf)[grid_index], params)
-    streams = jax.random.split(jax.random.fold_in(k, 3), 3)
-    if not getattr(env, "stationary", True):
-        streams = jnp.concatenate([streams, jax.random.fold_in(k, 4)[None]])
+    point = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf)[grid_index], params)
+    pp, fp = point if feedback is not None else (point, ())
+    pstate = policy.init(pp, jax.random.fold_in(k, 1))
     carry = LaneCarry(
-        policy_state=policy.init(pp, jax.random.fold_in(k, 1)),
+        policy_state=pstate,
         world_state=env.init_state(ep, jax.random.fold_in(k, 2)),
-        pending=(), monitor=(),
-        cum_regret=jnp.zeros((), jnp.float32), cum_reward=jnp.zeros((), jnp.float32))
-    return LaneConstants(pp, ep, streams), carry
+        pending=empty_ring(feedback.slots, env.dim) if feedback and feedback.delayed else (),
+        monitor=(), cum_regret=jnp.zeros((), jnp.float32),
+        cum_reward=jnp.zeros((), jnp.float32),
+        served_state=pstate if feedback is not None and feedback.batched else ())
+    return LaneConstants(pp, ep, _streams(env, feedback, k), fp), carry
 
 
 def _setup_all(setup_lane, layout: Layout, seed_index, grid_index):
@@ -81,21 +100,24 @@ def _setup_all(setup_lane, layout: Layout, seed_index, grid_index):
 
 
 def setup_lanes(policy: Policy, env: World, params, root, lanes: LanePlan, env_params,
-                fixed_world: bool, mesh: Mesh,
-                layout: Layout) -> tuple[LaneConstants, LaneCarry]:
+                fixed_world: bool, mesh: Mesh, layout: Layout,
+                feedback: Feedback | None = None) -> tuple[LaneConstants, LaneCarry]:
     """Every lane's constants and initial carry, sharded over ``mesh``.
 
     Args:
-        params: the policy's params with a leading grid axis (:func:`grid_params`).
+        params: the policy's params with a leading grid axis (:func:`grid_params`); with
+            ``feedback``, the pair (policy params, feedback params), both gridded.
         root: the root key; lane ``i`` runs seed ``lanes.seed_index[i]`` at grid point
             ``lanes.grid_index[i]``.
         env_params: one world instance for every lane, or ``None`` to draw one per seed.
+        feedback: delayed or batched feedback, or ``None`` for immediate rewards.
 
     Returns:
         ``(constants, carry)`` with the lane axis where ``layout`` keeps it. Blocks until
         they are ready, so the caller can time the set-up program.
     """
-    setup_lane = partial(_setup_lane, policy, env, params, root, env_params, fixed_world)
+    setup_lane = partial(_setup_lane, policy, env, feedback, params, root, env_params,
+                         fixed_world)
     program = jax.jit(partial(_setup_all, setup_lane, layout))
     placed = jax.tree_util.tree_map(
         lambda x: jax.device_put(x, NamedSharding(mesh, layout.spec(x))),

@@ -72,15 +72,12 @@ class World(abc.ABC):
             arm always is and no mask is drawn.
         stationary: whether ``state`` never changes (class constant); a world that drifts
             sets it to ``False`` and overrides :meth:`init_state` and :meth:`step`.
-        max_delay: the largest value :meth:`reward_delay` returns, in rounds (class
-            constant); 0 when every reward is observed in the round it is earned.
         OPTIONS: the constructor options and their allowed values (class constant).
     """
 
     name: ClassVar[str]
     binary_rewards: ClassVar[bool] = False
     stationary: ClassVar[bool] = True
-    max_delay: ClassVar[int] = 0
     OPTIONS: ClassVar[dict[str, Option]]
     n_arms: int
     dim: int
@@ -112,12 +109,6 @@ class World(abc.ABC):
         """
         del params, key, t
         return state
-
-    def reward_delay(self, params: Params, key: Array) -> Array:
-        """After how many rounds this round's reward is observed: int32, () in
-        [0, max_delay]; always 0 by default."""
-        del params, key
-        return jnp.zeros((), jnp.int32)
 
     # -------------------------------------------------------------------------- contexts
 

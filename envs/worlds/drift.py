@@ -1,4 +1,5 @@
-"""Reward functions that change over time: abrupt changes, a random walk and a season.
+"""Reward functions that change over time: abrupt changes, a random walk or a rotation,
+and a season.
 
 Each is a :class:`~envs.worlds.wrapper.DriftWorld` around a base world; options are
 checked by :func:`envs.worlds.registry.make_drift` against each class's ``OPTIONS``.
@@ -14,7 +15,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from common.validation import Range
+from common.errors import ConfigError
+from common.validation import Choice, Range
 from envs.worlds.base import Option, Params
 from envs.worlds.wrapper import (
     DriftParams,
@@ -81,27 +83,112 @@ class AbruptWorld(DriftWorld):
         return replace_arm_rows(fresh, current, replaced & change, self.n_arms)
 
 
+class RotationPlane(NamedTuple):
+    u: Array  # (n_arms, d) unit rows: θ_a(0)'s direction (a random one when θ_a(0) = 0)
+    v: Array  # (n_arms, d) unit rows orthogonal to ``u``, drawn at random
+
+
+def rotation_turns(rate: float, t: Array) -> Array:
+    """``(t + 1)·rate / 2π`` mod 1 for ``rate`` in radians: float32, (), in turns.
+
+    ``rate / 2π`` is split into a multiple of 2⁻³² (multiplied by ``t + 1`` exactly in
+    wrapping uint32 arithmetic) and a remainder below 2⁻³³, so the rounding (about 1e-7
+    turns) does not grow with ``t`` (for ``t + 1 < 2³²``).
+    """
+    turns = math.fmod(rate / (2 * math.pi), 1.0)
+    whole = round(turns * 2.0**32)
+    rest = turns - whole * 2.0**-32
+    n = (jnp.asarray(t, jnp.int32) + 1).astype(jnp.uint32)
+    wrapped = (n * jnp.uint32(whole % 2**32)).astype(jnp.float32) * jnp.float32(2.0**-32)
+    return wrapped + n.astype(jnp.float32) * jnp.float32(rest)
+
+
+def _unit_rows(x: Array) -> Array:
+    return x / jnp.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def rotation_plane(theta: Array, key: Array) -> RotationPlane:
+    """Each row's plane of rotation: ``u`` its direction, ``v`` a random unit vector
+    orthogonal to it (``fold_in(key, 0)`` draws ``u`` for zero rows, ``fold_in(key, 1)``
+    the vector projected to give ``v``)."""
+    if theta.shape[1] < 2:
+        raise ConfigError(f"drift 'gradual' mode 'rotate' needs arm coefficient rows of "
+                          f"at least 2 entries, got shape {theta.shape}")
+    norm = jnp.linalg.norm(theta, axis=-1, keepdims=True)
+    spare = _unit_rows(jax.random.normal(jax.random.fold_in(key, 0), theta.shape, theta.dtype))
+    u = jnp.where(norm > 0, theta / jnp.where(norm > 0, norm, 1), spare)
+    g = jax.random.normal(jax.random.fold_in(key, 1), theta.shape, theta.dtype)
+    for _ in range(2):  # twice, so that u·v is zero to rounding
+        g = g - jnp.sum(g * u, axis=-1, keepdims=True) * u
+    return RotationPlane(u, _unit_rows(g))
+
+
+def rotate_rows(theta: Array, plane: RotationPlane, angle: Array) -> Array:
+    """``theta``'s rows turned by ``angle`` (radians) in their planes, from ``u`` towards
+    ``v``; the part of each row outside its plane is kept."""
+    cu = jnp.sum(theta * plane.u, axis=-1, keepdims=True)
+    cv = jnp.sum(theta * plane.v, axis=-1, keepdims=True)
+    c, s = -2 * jnp.sin(angle / 2) ** 2, jnp.sin(angle)  # c = cos(angle) − 1
+    return theta + (cu * c - cv * s) * plane.u + (cu * s + cv * c) * plane.v
+
+
 @dataclass(frozen=True)
 class GradualWorld(DriftWorld):
-    """A Gaussian random walk of the reward parameters.
+    """Reward parameters that move a little every round: a Gaussian random walk, or a
+    slow rotation.
 
-    Every round ``t`` (the first included), each entry of every params leaf whose leading
-    axis has length ``n_arms`` (a float array: θ (K, d) and the bias (K,) of the linear
-    worlds, in the logit scale for the logistic one) moves by an independent
-    N(0, ``rate``²) increment: after round ``t``'s step an entry has moved by
-    N(0, (t + 1)·``rate``²) from its round-0 value. Other leaves (e.g. ``noise_std``) never
-    change. Leaf ``i`` (in ``jax.tree_util`` order) draws its increments from
-    ``fold_in(k, 2 + i)`` of the round's step key ``k``.
+    ``mode="walk"``: every round ``t`` (the first included), each entry of every params
+    leaf whose leading axis has length ``n_arms`` (a float array: θ (K, d) and the bias
+    (K,) of the linear worlds, in the logit scale for the logistic one) moves by an
+    independent N(0, ``rate``²) increment: after round ``t``'s step an entry has moved by
+    N(0, (t + 1)·``rate``²) from its round-0 value. Leaf ``i`` (in ``jax.tree_util``
+    order) draws its increments from ``fold_in(k, 2 + i)`` of the round's step key ``k``.
+
+    ``mode="rotate"``: each row θ_a of every 2-D arm leaf (θ (K, d), d ≥ 2) turns at
+    ``rate`` radians a round in a plane drawn once per instance, spanned by orthonormal
+    u_a = θ_a(0)/|θ_a(0)| (a random direction when θ_a(0) = 0) and a random v_a ⟂ u_a
+    (:func:`rotation_plane`, from ``fold_in(fold_in(key, 1), i)`` of the instance key for
+    leaf ``i``). After round ``t``'s step θ_a(t) = cos φ θ_a(0) + sin φ |θ_a(0)| v_a with
+    φ = (t + 1)·``rate`` mod 2π, computed from round 0 in closed form
+    (:func:`rotation_turns`), so |θ_a| is kept to rounding. 1-D arm leaves (the bias)
+    stay put; the step key is not used.
+
+    Other leaves (e.g. ``noise_std``) never change.
     """
 
     rate: float = 0.0
+    mode: str = "walk"
     kind: ClassVar[str] = "gradual"
     moves_params: ClassVar[bool] = True
-    OPTIONS: ClassVar[dict[str, Option]] = {"rate": Range(0.0, 100.0)}
+    OPTIONS: ClassVar[dict[str, Option]] = {
+        "rate": Range(0.0, 100.0), "mode": Choice(("walk", "rotate")),
+    }
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.OPTIONS["mode"].check("drift.mode", self.mode)
+
+    def _rotates(self, leaf: Array) -> bool:
+        return is_arm_leaf(leaf, self.n_arms) and jnp.ndim(leaf) == 2
+
+    def sample_params(self, key: Array) -> DriftParams:
+        params = super().sample_params(key)
+        if self.mode == "walk":
+            return params
+        planes = tuple(rotation_plane(leaf, jax.random.fold_in(jax.random.fold_in(key, 1), i))
+                       if self._rotates(leaf) else ()
+                       for i, leaf in enumerate(jax.tree_util.tree_leaves(params.base)))
+        return params._replace(extra=planes)
 
     def _step_params(self, params: DriftParams, current: Params, key: Array,
                      t: Array) -> Params:
         leaves, tree = jax.tree_util.tree_flatten(current)
+        if self.mode == "rotate":
+            angle = jnp.float32(2 * math.pi) * rotation_turns(self.rate, t)
+            moved = [rotate_rows(start, plane, angle) if self._rotates(start) else start
+                     for start, plane in zip(jax.tree_util.tree_leaves(params.base),
+                                             params.extra)]
+            return jax.tree_util.tree_unflatten(tree, moved)
         moved = [leaf + self.rate * jax.random.normal(jax.random.fold_in(key, 2 + i),
                                                       jnp.shape(leaf), jnp.result_type(leaf))
                  if is_arm_leaf(leaf, self.n_arms) else leaf

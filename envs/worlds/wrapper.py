@@ -208,6 +208,4 @@ class DriftWorld(World):
     def realise(self, params: DriftParams, mean: Array, noise: Array) -> Array:
         return self.base.realise(params.base, mean, noise)
 
-    def reward_delay(self, params: DriftParams, key: Array) -> Array:
-        return self.base.reward_delay(params.base, key)
 

@@ -1,0 +1,230 @@
+"""Rounds with feedback that is not immediate (:class:`envs.feedback.Feedback`): rewards
+that arrive late or never, and a served model refreshed every B rounds.
+
+A round of a lane: the policy decides from the served state (the learner's own state when
+B = 1), the world rewards, the decision enters the lane's ring of pending rewards
+(:mod:`envs.feedback.pending`), the rewards due this round reach the learner in decision
+order, and every B rounds the served state becomes the learner's.
+
+Delivery is the one loop whose length is not known in advance: a ``lax.while_loop`` over
+the group's lanes that hands each lane its oldest due reward until none is left, so it
+runs as many times as the busiest lane of the group has arrivals this round (once with a
+fixed delay). Each pass is one lane-batched ``policy.update``, kept only by the lanes that
+had a reward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from bandits.base import Policy
+from envs.engine.carry import LaneCarry, LaneConstants
+from envs.engine.layout import Layout
+from envs.engine.rounds import (
+    ROUND_STREAMS,
+    RoundRecord,
+    arm_indices,
+    decide_round,
+    draw_round,
+    keys_from_words,
+)
+from envs.feedback import Feedback, FeedbackParams
+from envs.feedback import pending as ring_ops
+from envs.feedback.delays import sample_delay
+from envs.worlds.base import World
+
+
+class DeliveryProgram(NamedTuple):
+    """The lane-batched functions of a round with delayed or batched feedback."""
+
+    stationary: bool
+    draw_block: Callable | None  # stationary: (pp, fp, ep, estate, words) -> RoundDraws (n,..)
+    step_and_draw: Callable | None  # (pp, fp, ep, estate, words, t) -> (estate, RoundDraws)
+    decide: Callable  # (pp, ep, estate, pstate, draws) -> RoundRecord
+    update: Callable  # (pp, pstate, draws, record) -> pstate: the reward learnt at once
+    schedule: Callable  # (fp, record, draws, t) -> (value, arrival)
+    push: Callable  # (ring, t, (context, action, value, arrival)) -> ring
+    due: Callable  # (ring, t) -> (S,) bool
+    oldest: Callable  # (waiting, t) -> (slot, pick): each lane's earliest waiting slot
+    learn: Callable  # (pp, pstate, obs, pick) -> pstate: one arrival learnt where picked
+    refresh: Callable  # (fp, served, pstate, t) -> served
+    feedback: Feedback
+    layout: Layout
+
+
+def _split_words(words: tuple, n_keys: int, delayed: bool) -> tuple[tuple, tuple]:
+    """A round's key words -> (the first ``n_keys`` keys' words, the delay key's words)."""
+    if not delayed:
+        return words, ()
+    per_key = len(words) // (n_keys + 1)
+    return words[:n_keys * per_key], words[n_keys * per_key:]
+
+
+def _draw_with_delay(policy: Policy, env: World, feedback: Feedback, impl, pparams,
+                     fparams, eparams, estate, words):
+    """One round's random numbers and, with delays, its reward's delay (key words in)."""
+    words, delay_words = _split_words(words, ROUND_STREAMS, feedback.delayed)
+    draws = draw_round(policy, env, pparams, eparams, estate,
+                       keys_from_words(words, ROUND_STREAMS, impl))
+    if feedback.delayed:
+        (delay_key,) = keys_from_words(delay_words, 1, impl)
+        draws = draws._replace(delay=sample_delay(feedback.delay, fparams, delay_key))
+    return draws
+
+
+def _step_and_draw(policy: Policy, env: World, feedback: Feedback, impl, pparams, fparams,
+                   eparams, estate, words, t):
+    """A world that is not stationary steps to round ``t``, then the round is drawn."""
+    words, delay_words = _split_words(words, ROUND_STREAMS + 1, feedback.delayed)
+    *round_keys, step_key = keys_from_words(words, ROUND_STREAMS + 1, impl)
+    estate = env.step(eparams, estate, step_key, t)
+    draws = draw_round(policy, env, pparams, eparams, estate, tuple(round_keys))
+    if feedback.delayed:
+        (delay_key,) = keys_from_words(delay_words, 1, impl)
+        draws = draws._replace(delay=sample_delay(feedback.delay, fparams, delay_key))
+    return estate, draws
+
+
+def _draw_rounds(draw: Callable, pparams, fparams, eparams, estate, words):
+    """One lane's random numbers of n rounds, from their key words (each (n,))."""
+    return jax.vmap(draw, in_axes=(None, None, None, None, 0))(pparams, fparams, eparams,
+                                                              estate, words)
+
+
+def _schedule(feedback: Feedback, fparams: FeedbackParams, record: RoundRecord, draws, t):
+    """The value round ``t``'s decision will yield and the round it arrives."""
+    missing = None if feedback.drop_missing else float(feedback.missing)
+    return ring_ops.schedule(fparams, missing, record.reward, draws.delay, t)
+
+
+def _push(layout: Layout, ring: ring_ops.PendingRewards, t, row) -> ring_ops.PendingRewards:
+    """Round ``t``'s decision (context, action, value, arrival), lane-batched, into slot
+    ``t mod S`` of every lane's ring: one in-place write per field, the slot being the
+    same for every lane."""
+    axis = 0 if layout.kind == "lanes" else 1
+    slot = t % ring.arrival.shape[axis]
+    return ring_ops.PendingRewards(*(
+        jax.lax.dynamic_update_index_in_dim(field, jnp.asarray(x, field.dtype), slot, axis)
+        for field, x in zip(ring, row)))
+
+
+def _learn_arrival(policy: Policy, pparams, pstate, obs: ring_ops.Arrival, pick):
+    """The learner after one arrival; unchanged where ``pick`` (S,) marks no slot."""
+    learned = policy.update(pparams, pstate, obs.context, obs.action, obs.value)
+    has = jnp.any(pick)
+    return jax.tree_util.tree_map(lambda new, old: jnp.where(has, new, old), learned, pstate)
+
+
+def _take(layout: Layout, ring: ring_ops.PendingRewards, slot) -> ring_ops.Arrival:
+    """Every lane's observation in its own ``slot`` (lane-batched), read in place: the
+    ring's slot axis is first (``lanes``) or second (``vmap``)."""
+    axis = 0 if layout.kind == "lanes" else 1
+
+    def one(field):
+        index = jnp.expand_dims(slot, axis)
+        if field.ndim == 3:  # the contexts (S, d, L) or (L, S, d)
+            index = jnp.expand_dims(index, 1 if axis == 0 else 2)
+        return jnp.squeeze(jnp.take_along_axis(field, index, axis), axis)
+
+    return ring_ops.Arrival(one(ring.context), one(ring.action), one(ring.value))
+
+
+def _learn_now(policy: Policy, pparams, pstate, draws, record: RoundRecord):
+    """The learner after this round's own reward (feedback without delays)."""
+    return policy.update(pparams, pstate, draws.context, record.action, record.reward)
+
+
+def _refresh(fparams: FeedbackParams, served, pstate, t):
+    """The served state after round ``t``: the learner's at the end of every B rounds."""
+    now = (t + 1) % fparams.update_every.astype(jnp.int32) == 0
+    return jax.tree_util.tree_map(lambda new, old: jnp.where(now, new, old), pstate, served)
+
+
+def delivery_program(policy: Policy, env: World, feedback: Feedback, layout: Layout,
+                     record_logs: bool, impl) -> DeliveryProgram:
+    """The round functions of ``policy`` in ``env`` with ``feedback``, lane-batched."""
+    stationary = getattr(env, "stationary", True)
+    draw = partial(_draw_with_delay, policy, env, feedback, impl)
+    return DeliveryProgram(
+        stationary=stationary,
+        draw_block=layout.bmap(partial(_draw_rounds, draw), (True,) * 5, out_axis=1)
+        if stationary else None,
+        step_and_draw=None if stationary else layout.bmap(
+            partial(_step_and_draw, policy, env, feedback, impl), (True,) * 5 + (False,)),
+        decide=layout.bmap(partial(decide_round, policy, env, record_logs,
+                                   arm_indices(policy.n_arms)), (True,) * 5),
+        update=layout.bmap(partial(_learn_now, policy), (True,) * 4),
+        schedule=layout.bmap(partial(_schedule, feedback), (True, True, True, False)),
+        push=partial(_push, layout),
+        due=layout.bmap(ring_ops.due, (True, False)),
+        oldest=layout.bmap(ring_ops.oldest, (True, False)),
+        learn=layout.bmap(partial(_learn_arrival, policy), (True,) * 4),
+        refresh=layout.bmap(_refresh, (True, True, True, False)),
+        feedback=feedback, layout=layout)
+
+
+def _deliver(program: DeliveryProgram, pparams, pstate, ring, t):
+    """Every reward due in round ``t`` reaches the learner, lane by lane in decision order."""
+    waiting = program.due(ring, t)
+
+    def more(c):
+        return jnp.any(c[1])
+
+    def one(c):
+        pstate, waiting = c
+        slot, pick = program.oldest(waiting, t)
+        obs = _take(program.layout, ring, slot)
+        return program.learn(pparams, pstate, obs, pick), waiting & ~pick
+
+    pstate, _ = jax.lax.while_loop(more, one, (pstate, waiting))
+    return pstate
+
+
+def delivery_round(program: DeliveryProgram, constants: LaneConstants, carry: LaneCarry,
+                   draws, t: Array) -> tuple[LaneCarry, RoundRecord]:
+    """One round of every lane from its drawn numbers: decide from the served state,
+    queue the reward, deliver what is due, refresh the served state every B rounds."""
+    pp, fp = constants.policy_params, constants.feedback_params
+    feedback = program.feedback
+    served = carry.served_state if feedback.batched else carry.policy_state
+    record = program.decide(pp, constants.world_params, carry.world_state, served, draws)
+    pstate, ring = carry.policy_state, carry.pending
+    if feedback.delayed:
+        value, arrival = program.schedule(fp, record, draws, t)
+        ring = program.push(ring, t, (draws.context, record.action, value, arrival))
+        pstate = _deliver(program, pp, pstate, ring, t)
+    else:
+        pstate = program.update(pp, pstate, draws, record)
+    if feedback.batched:
+        carry = carry._replace(served_state=program.refresh(fp, carry.served_state, pstate, t))
+    return carry._replace(policy_state=pstate, pending=ring), record._replace(delay=draws.delay)
+
+
+def block_inputs(program: DeliveryProgram, constants: LaneConstants, carry: LaneCarry,
+                 words, ts) -> Any:
+    """What the round scan of a block reads each round: (draws or key words, t)."""
+    if program.stationary:
+        draws = program.draw_block(constants.policy_params, constants.feedback_params,
+                                   constants.world_params, carry.world_state, words)
+        return draws, ts
+    return words, ts
+
+
+def scan_body(program: DeliveryProgram, account: Callable, constants: LaneConstants,
+              carry: LaneCarry, xs) -> tuple[LaneCarry, Any]:
+    """The round scan's body: ``xs`` holds this round's draws (or, for a world that is
+    not stationary, its key words) and its index ``t``."""
+    inputs, t = xs
+    if not program.stationary:
+        estate, inputs = program.step_and_draw(
+            constants.policy_params, constants.feedback_params, constants.world_params,
+            carry.world_state, inputs, t)
+        carry = carry._replace(world_state=estate)
+    carry, record = delivery_round(program, constants, carry, inputs, t)
+    return account(carry, record)
