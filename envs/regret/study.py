@@ -20,6 +20,8 @@ import bandits
 from common import tracking
 from common.validation import Range
 from envs.engine.driver import EngineOptions, Rollout, simulate
+from envs.feedback import Feedback
+from envs.feedback.spec import NUMERIC as FEEDBACK_NUMERIC
 from envs.regret.report import format_table, summarise, write_outputs
 from envs.worlds import registry as env_registry
 from envs.worlds.base import World
@@ -46,8 +48,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
         cfg: the plain composed config: ``env`` (``name`` and the world's options),
             ``bandit`` (name -> hyperparameters), ``study``, optional ``drift`` (``name``
             and the drift's options, :func:`envs.worlds.registry.make_drift`; its rounds
-            must lie before ``study.n_rounds``), optional ``sweep`` (hyperparameter ->
-            list of values) and ``logger``.
+            must lie before ``study.n_rounds``), optional ``feedback`` (delays, the
+            attribution window and the refresh cadence, :class:`envs.feedback.Feedback`),
+            optional ``sweep`` (hyperparameter or numeric feedback setting -> list of
+            values) and ``logger``.
     """
     for key in ("env", "bandit", "study"):
         if not isinstance(cfg.get(key), Mapping):
@@ -58,6 +62,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if isinstance(env, DriftWorld):
         env.check_horizon(cfg["study"]["n_rounds"])
     _check_sweep(_swept(cfg), list(cfg["bandit"]))
+    _feedback(cfg)
     tracking.validate(cfg.get("logger"))
 
 
@@ -117,10 +122,14 @@ def _check_sweep(sweep: Mapping[str, Any], selected: list[str]) -> None:
     for key, values in sweep.items():
         if not isinstance(values, (list, tuple)) or not values:
             raise ValueError(f"sweep.{key} must be a non-empty list, got {values!r}")
+        if key in FEEDBACK_NUMERIC:
+            continue  # checked with the feedback config (_feedback)
         owners = [b for b in selected if key in bandits.spec(b).params]
         if not owners:
             raise ValueError(f"sweep.{key}: no selected bandit has a numeric "
-                             f"hyperparameter {key!r} (selected: {', '.join(selected)})")
+                             f"hyperparameter {key!r} (selected: {', '.join(selected)}), "
+                             f"and it is not a numeric feedback setting "
+                             f"({', '.join(FEEDBACK_NUMERIC)})")
         for b in owners:
             for i, v in enumerate(values):
                 bandits.spec(b).params[key].check(f"sweep.{key}[{i}] (for bandit.{b})", v)
@@ -129,15 +138,30 @@ def _check_sweep(sweep: Mapping[str, Any], selected: list[str]) -> None:
 # ---------------------------------------------------------------------------- run
 
 
-def _grid_params(policy, sweep: Mapping[str, list]):
-    """Cartesian product of the swept values this policy has, as a params grid whose
-    fields are (G,) float32 arrays (the policy's defaults when none is swept)."""
-    own = {k: v for k, v in sweep.items() if k in policy.default_params._fields}
+def _feedback(cfg: Mapping[str, Any], sweep: Mapping[str, list] | None = None) -> Feedback:
+    """The study's feedback (``feedback`` config), with the swept feedback settings as
+    lists when ``sweep`` gives the grid's columns; checked, every value."""
+    fb_cfg = dict(cfg.get("feedback") or {})
+    fb_cfg.update({k: v for k, v in (sweep if sweep is not None else _swept(cfg)).items()
+                   if k in FEEDBACK_NUMERIC})
+    return Feedback.from_config(fb_cfg)
+
+
+def _grid(policy, cfg: Mapping[str, Any]) -> tuple[Any, Feedback]:
+    """Cartesian product of the swept values this policy and the feedback have: the
+    policy's params grid, fields (G,) float32 (its defaults when nothing is swept), and
+    the feedback with its swept settings as (G,) lists."""
+    sweep = _swept(cfg)
+    own = {k: v for k, v in sweep.items()
+           if k in policy.default_params._fields or k in FEEDBACK_NUMERIC}
     if not own:
-        return policy.default_params
+        return policy.default_params, _feedback(cfg, {})
     combos = list(itertools.product(*own.values()))
-    cols = {k: np.array([c[i] for c in combos], np.float32) for i, k in enumerate(own)}
-    return policy.default_params._replace(**cols)
+    cols = {k: [c[i] for c in combos] for i, k in enumerate(own)}
+    params = policy.default_params._replace(**{
+        k: np.array(v, np.float32) for k, v in cols.items()
+        if k in policy.default_params._fields})
+    return params, _feedback(cfg, {k: v for k, v in cols.items() if k in FEEDBACK_NUMERIC})
 
 
 def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
@@ -161,13 +185,13 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
 
         enable_compilation_cache()
     env = _make_world(cfg["env"], cfg.get("drift"))
-    sweep = _swept(cfg)
     rollouts: list[Rollout] = []
     for bname, hyper in cfg["bandit"].items():
         policy = bandits.make(bname, env.n_arms, env.dim, **dict(hyper or {}))
+        params, feedback = _grid(policy, cfg)
         rollouts.append(simulate(
             policy, env, n_rounds=study["n_rounds"], n_seeds=study["n_seeds"],
-            seed=study.get("seed", 0), policy_params=_grid_params(policy, sweep),
+            seed=study.get("seed", 0), policy_params=params, feedback=feedback,
             fixed_world=study.get("fixed_world", False),
             n_checkpoints=study.get("n_checkpoints", 60),
             record=study.get("record", "curves"),
