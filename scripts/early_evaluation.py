@@ -16,8 +16,8 @@ import argparse
 import os
 import time
 
-import envs  # noqa: F401  (XLA flags before JAX starts)
 import bandits
+import envs  # noqa: F401  (XLA flags before JAX starts)
 from envs.feedback import DELAY_KINDS, Feedback
 from envs.regret import early_evaluation
 from envs.worlds import registry

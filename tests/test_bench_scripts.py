@@ -17,6 +17,8 @@ COMMANDS = {
               "--no-cache-check"],
     "bench_ope": ["scripts/bench_ope.py", "--n", "2000", "--boot", "20", "--repeat", "1"],
     "bench_studies": ["scripts/bench_studies.py", "--quick", "--jobs", "evaluate"],
+    "bench_feedback": ["scripts/bench_feedback.py", "--seeds", "8", "--rounds", "64",
+                       "--repeat", "1", "--cases", "stationary,fixed_100,refresh_10"],
     "bench_ab": ["scripts/bench_ab.py", "--base", "HEAD", "--kinds", "lin_ucb", "--pairs", "2",
                  "--repeat", "1", "--seeds", "8", "--rounds", "64"],
 }
@@ -111,3 +113,11 @@ def test_count_vector_bootstrap_matches_bandax():
     np.testing.assert_allclose(numpy["estimate"], bandax["estimate"], atol=1e-6)
     ratio = (bandax["upper"] - bandax["lower"]) / (numpy["upper"] - numpy["lower"])
     assert np.all((ratio > 0.75) & (ratio < 1.33)), ratio
+
+
+def test_bench_feedback_prints_each_case_against_the_stationary_run(scripts):
+    text = _finished(scripts, "bench_feedback")
+    assert "| policy | case | seeds | rounds | compile / set-up s | run s |" in text
+    for case in ("stationary", "fixed_100", "refresh_10"):
+        assert f"| lin_ucb | {case} | 8 | 64 |" in text
+    assert "| lin_ucb | stationary | 8 | 64 |" in text and "| 1.00× |" in text

@@ -33,6 +33,15 @@ SMALL: dict[str, str] = {
     "python scripts/simulate.py -m bandit=lin_ucb,lin_ts env=linear_gaussian,slice_sum": SIM,
     "python scripts/simulate.py experiment=simulate/logistic_clicks logger=wandb": SIM,
     "python scripts/simulate.py env.context_std=0 bandit=[lin_ucb] sweep.alpha=[0,0.5,2]": SIM,
+    "python scripts/simulate.py experiment=simulate/drift":
+    "study.n_seeds=4 study.n_rounds=300 hydra.sweeper.params.drift=abrupt,gradual "
+    "bandit=[discounted_lin_ucb]",  # the presets need 10,000 rounds (test_drift_families)
+    "python scripts/simulate.py experiment=simulate/delays":
+    f"{SIM} bandit=[ucb1] sweep.delay_mean=[0,5] sweep.attribution_window=[10]",
+    "python scripts/simulate.py experiment=simulate/retrain_cadence": f"{SIM} bandit=[ucb1]",
+    "python scripts/simulate.py feedback=mixture feedback.update_every=10 "
+    "bandit=[lin_ucb,ucb1]": SIM,
+    "python scripts/early_evaluation.py": "--seeds 4 --rounds 200 --window 20",
     "python scripts/ope.py": OPE,
     "python scripts/ope.py estimator=[ipw,snipw,dr] target_policy.epsilon=0.3 "
     "reward_model=mlp": f"{OPE} reward_model.steps=50",
@@ -65,6 +74,7 @@ SKIPPED = {
     "python scripts/bench.py": BENCHMARKS,
     "python scripts/bench_ope.py": BENCHMARKS,
     "python scripts/bench_studies.py": BENCHMARKS,
+    "python scripts/bench_feedback.py": BENCHMARKS,
 }
 
 

@@ -44,11 +44,13 @@ from envs.engine.layout import LANE, Layout
 from envs.engine.plan import LanePlan, Plan
 from envs.engine.records import ROUND_OUTPUTS, recorded_outputs
 from envs.engine.rounds import (
+    ROUND_STREAMS,
     arm_indices,
     draw_round_from_words,
     play_round,
     round_key_words,
     step_and_play_round,
+    step_then_play_round,
 )
 from envs.feedback import Feedback
 from envs.worlds.base import World
@@ -74,6 +76,7 @@ class RoundProgram(NamedTuple):
     """
 
     stationary: bool
+    drawn_ahead: bool  # not stationary, but drawn a block ahead (``draws_read_state`` off)
     block_keys: Callable  # (streams, ts (n,)) -> key words of those rounds, each (n, L)
     draw_block: Callable | None  # (pparams, eparams, estate, words) -> RoundDraws (n, ...)
     play: Callable
@@ -111,16 +114,24 @@ def round_program(policy: Policy, env: World, layout: Layout, record_logs: bool,
     (n, L) in both, for the round scan to read them round by round.
     """
     arms = arm_indices(policy.n_arms)
+    draw_block = layout.bmap(partial(_draw_rounds, policy, env, impl),
+                             (True, True, True, True), out_axis=1)
     if getattr(env, "stationary", True):
         return RoundProgram(
-            stationary=True,
+            stationary=True, drawn_ahead=False,
             block_keys=layout.bmap(_keys_of_rounds, (True, False)),
-            draw_block=layout.bmap(partial(_draw_rounds, policy, env, impl),
-                                   (True, True, True, True), out_axis=1),
+            draw_block=draw_block,
             play=layout.bmap(partial(play_round, policy, env, record_logs, arms),
                              (True, True, True, True, True)))
+    if not getattr(env, "draws_read_state", True):
+        return RoundProgram(
+            stationary=False, drawn_ahead=True,
+            block_keys=layout.bmap(_keys_of_rounds, (True, False), out_axis=1),
+            draw_block=draw_block,
+            play=layout.bmap(partial(step_then_play_round, policy, env, impl, record_logs,
+                                     arms), (True,) * 6 + (False,)))
     return RoundProgram(
-        stationary=False,
+        stationary=False, drawn_ahead=False,
         block_keys=layout.bmap(_keys_of_rounds, (True, False), out_axis=1),
         draw_block=None,
         play=layout.bmap(partial(step_and_play_round, policy, env, impl, record_logs, arms),
@@ -155,6 +166,28 @@ def _nonstationary_round(spec: _ChunkSpec, constants: LaneConstants, carry: Lane
     return _account(spec, carry._replace(policy_state=pstate, world_state=estate), record)
 
 
+def _stepped_round(spec: _ChunkSpec, constants: LaneConstants, carry: LaneCarry, xs):
+    """One round of every lane of a world drawn a block ahead but stepped round by round:
+    ``xs`` holds the round's draws, its step key words, each (L,), and its index."""
+    draws, step_words, t = xs
+    estate, pstate, record = spec.program.play(
+        constants.policy_params, constants.world_params, carry.world_state,
+        carry.policy_state, step_words, draws, t)
+    return _account(spec, carry._replace(policy_state=pstate, world_state=estate), record)
+
+
+def _ahead_inputs(spec: _ChunkSpec, constants: LaneConstants, carry: LaneCarry, words, ts):
+    """A block of a world drawn ahead: its draws, from the round streams' key words, and
+    the step stream's words, each (n, L), with the rounds' indices."""
+    per_key = len(words) // (ROUND_STREAMS + 1)
+    round_words = words[:ROUND_STREAMS * per_key]
+    if spec.layout.kind == "vmap":  # the draws take lanes first
+        round_words = tuple(jnp.moveaxis(w, 1, 0) for w in round_words)
+    draws = spec.program.draw_block(constants.policy_params, constants.world_params,
+                                    carry.world_state, round_words)
+    return draws, words[ROUND_STREAMS * per_key:], ts
+
+
 def _run_block(spec: _ChunkSpec, constants: LaneConstants, t0, rounds, carry_and_words, b):
     """Block ``b`` of the chunk starting after round ``t0``: its rounds, given the key
     words of its rounds; derives the next block's words."""
@@ -163,6 +196,9 @@ def _run_block(spec: _ChunkSpec, constants: LaneConstants, t0, rounds, carry_and
     if spec.delivery is not None:
         body = partial(scan_body, spec.delivery, partial(_account, spec), constants)
         xs = block_inputs(spec.delivery, constants, carry, words, t0 + b * spec.block + rounds)
+    elif program.drawn_ahead:
+        body = partial(_stepped_round, spec, constants)
+        xs = _ahead_inputs(spec, constants, carry, words, t0 + b * spec.block + rounds)
     elif program.stationary:
         draws = program.draw_block(constants.policy_params, constants.world_params,
                                    carry.world_state, words)

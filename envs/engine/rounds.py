@@ -121,6 +121,20 @@ def play_round(policy: Policy, env: World, record_logs: bool, arms: Array, ppara
     return pstate, record
 
 
+def step_then_play_round(policy: Policy, env: World, impl, record_logs: bool, arms: Array,
+                         pparams, eparams, estate, pstate, step_words: tuple[Array, ...],
+                         draws: RoundDraws, t: Array) -> tuple[Any, Any, RoundRecord]:
+    """One round of a world that is not stationary but draws from its keys alone
+    (``env.draws_read_state`` false): the world steps to round ``t`` with the step key
+    (from ``step_words``), then the round, drawn a block ahead, is played in the new
+    state. The numbers are :func:`step_and_play_round`'s."""
+    (step_key,) = keys_from_words(step_words, 1, impl)
+    estate = env.step(eparams, estate, step_key, t)
+    pstate, record = play_round(policy, env, record_logs, arms, pparams, eparams, estate,
+                                pstate, draws)
+    return estate, pstate, record
+
+
 def step_and_play_round(policy: Policy, env: World, impl, record_logs: bool, arms: Array,
                         pparams, eparams, estate, pstate, words: tuple[Array, ...],
                         t: Array) -> tuple[Any, Any, RoundRecord]:

@@ -137,7 +137,9 @@ def format_markdown(summary: dict[str, Any]) -> str:
            "Files: `summary.json` (these results and the whole config), `curves.csv` (mean, "
            "std and quantiles of cumulative regret at log-spaced rounds), `regret.png`.", "",
            "![regret curves](regret.png)", ""]
-    return "\n".join(md)
+    from envs.regret.views import views_markdown
+
+    return "\n".join(md + views_markdown(summary))
 
 
 def write_curves(path: str, rollouts: list[Rollout]) -> None:
@@ -166,6 +168,9 @@ def write_outputs(out_dir: str, summary: dict, rollouts: list[Rollout]) -> None:
         f.write(format_markdown(summary))
     write_curves(os.path.join(out_dir, "curves.csv"), rollouts)
     plot_regret(rollouts, os.path.join(out_dir, "regret.png"), label)
+    from envs.regret.views import write_views
+
+    write_views(out_dir, summary, rollouts)
 
 
 COMBINED_KEYS = ("algorithm", "final_regret_mean", "final_regret_std", "runtime_s", "n_seeds",

@@ -23,6 +23,7 @@ from envs.engine.driver import EngineOptions, Rollout, simulate
 from envs.feedback import Feedback
 from envs.feedback.spec import NUMERIC as FEEDBACK_NUMERIC
 from envs.regret.report import format_table, summarise, write_outputs
+from envs.regret.views import add_views
 from envs.worlds import registry as env_registry
 from envs.worlds.base import World
 from envs.worlds.wrapper import DriftWorld
@@ -200,6 +201,7 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
     rows = summarise(rollouts)
     summary = {"env": env.name, "n_seeds": study["n_seeds"], "n_rounds": study["n_rounds"],
                "machine": machine(), "config": cfg, "results": rows}
+    add_views(summary, rollouts)
     if out_dir:
         write_outputs(out_dir, summary, rollouts)
     if echo:

@@ -72,12 +72,19 @@ class World(abc.ABC):
             arm always is and no mask is drawn.
         stationary: whether ``state`` never changes (class constant); a world that drifts
             sets it to ``False`` and overrides :meth:`init_state` and :meth:`step`.
+        draws_read_state: whether :meth:`sample_context` or :meth:`draw_reward_noise`
+            give other numbers in another state (class constant; ``True`` unless a world
+            declares otherwise). When ``False`` the engine draws a world that is not
+            stationary a block of rounds ahead, as it draws a stationary one, and only
+            steps it round by round. A world that sets it ``False`` must draw from its key
+            alone, reading no state and no per-arm params leaf (what drifts change).
         OPTIONS: the constructor options and their allowed values (class constant).
     """
 
     name: ClassVar[str]
     binary_rewards: ClassVar[bool] = False
     stationary: ClassVar[bool] = True
+    draws_read_state: ClassVar[bool] = True
     OPTIONS: ClassVar[dict[str, Option]]
     n_arms: int
     dim: int

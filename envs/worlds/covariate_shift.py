@@ -49,6 +49,7 @@ class CovariateShiftWorld(DriftWorld):
     jump_rounds: tuple[int, ...] = ()
     jump_size: float = 0.0
     kind: ClassVar[str] = "covariate-shift"
+    moves_contexts: ClassVar[bool] = True
     OPTIONS: ClassVar[dict[str, Option]] = {
         "rate": Range(0.0, 1.0), "jump_rounds": RoundList(),
         "jump_size": Range(-1e3, 1e3),

@@ -41,6 +41,7 @@ class LinearGaussian(World):
     intercept: bool = True
     context_std: float = 1.0
     name: ClassVar[str] = "linear-gaussian"
+    draws_read_state: ClassVar[bool] = False  # contexts and noise from the key alone
     OPTIONS: ClassVar[dict[str, Option]] = {
         "n_arms": ARMS, "dim": DIM, "noise_std": NOISE_STD, "p_eligible": P_ELIGIBLE,
         "intercept": Flag(), "context_std": Range(0.0),

@@ -31,6 +31,7 @@ class SliceSum(World):
     noise_std: float = 0.5
     p_eligible: float = 1.0
     name: ClassVar[str] = "slice-sum"
+    draws_read_state: ClassVar[bool] = False  # contexts and noise from the key alone
     OPTIONS: ClassVar[dict[str, Option]] = {
         "n_arms": ARMS, "dim": DIM, "noise_std": NOISE_STD, "p_eligible": P_ELIGIBLE,
     }

@@ -183,6 +183,7 @@ class SupervisedWorld(World):
     n_arms: int = field(init=False)
     dim: int = field(init=False)
     name: ClassVar[str] = "supervised"
+    draws_read_state: ClassVar[bool] = False  # contexts and noise from the key alone
     binary_rewards: ClassVar[bool] = True
     OPTIONS: ClassVar[dict[str, Option]] = {
         "dataset": Choice(DATASETS), "intercept": Flag(), "p_eligible": P_ELIGIBLE,

@@ -117,6 +117,14 @@ class DriftWorld(World):
         if not isinstance(self.base, World):
             raise ConfigError(f"drift {self.kind!r}: base must be a World, got {self.base!r}")
 
+    moves_contexts: ClassVar[bool] = False  # whether the drift changes the contexts drawn
+
+    @property
+    def draws_read_state(self) -> bool:  # type: ignore[override]
+        """The base's draws, through the drift: they read the state when the base's do or
+        when the drift moves the contexts."""
+        return self.base.draws_read_state or self.moves_contexts
+
     # The sizes and reward type are the base's.
     @property
     def name(self) -> str:  # type: ignore[override]

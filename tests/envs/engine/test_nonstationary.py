@@ -35,7 +35,6 @@ class DriftingWorld:
 
     name: ClassVar[str] = "drifting-toy"
     stationary: ClassVar[bool] = False
-    max_delay: ClassVar[int] = 0
     n_arms: int = N_ARMS
     dim: int = DIM
 
@@ -84,11 +83,6 @@ class StillWorld(DriftingWorld):
     """The same world declared stationary: never stepped."""
 
     stationary: ClassVar[bool] = True
-
-
-@dataclass(frozen=True)
-class DelayedWorld(DriftingWorld):
-    max_delay: ClassVar[int] = 3
 
 
 def _policy():
@@ -171,8 +165,3 @@ def test_an_idle_step_leaves_the_stationary_numbers():
     for name in ("reward", "regret", "context", "expected_reward"):
         np.testing.assert_allclose(idle.trajectories[name], still.trajectories[name],
                                    rtol=1e-6, atol=1e-6, err_msg=name)
-
-
-def test_delayed_rewards_are_refused():
-    with pytest.raises(ValueError, match="max_delay=3: delayed rewards are not simulated"):
-        simulate(_policy(), DelayedWorld(), n_rounds=10, n_seeds=1)

@@ -3,6 +3,7 @@ engine draws follow their configured distributions."""
 
 import numpy as np
 import pytest
+from conftest import GEO_MEANS, GEO_ROW, GEO_WINDOWS, MIXTURE, SLOW_MEANS, SLOW_SHARES
 
 import bandits
 from envs.engine import simulate
@@ -63,15 +64,12 @@ def test_feedback_grid_must_match_policy_grid():
                  policy_params=lin.default_params._replace(alpha=np.ones(2)))
 
 
-def _delays(feedback: Feedback, n_grid: int, n_seeds: int = 128, n_rounds: int = 250):
-    """(G, S·T) delays drawn by the engine (one grid point per configured value)."""
-    policy = bandits.make("uniform", 2, 1)
-    world = registry.make("linear-gaussian", n_arms=2, dim=1)
-    r = simulate(policy, world, n_rounds=n_rounds, n_seeds=n_seeds, record="trajectories",
-                 feedback=feedback, seed=3)
-    delay = r.trajectories["delay"]
-    assert delay.dtype == np.int32 and delay.shape == (n_grid, n_seeds, n_rounds)
-    return delay.reshape(n_grid, -1).astype(np.float64)
+def _delays(rollout, rows: slice) -> np.ndarray:
+    """(G, S·T) delays drawn by the engine in the grid ``rows`` of a shared rollout (one
+    row per configured value; 128 seeds of 250 rounds, seed 3)."""
+    delay = rollout.trajectories["delay"][rows]
+    assert delay.dtype == np.int32 and delay.shape[1:] == (128, 250)
+    return delay.reshape(delay.shape[0], -1).astype(np.float64)
 
 
 def _assert_mean(sample: np.ndarray, mean: float, var: float) -> None:
@@ -79,9 +77,11 @@ def _assert_mean(sample: np.ndarray, mean: float, var: float) -> None:
     assert abs(sample.mean() - mean) < Z * se, (sample.mean(), mean, se)
 
 
-def test_geometric_delays():
-    means = [0.5, 4.0, 20.0]
-    geo = _delays(Feedback(delay="geometric", delay_mean=means, attribution_window=6), 3)
+def test_geometric_delays(ucb1_geometric):
+    # rows 0..2: geometric means 0.5, 4 and 20, windows 6, 3 and 6
+    means = GEO_MEANS[GEO_ROW["spec"]]
+    assert means == [0.5, 4.0, 20.0] and GEO_WINDOWS[2] == 6
+    geo = _delays(ucb1_geometric, GEO_ROW["spec"])
     for row, m in zip(geo, means):
         assert row.min() == 0
         _assert_mean(row, m, m * (m + 1))
@@ -90,10 +90,12 @@ def test_geometric_delays():
     assert (geo[2] > 6).any()  # recorded before censoring by the window
 
 
-def test_mixture_delays():
+def test_mixture_delays(reference):
+    # rows 1..3 of the mixture rollout: fast mean 1, slow mean 30, window 10
     share, fast, slow = [0.0, 0.2, 0.5], 1.0, 30.0
-    mix = _delays(Feedback(delay="mixture", delay_mean=fast, slow_mean=slow,
-                           slow_share=share, attribution_window=10), 3)
+    assert SLOW_SHARES[1:] == share and SLOW_MEANS[1:] == [slow] * 3
+    assert MIXTURE.delay_mean == fast and MIXTURE.attribution_window == 10
+    mix = _delays(reference, slice(1, 4))
     for row, s in zip(mix, share):
         mean = (1 - s) * fast + s * slow
         second = (1 - s) * fast * (2 * fast + 1) + s * slow * (2 * slow + 1)  # E[δ²]
@@ -104,8 +106,13 @@ def test_mixture_delays():
 
 def test_lognormal_delays_match_floored_reference():
     sigma, mean = [0.5, 1.0], 8.0
-    drawn = _delays(Feedback(delay="lognormal", delay_mean=mean, delay_sigma=sigma,
-                             attribution_window=20), 2)
+    policy = bandits.make("uniform", 2, 1)
+    world = registry.make("linear-gaussian", n_arms=2, dim=1)
+    r = simulate(policy, world, n_rounds=250, n_seeds=128, record="trajectories",
+                 feedback=Feedback(delay="lognormal", delay_mean=mean, delay_sigma=sigma,
+                                   attribution_window=20), seed=3)
+    drawn = _delays(r, slice(0, 2))
+    assert drawn.shape[0] == 2
     rng = np.random.default_rng(0)
     for row, s in zip(drawn, sigma):
         mu = np.log(mean) - s * s / 2

@@ -200,11 +200,11 @@ def test_every_drift_config_composes_and_validates():
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    assert {c.replace("_", "-") for c in DRIFT_CONFIGS} == set(drift_names())
+    assert set(drift_names()) <= {c.replace("_", "-") for c in DRIFT_CONFIGS}
     with initialize_config_dir(os.path.abspath(CONF), version_base=None):
-        for name in DRIFT_CONFIGS:
+        for name in DRIFT_CONFIGS:  # the families, and presets for a 10,000-round horizon
             cfg = OmegaConf.to_container(compose("simulate", overrides=[
-                f"drift={name}", "study.n_seeds=2", "study.n_rounds=300"]), resolve=True)
+                f"drift={name}", "study.n_seeds=2", "study.n_rounds=10000"]), resolve=True)
             validate(cfg)
         cfg = OmegaConf.to_container(compose("simulate", overrides=[
             "drift=abrupt", "drift.change_rounds=[100,400]", "study.n_rounds=300"]))

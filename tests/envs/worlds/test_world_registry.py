@@ -73,7 +73,7 @@ def test_register_a_world_and_make_it_by_name():
         assert envs.names()[-1] == "test-staircase"
         w = envs.make("test-staircase", n_arms=4, gap=0.5)
         assert isinstance(w, StaircaseWorld) and (w.n_arms, w.gap) == (4, 0.5)
-        assert w.stationary and w.max_delay == 0
+        assert w.stationary
         with pytest.raises(ValueError, match="env.gap must be a number in"):
             envs.make("test-staircase", gap=2.0)
         with pytest.raises(ValueError, match="has no key 'scale'"):
@@ -112,10 +112,9 @@ def test_register_rejects_a_malformed_world():
 
 
 def test_default_protocol_slots():
-    """A stationary world's state never changes and its rewards are never delayed."""
+    """A stationary world's state never changes (delays are the study's feedback)."""
     w = envs.make("linear-gaussian", n_arms=3, dim=4)
     params = w.sample_params(jax.random.key(0))
     state = w.init_state(params, jax.random.key(1))
     assert state == () and w.step(params, state, jax.random.key(2), jnp.int32(5)) == ()
-    delay = w.reward_delay(params, jax.random.key(3))
-    assert delay.shape == () and delay.dtype == jnp.int32 and int(delay) == 0
+    assert not hasattr(w, "reward_delay")
