@@ -5,7 +5,7 @@ immediate learning, and a grid of cadences runs each B as if alone."""
 import jax
 import numpy as np
 import pytest
-from conftest import (
+from feedback_runs import (
     CLICK_K,
     EPS_DELAYS,
     EPS_EVERY,

@@ -2,7 +2,7 @@
 grows about linearly in d (each delayed round plays with d fewer observations)."""
 
 import numpy as np
-from conftest import DELAYS
+from feedback_runs import DELAYS
 
 
 def test_lin_ucb_extra_regret_is_about_linear_in_the_delay(lin_fixed):

@@ -6,7 +6,7 @@ decision order, and layouts, lane groups and seed batches never change the numbe
 import jax
 import numpy as np
 import pytest
-from conftest import (
+from feedback_runs import (
     CLICK_D,
     CLICK_K,
     EPS_DELAYS,

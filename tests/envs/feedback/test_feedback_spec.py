@@ -3,7 +3,7 @@ engine draws follow their configured distributions."""
 
 import numpy as np
 import pytest
-from conftest import GEO_MEANS, GEO_ROW, GEO_WINDOWS, MIXTURE, SLOW_MEANS, SLOW_SHARES
+from feedback_runs import GEO_MEANS, GEO_ROW, GEO_WINDOWS, MIXTURE, SLOW_MEANS, SLOW_SHARES
 
 import bandits
 from envs.engine import simulate
