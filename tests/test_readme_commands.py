@@ -34,7 +34,7 @@ SMALL: dict[str, str] = {
     "python scripts/simulate.py experiment=simulate/logistic_clicks logger=wandb": SIM,
     "python scripts/simulate.py env.context_std=0 bandit=[lin_ucb] sweep.alpha=[0,0.5,2]": SIM,
     "python scripts/simulate.py experiment=simulate/drift":
-    "study.n_seeds=4 study.n_rounds=300 hydra.sweeper.params.drift=abrupt,gradual "
+    "study.n_seeds=4 study.n_rounds=300 \"hydra.sweeper.params.drift='abrupt,gradual'\" "
     "bandit=[discounted_lin_ucb]",  # the presets need 10,000 rounds (test_drift_families)
     "python scripts/simulate.py experiment=simulate/delays":
     f"{SIM} bandit=[ucb1] sweep.delay_mean=[0,5] sweep.attribution_window=[10]",

@@ -237,3 +237,26 @@ def early_evaluation(action, reward, propensity, delay, *, window_rounds: int, e
         out[k] = np.array([r[k] for r in rows], np.float64)
         out[f"{k}_bias"] = out[k] - truth
     return out
+
+
+def read_at(columns: dict, now) -> dict:
+    """Decision-event columns (:func:`envs.data.logged.events_from_logged`) as a log read
+    at ``now`` shows them: a reward whose ``reward_timestamp`` is after ``now`` has not
+    arrived, so its ``reward`` and ``reward_timestamp`` are null (NaN / NaT), as
+    production logs have them. The columns given are not changed.
+
+    Loaded through the gate (:func:`envs.data.loading.load_logs`), such a log is read with
+    ``load.missing_reward`` (e.g. 0: the early estimate that counts pending decisions as
+    missing) or with ``load.on_invalid=reject`` (the estimate that drops them).
+    """
+    try:
+        now = _start(now)
+    except ValueError:
+        raise ValueError(f"now must be a datetime64 or ISO text, got {now!r}") from None
+    late = np.asarray(columns["reward_timestamp"], "datetime64[us]") > now
+    out = dict(columns)
+    out["reward"] = np.where(late, np.nan, np.asarray(columns["reward"], np.float64))
+    out["reward_timestamp"] = np.where(late, np.datetime64("NaT", "us"),
+                                       np.asarray(columns["reward_timestamp"],
+                                                  "datetime64[us]"))
+    return out

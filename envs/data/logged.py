@@ -292,18 +292,25 @@ def _obp_action_dist(pi_b, n: int, k: int, slot: int | None):
     return pi_b[:, :, slot]
 
 
-def _event_times(n: int, start, interval_s: float, reward_delay_s: float):
+def _event_times(n: int, start, interval_s: float, reward_delay_s):
     """``(timestamp, reward_timestamp)`` (n,) datetime64[us]: decision i at ``start + i *
-    interval_s``, its reward ``reward_delay_s`` later."""
+    interval_s``, its reward ``reward_delay_s`` later (one number, or one per row)."""
     if not np.isfinite(interval_s) or interval_s < 0:
         raise ConfigError(f"interval_s must be finite and >= 0, got {interval_s!r}")
-    if not np.isfinite(reward_delay_s) or reward_delay_s < 0:
-        raise ConfigError(f"reward_delay_s must be finite and >= 0, got {reward_delay_s!r}")
+    delay = np.asarray(reward_delay_s, np.float64)
+    if delay.ndim not in (0, 1) or (delay.ndim == 1 and delay.shape != (n,)):
+        raise ConfigError(f"reward_delay_s must be one number or one per row ({n},), got "
+                          f"shape {delay.shape}")
+    bad = np.flatnonzero(~np.isfinite(delay.reshape(-1)) | (delay.reshape(-1) < 0))
+    if bad.size:
+        where = f" (row {bad[0]})" if delay.ndim else ""
+        raise ConfigError(f"reward_delay_s must be finite and >= 0, got "
+                          f"{plain(delay.reshape(-1)[bad[0]])}{where}")
     start = np.datetime64(start, "us")
     if np.isnat(start):
         raise ConfigError("start must be a timestamp, got NaT")
     ts = start + np.round(np.arange(n) * (interval_s * 1e6)).astype("timedelta64[us]")
-    return ts, ts + np.timedelta64(int(round(reward_delay_s * 1e6)), "us")
+    return ts, ts + np.round(delay * 1e6).astype("timedelta64[us]")
 
 
 def _optional_event_columns(cols: dict, n: int, n_arms: int, user_id, position,
@@ -327,12 +334,14 @@ def _optional_event_columns(cols: dict, n: int, n_arms: int, user_id, position,
 
 def events_from_logged(data: LoggedData, *, policy_version: str, algorithm: str,
                        exploration: dict, start: np.datetime64, interval_s: float = 1.0,
-                       user_id=None, position=None, scores=None, reward_delay_s: float = 0.0,
+                       user_id=None, position=None, scores=None, reward_delay_s=0.0,
                        event_prefix: str = "ev") -> dict[str, np.ndarray]:
     """The decision-event columns of a simulated deployment that logged ``data``.
 
     Event ids are ``event_prefix`` + the row number in 7 (or more) digits, decision ``i``
-    happens at ``start + i * interval_s`` and its reward arrives ``reward_delay_s`` later;
+    happens at ``start + i * interval_s`` and its reward arrives ``reward_delay_s`` later
+    (seconds: one number, or (n,) for delays that vary, e.g. a delayed run's
+    ``trajectories["delay"]`` times ``interval_s``);
     ``eligible_actions`` is ``data.mask`` (left out when the data has none: every arm is
     eligible). ``exploration`` is stored as its JSON text (keys sorted; NumPy and JAX
     numbers and arrays as numbers). The entry ``n_arms`` (an int, ``data.n_arms``) is not a
