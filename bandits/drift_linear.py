@@ -17,7 +17,8 @@ features. The paper's theoretical width β_t is replaced by a constant α, as
 the index is LinUCB's, xᵀθ̂_a + α·sqrt(xᵀV_a⁻¹x).
 
 The discount makes each update a full-rank change of V, so the state keeps V, Ṽ and b
-(not V⁻¹) and each decision solves one d×d system per arm.
+(not V⁻¹) and each decision solves one d×d system per arm (a Cholesky factorisation
+written out element by element, :mod:`bandits.linalg`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from bandits.base import Decision, Policy, draw_tiebreak, greedy, one_hot
+from bandits.linalg import spd_solve
 
 
 class DiscountedRidgeState(NamedTuple):
@@ -54,7 +56,7 @@ def discounted_ridge_scores(state: DiscountedRidgeState, x: Array):
     """
     n_arms, dim = state.xty.shape
     rhs = jnp.stack([state.xty, jnp.broadcast_to(x, (n_arms, dim))], axis=-1)  # (K, d, 2)
-    sol = jnp.linalg.solve(state.gram, rhs)
+    sol = spd_solve(state.gram, rhs)
     theta, u = sol[..., 0], sol[..., 1]  # θ̂_a and V_a⁻¹x, (K, d)
     mean = jnp.sum(theta * x, axis=-1)
     var = jnp.sum(u * jnp.einsum("kij,kj->ki", state.gram_sq, u), axis=-1)

@@ -32,10 +32,13 @@ def text_table(header: Sequence[tuple[str, str]], rows: Sequence[Sequence[str]])
 
     Args:
         header: ``(title, spec)`` per column; ``spec`` is a format alignment and width
-            such as ``"<11"`` or ``">9"``, applied to the title and to every cell.
+            such as ``"<11"`` or ``">9"``, applied to the title and to every cell; a
+            column widens to its longest cell.
         rows: the cells, already formatted as strings.
     """
-    line = lambda cells: " ".join(f"{c:{spec}}" for c, (_, spec) in zip(cells, header))
+    specs = [spec[0] + str(max([int(spec[1:]), len(title), *(len(r[i]) for r in rows)]))
+             for i, (title, spec) in enumerate(header)]
+    line = lambda cells: " ".join(f"{c:{spec}}" for c, spec in zip(cells, specs))
     head = line([title for title, _ in header])
     return [head, "-" * len(head), *(line(r) for r in rows)]
 
