@@ -48,12 +48,13 @@ def test_the_gate_reads_a_delayed_log_as_the_collector_does(delayed_run, tmp_pat
                                                    "rejects_path": str(tmp_path / "r.csv")}})
     pending = int(table["pending"][0])
     assert pending > 0 and dropped.n_rows == T - pending and zero.n_rows == T
-    assert np.mean(zero.reward, dtype=np.float64) == pytest.approx(table["naive"][0], abs=1e-12)
-    assert np.mean(dropped.reward, dtype=np.float64) == pytest.approx(table["drop_pending"][0], abs=1e-12)
+    mean = lambda x: np.mean(x, dtype=np.float64)  # noqa: E731
+    assert mean(zero.reward) == pytest.approx(table["naive"][0], abs=1e-12)
+    assert mean(dropped.reward) == pytest.approx(table["drop_pending"][0], abs=1e-12)
     assert table["naive_bias"][0] < 0  # pending clicks counted as 0 pull the value down
     late = _log(delayed_run, tmp_path, 2 * T)
     full, *_ = load_logs({"data": late, "load": {"missing_reward": 0.0}})
-    assert np.mean(full.reward, dtype=np.float64) == pytest.approx(table["truth"][0], abs=1e-12)
+    assert mean(full.reward) == pytest.approx(table["truth"][0], abs=1e-12)
     assert np.array_equal(full.reward, tr["reward"][0, 0])
 
 
@@ -65,3 +66,26 @@ def test_per_row_reward_delays_are_checked(delayed_run):
                                         r"\(row 7\)"):
         events_from_logged(data, policy_version="sim", algorithm="x", exploration={},
                            start=START, reward_delay_s=bad)
+
+
+def test_the_gate_held_out_split_is_where_pending_rewards_are(delayed_run, tmp_path):
+    """The gate holds out the latest 30% of rows, exactly where rewards are still on their
+    way: read early with missing rewards as 0, the logging policy's value on that split is
+    the held-out rows' early rewards, below the value read once every reward is in."""
+    from estimators.gate import run_from_config
+
+    tr = delayed_run.trajectories
+    reward, delay = tr["reward"][0, 0].astype(np.float64), tr["delay"][0, 0]
+    test = np.arange(T) >= T - int(round(0.3 * T))
+    arrived = np.arange(T) + delay <= T - 1 + EARLY
+    values = {}
+    for name, now in (("early", T - 1 + EARLY), ("late", 2 * T)):
+        cfg = {"data": _log(delayed_run, tmp_path, now), "candidate": "uniform",
+               "load": {"missing_reward": 0.0}, "estimator": ["ipw"],
+               "evaluation": {"n_boot": 20}, "gate": {"decide_on": "ipw", "min_ess": 1}}
+        values[name] = run_from_config(cfg, out_dir=str(tmp_path / name))["logging"]["value"]
+    assert values["early"] == pytest.approx(np.mean(np.where(arrived, reward, 0.0)[test]),
+                                            abs=1e-6)
+    assert values["late"] == pytest.approx(np.mean(reward[test]), abs=1e-6)
+    assert (~arrived[test]).sum() > (~arrived[~test]).sum()  # pending rows are recent
+    assert values["early"] < values["late"]
