@@ -44,7 +44,9 @@ class DeliveryProgram(NamedTuple):
     """The lane-batched functions of a round with delayed or batched feedback."""
 
     stationary: bool
-    draw_block: Callable | None  # stationary: (pp, fp, ep, estate, words) -> RoundDraws (n,..)
+    drawn_ahead: bool  # not stationary, but drawn a block ahead (``draws_read_state`` off)
+    draw_block: Callable | None  # (pp, fp, ep, estate, words) -> RoundDraws (n, ...)
+    step_world: Callable | None  # drawn ahead: (ep, estate, step words, t) -> estate
     step_and_draw: Callable | None  # (pp, fp, ep, estate, words, t) -> (estate, RoundDraws)
     decide: Callable  # (pp, ep, estate, pstate, draws) -> RoundRecord
     update: Callable  # (pp, pstate, draws, record) -> pstate: the reward learnt at once
@@ -89,6 +91,12 @@ def _step_and_draw(policy: Policy, env: World, feedback: Feedback, impl, pparams
         (delay_key,) = keys_from_words(delay_words, 1, impl)
         draws = draws._replace(delay=sample_delay(feedback.delay, fparams, delay_key))
     return estate, draws
+
+
+def _step_world(env: World, impl, eparams, estate, step_words, t):
+    """The world stepped to round ``t`` with the step key (its words)."""
+    (step_key,) = keys_from_words(step_words, 1, impl)
+    return env.step(eparams, estate, step_key, t)
 
 
 def _draw_rounds(draw: Callable, pparams, fparams, eparams, estate, words):
@@ -150,12 +158,15 @@ def delivery_program(policy: Policy, env: World, feedback: Feedback, layout: Lay
                      record_logs: bool, impl) -> DeliveryProgram:
     """The round functions of ``policy`` in ``env`` with ``feedback``, lane-batched."""
     stationary = getattr(env, "stationary", True)
+    ahead = not stationary and not getattr(env, "draws_read_state", True)
     draw = partial(_draw_with_delay, policy, env, feedback, impl)
     return DeliveryProgram(
-        stationary=stationary,
+        stationary=stationary, drawn_ahead=ahead,
         draw_block=layout.bmap(partial(_draw_rounds, draw), (True,) * 5, out_axis=1)
-        if stationary else None,
-        step_and_draw=None if stationary else layout.bmap(
+        if stationary or ahead else None,
+        step_world=layout.bmap(partial(_step_world, env, impl), (True, True, True, False))
+        if ahead else None,
+        step_and_draw=None if stationary or ahead else layout.bmap(
             partial(_step_and_draw, policy, env, feedback, impl), (True,) * 5 + (False,)),
         decide=layout.bmap(partial(decide_round, policy, env, record_logs,
                                    arm_indices(policy.n_arms)), (True,) * 5),
@@ -208,12 +219,25 @@ def delivery_round(program: DeliveryProgram, constants: LaneConstants, carry: La
 
 def block_inputs(program: DeliveryProgram, constants: LaneConstants, carry: LaneCarry,
                  words, ts) -> Any:
-    """What the round scan of a block reads each round: (draws or key words, t)."""
+    """What the round scan of a block reads each round: (draws, t); for a world that is
+    not stationary, (key words, t), or ((draws, step key words), t) when it is drawn
+    ahead."""
     if program.stationary:
-        draws = program.draw_block(constants.policy_params, constants.feedback_params,
-                                   constants.world_params, carry.world_state, words)
-        return draws, ts
-    return words, ts
+        return _draws(program, constants, carry, words), ts
+    if not program.drawn_ahead:
+        return words, ts
+    per_key = len(words) // (ROUND_STREAMS + 1 + int(program.feedback.delayed))
+    step = slice(ROUND_STREAMS * per_key, (ROUND_STREAMS + 1) * per_key)
+    round_words = words[:step.start] + words[step.stop:]
+    if program.layout.kind == "vmap":  # the draws take lanes first
+        round_words = tuple(jnp.moveaxis(w, 1, 0) for w in round_words)
+    return (_draws(program, constants, carry, round_words), words[step]), ts
+
+
+def _draws(program: DeliveryProgram, constants: LaneConstants, carry: LaneCarry, words):
+    """A block's draws from the key words of its round (and delay) streams."""
+    return program.draw_block(constants.policy_params, constants.feedback_params,
+                              constants.world_params, carry.world_state, words)
 
 
 def scan_body(program: DeliveryProgram, account: Callable, constants: LaneConstants,
@@ -221,7 +245,11 @@ def scan_body(program: DeliveryProgram, account: Callable, constants: LaneConsta
     """The round scan's body: ``xs`` holds this round's draws (or, for a world that is
     not stationary, its key words) and its index ``t``."""
     inputs, t = xs
-    if not program.stationary:
+    if program.drawn_ahead:
+        inputs, step_words = inputs
+        carry = carry._replace(world_state=program.step_world(
+            constants.world_params, carry.world_state, step_words, t))
+    elif not program.stationary:
         estate, inputs = program.step_and_draw(
             constants.policy_params, constants.feedback_params, constants.world_params,
             carry.world_state, inputs, t)
