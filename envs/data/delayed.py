@@ -33,7 +33,7 @@ from common.errors import DataError
 from common.formatting import plain
 from common.validation import check_int
 from envs.data.rewards import DecisionStatus, attribute_rewards
-from envs.data.validation import check_finite, first_bad_row
+from envs.data.validation import check_finite, check_probabilities, first_bad_row
 
 START = np.datetime64("2026-01-01T00:00:00", "us")  # the default time of round 0
 COLUMNS = ("action", "reward", "propensity", "delay")
@@ -78,11 +78,7 @@ def check_rounds(action, reward, propensity, delay) -> tuple[np.ndarray, ...]:
     check_finite("reward", cols["reward"])
     p = cols["propensity"]
     check_finite("propensity", p)
-    out = (p <= 0) | (p > 1)
-    if out.any():
-        row = first_bad_row(out)
-        raise DataError(f"propensity must be in (0, 1]; row {row} has {plain(p[row])} "
-                        f"({int(out.sum())} bad rows)")
+    check_probabilities("propensity", p)
     return (_integers("action", cols["action"]), cols["reward"].astype(np.float64),
             p.astype(np.float64), _integers("delay", cols["delay"]))
 

@@ -38,6 +38,16 @@ def first_bad_row(bad: np.ndarray) -> int:
     return int(np.argmax(bad.reshape(bad.shape[0], -1).any(axis=1)))
 
 
+
+def check_probabilities(name: str, p: np.ndarray) -> None:
+    """Every entry of ``p`` is a probability a logged action can have, in (0, 1]; the
+    error names the first row outside and how many are."""
+    bad = (p <= 0) | (p > 1)
+    if bad.any():
+        row = first_bad_row(bad)
+        raise DataError(f"{name} must be in (0, 1]; row {row} has {plain(p[row])} "
+                        f"({int(bad.sum())} rows outside)")
+
 def check_finite(name: str, x: np.ndarray) -> None:
     """Raises naming the first row with a NaN or infinite value."""
     if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
@@ -138,11 +148,7 @@ def validate(*, context, action, reward, pscore, n_arms, action_dist=None, mask=
     check_finite("context", context)
     check_finite("reward", reward)
     check_finite("pscore", pscore)
-    bad = (pscore <= 0) | (pscore > 1)
-    if bad.any():
-        row = first_bad_row(bad)
-        raise DataError(f"pscore must be in (0, 1]; row {row} has {plain(pscore[row])} "
-                        f"({int(bad.sum())} rows outside)")
+    check_probabilities("pscore", pscore)
     if action_dist is not None:
         _check_distribution(action, pscore, action_dist)
     if mask is not None:
