@@ -18,7 +18,7 @@ from bandits.base import Decision, Policy
 from bandits.linear import lin_ucb
 
 DETECTOR_FIELDS = ("threshold", "tolerance")
-DETECTOR_DEFAULTS = (100.0, 0.2)  # λ_PH, δ: tuned on linear-gaussian with changes every 2,000 rounds
+DETECTOR_DEFAULTS = (100.0, 0.2)  # λ_PH, δ: tuned on drift=changes_every_2000
 
 
 class PageHinkleyState(NamedTuple):

@@ -170,7 +170,8 @@ def test_unknown_drifts_keys_and_bases_are_errors():
     base = make("linear-gaussian")
     with pytest.raises(ConfigError, match="unknown drift 'sudden'; allowed: abrupt, gradual"):
         make_drift("sudden", base)
-    with pytest.raises(ConfigError, match="drift 'gradual' has no key 'period'; allowed: mode, rate"):
+    with pytest.raises(ConfigError,
+                       match="drift 'gradual' has no key 'period'; allowed: mode, rate"):
         make_drift("gradual", base, period=3)
     with pytest.raises(ConfigError, match="covariate-shift.*got env 'supervised'"):
         make_drift("covariate-shift", make("supervised", dataset="iris"))
