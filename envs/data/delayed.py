@@ -33,7 +33,12 @@ from common.errors import DataError
 from common.formatting import plain
 from common.validation import check_int
 from envs.data.rewards import DecisionStatus, attribute_rewards
-from envs.data.validation import check_finite, check_probabilities, first_bad_row
+from envs.data.validation import (
+    check_finite,
+    check_probabilities,
+    first_bad_row,
+    parse_timestamp,
+)
 
 START = np.datetime64("2026-01-01T00:00:00", "us")  # the default time of round 0
 COLUMNS = ("action", "reward", "propensity", "delay")
@@ -96,18 +101,6 @@ def round_microseconds(round_seconds) -> int:
     return us
 
 
-def _start(start) -> np.datetime64:
-    try:
-        if isinstance(start, (bool, int, float, np.number)):
-            raise TypeError
-        t = np.datetime64(start, "us")
-    except (TypeError, ValueError):
-        raise ValueError(f"start must be a datetime64 or ISO text, got {start!r}") from None
-    if np.isnat(t):
-        raise ValueError("start must not be NaT")
-    return t
-
-
 def delayed_event_tables(action, reward, propensity, delay, *, round_seconds: float = 1.0,
                          start=START, seed_index: int = 0,
                          window_rounds: int | None = None) -> tuple[dict, dict]:
@@ -132,7 +125,7 @@ def delayed_event_tables(action, reward, propensity, delay, *, round_seconds: fl
     """
     action, reward, propensity, delay = check_rounds(action, reward, propensity, delay)
     seed_index = check_int("seed_index", seed_index, low=0)
-    us, t0 = round_microseconds(round_seconds), _start(start)
+    us, t0 = round_microseconds(round_seconds), parse_timestamp("start", start)
     if (len(action) + int(delay.max())) * us >= 2**62 - abs(int(t0.astype(np.int64))):
         raise ValueError(f"the rounds do not fit in datetime64[us]: {len(action)} rounds "
                          f"and delays up to {int(delay.max())} of {us} us")
@@ -245,10 +238,7 @@ def read_at(columns: dict, now) -> dict:
     ``load.missing_reward`` (e.g. 0: the early estimate that counts pending decisions as
     missing) or with ``load.on_invalid=reject`` (the estimate that drops them).
     """
-    try:
-        now = _start(now)
-    except ValueError:
-        raise ValueError(f"now must be a datetime64 or ISO text, got {now!r}") from None
+    now = parse_timestamp("now", now)
     late = np.asarray(columns["reward_timestamp"], "datetime64[us]") > now
     out = dict(columns)
     out["reward"] = np.where(late, np.nan, np.asarray(columns["reward"], np.float64))

@@ -39,6 +39,20 @@ def first_bad_row(bad: np.ndarray) -> int:
 
 
 
+def parse_timestamp(name: str, value) -> np.datetime64:
+    """``value`` (a datetime64 or ISO text, not a number) as datetime64[us]; the error
+    names ``name`` and the value."""
+    try:
+        if isinstance(value, (bool, int, float, np.number)):
+            raise TypeError
+        t = np.datetime64(value, "us")
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a datetime64 or ISO text, got {value!r}") from None
+    if np.isnat(t):
+        raise ValueError(f"{name} must not be NaT")
+    return t
+
+
 def check_probabilities(name: str, p: np.ndarray) -> None:
     """Every entry of ``p`` is a probability a logged action can have, in (0, 1]; the
     error names the first row outside and how many are."""

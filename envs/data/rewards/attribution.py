@@ -18,7 +18,7 @@ from envs.data.rewards.codes import (
 )
 from envs.data.rewards.ids import check_decision_ids, common_kind, normalise_ids, sort_keys
 from envs.data.rewards.join import combine_rewards, join_by_id, join_by_window
-from envs.data.validation import check_finite
+from envs.data.validation import check_finite, parse_timestamp
 
 
 @dataclass(frozen=True)
@@ -155,14 +155,7 @@ def _now_us(now, t_d: np.ndarray, t_r: np.ndarray) -> int | None:
             latest = (name, int(np.argmax(t)), int(t.max()))
     if now is None:
         return None if latest is None else latest[2]
-    try:
-        if isinstance(now, (bool, int, float, np.number)):
-            raise TypeError
-        now_dt = np.datetime64(now, "us")
-    except (TypeError, ValueError):
-        raise ValueError(f"now must be a datetime64, got {now!r}") from None
-    if np.isnat(now_dt):
-        raise ValueError("now must not be NaT")
+    now_dt = parse_timestamp("now", now)
     now_us = int(now_dt.astype(np.int64))
     if latest is not None and latest[2] > now_us:
         raise ValueError(f"now must not precede any event; {latest[0]} row {latest[1]} "

@@ -264,7 +264,7 @@ def _set(table, key, row, value):
     (lambda d, r: None, {"now": at(3.5)},
      r"now must not precede any event; rewards.timestamp row 1 is 2026-01-01T00:00:04.000000, "
      r"now is 2026-01-01T00:00:03.500000"),
-    (lambda d, r: None, {"now": 5}, "now must be a datetime64, got 5"),
+    (lambda d, r: None, {"now": 5}, "now must be a datetime64 or ISO text, got 5"),
 ])
 def test_bad_inputs_name_field_value_and_row(edit, kw, message):
     dec, rew = _good()
