@@ -5,10 +5,19 @@
         --param epsilon=0.1                                      # a bandit logged as it learns
     python scripts/simulate_log.py logs.jsonl --world logistic-bernoulli --arms 20 --dim 20
     python scripts/simulate_log.py clicks.csv --no-reward 0.2 --invalid 0.001
+    python scripts/simulate_log.py logs.parquet --delay geometric --delay-mean 600 \\
+        --window-s 3600 --read-at end     # + logs.rewards.parquet, read as the log ends
 
 The file goes through the same reader, validation and deployment gate as a production
 log (``python scripts/evaluate.py data=logs.parquet candidate=lin_ucb``); the world's true
 values are printed so the gate's estimates can be checked against them.
+
+With ``--delay`` other than none, rewards arrive apart from the decisions, as production
+reward events do: the decision log has no rewards, and ``<out stem>.rewards<ext>`` holds
+one reward event per decision (``event_id``, ``user_id``, ``timestamp``, ``value``) stamped
+a drawn delay later. Rewards later than ``--window-s`` are never written (censored), nor,
+with ``--read-at``, those not arrived by then. The script prints the gate's command that
+joins the two files.
 """
 
 from __future__ import annotations
@@ -19,6 +28,10 @@ import os
 
 FORMATS = (".parquet", ".csv", ".jsonl")
 FIXED_POLICIES = ("uniform", "softmax")
+DELAYS = ("none", "fixed", "geometric", "lognormal")
+START = "2026-01-01T00:00:00"  # the first decision's time
+INTERVAL_S = 0.5  # seconds between decisions; drawn delays are whole multiples of it
+GATE_WINDOW_S = 86_400.0  # the gate's default rewards.window_s
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
@@ -69,6 +82,20 @@ def parser() -> Parser:
     ap.add_argument("--invalid", type=float, default=0.0,
                     help="share of rows written with a broken propensity (0), to try "
                          "load.on_invalid=reject")
+    ap.add_argument("--delay", choices=DELAYS, default="none",
+                    help="reward delays drawn per decision; other than none, rewards are "
+                         "written apart, to <out stem>.rewards<ext>")
+    ap.add_argument("--delay-mean", type=float, default=None,
+                    help="mean delay in seconds (required with --delay)")
+    ap.add_argument("--delay-sigma", type=float, default=None,
+                    help="standard deviation of log(delay), --delay lognormal (1 if not "
+                         "given)")
+    ap.add_argument("--window-s", type=float, default=None,
+                    help="attribution window in seconds: later rewards are never written "
+                         f"(with --delay; not given: the gate's {GATE_WINDOW_S:g})")
+    ap.add_argument("--read-at", default=None,
+                    help="ISO time, or end (the last decision): only rewards arrived by "
+                         "then are written (not given: all)")
     return ap
 
 
@@ -99,7 +126,70 @@ def check(args: argparse.Namespace) -> str | None:
     if args.param and args.logging in FIXED_POLICIES:
         return (f"--param sets a bandit logging policy's hyperparameters; --logging "
                 f"{args.logging} has none (softmax takes --temperature)")
+    return check_delay(args) or check_read_at(args)
+
+
+def check_delay(args: argparse.Namespace) -> str | None:
+    """The first problem with ``--delay``, ``--delay-mean``, ``--delay-sigma`` and
+    ``--window-s``, or None."""
+    given = [name for name, v in (("--delay-mean", args.delay_mean),
+                                  ("--delay-sigma", args.delay_sigma),
+                                  ("--window-s", args.window_s)) if v is not None]
+    if args.delay == "none":
+        return (f"{given[0]} needs --delay fixed, geometric or lognormal (--reward-delay sets "
+                "the one delay of a log with its rewards)") if given else None
+    if args.delay_mean is None:
+        return f"--delay {args.delay} needs --delay-mean SECONDS, the mean delay"
+    if not (math.isfinite(args.delay_mean) and args.delay_mean > 0):
+        return f"--delay-mean must be a finite number > 0 (seconds), got {args.delay_mean}"
+    if args.delay == "fixed" and args.delay_mean / INTERVAL_S != round(args.delay_mean /
+                                                                      INTERVAL_S):
+        return (f"--delay-mean must be a multiple of {INTERVAL_S:g} s (the time between "
+                f"decisions) with --delay fixed, got {args.delay_mean}")
+    if args.delay_sigma is not None and args.delay != "lognormal":
+        return f"--delay-sigma is for --delay lognormal, not --delay {args.delay}"
+    if args.delay_sigma is not None and not (math.isfinite(args.delay_sigma)
+                                             and 0 < args.delay_sigma <= 10):
+        return f"--delay-sigma must be a number in (0, 10], got {args.delay_sigma}"
+    if args.window_s is not None and not (math.isfinite(args.window_s) and args.window_s >= 0):
+        return f"--window-s must be a finite number >= 0 (seconds), got {args.window_s}"
     return None
+
+
+def check_read_at(args: argparse.Namespace) -> str | None:
+    """Whether ``--read-at`` is end or an ISO time no earlier than the last decision."""
+    if args.read_at is None or args.read_at == "end":
+        return None
+    from envs.data.validation import parse_timestamp
+
+    try:
+        at = parse_timestamp("--read-at", args.read_at)
+    except ValueError:
+        return f"--read-at must be end or an ISO time (e.g. 2026-01-02T00:00:00), got " \
+               f"{args.read_at!r}"
+    if at < last_decision(args.rows):
+        return (f"--read-at {args.read_at} is before the last decision "
+                f"({last_decision(args.rows)}); give end or a later time")
+    return None
+
+
+def last_decision(rows: int):
+    """The time of the last of ``rows`` decisions."""
+    import numpy as np
+
+    return np.datetime64(START, "us") + np.timedelta64(round((rows - 1) * INTERVAL_S * 1e6),
+                                                        "us")
+
+
+def read_time(args: argparse.Namespace):
+    """``--read-at`` as datetime64[us] (end: the last decision), or None."""
+
+    if args.read_at is None:
+        return None
+    from envs.data.validation import parse_timestamp
+
+    return last_decision(args.rows) if args.read_at == "end" else \
+        parse_timestamp("--read-at", args.read_at)
 
 
 def check_names(args: argparse.Namespace) -> str | None:
@@ -129,10 +219,12 @@ def simulate(args: argparse.Namespace):
     return env, data, meta
 
 
-def write(args: argparse.Namespace, data, meta) -> None:
-    """Writes the decision log (users: one per 20 decisions, drawn at random)."""
+def write(args: argparse.Namespace, data, meta) -> dict | None:
+    """Writes the decision log (users: one per 20 decisions, drawn at random) and, with
+    ``--delay``, the reward events; returns those (None without ``--delay``)."""
     import numpy as np
 
+    from envs.data.delayed import read_at, write_reward_events
     from envs.data.events import events_from_logged, write_events
 
     rng = np.random.default_rng(args.seed)
@@ -140,11 +232,50 @@ def write(args: argparse.Namespace, data, meta) -> None:
                         .astype("S8"))
     columns = events_from_logged(data, policy_version=meta["policy_version"],
                                  algorithm=meta["algorithm"], exploration=meta["exploration"],
-                                 start=np.datetime64("2026-01-01T00:00:00", "us"),
-                                 interval_s=0.5, user_id=users,
+                                 start=np.datetime64(START, "us"),
+                                 interval_s=INTERVAL_S, user_id=users,
                                  reward_delay_s=args.reward_delay)
     damage(columns, rng, args.no_reward, args.invalid)
+    if args.delay == "none":
+        write_events(args.out, columns if args.read_at is None else
+                     read_at(columns, read_time(args)))
+        return None
+    rewards = reward_events(args, data, columns)
+    columns["reward"][:] = np.nan  # the rewards are in the reward-event file
+    columns["reward_timestamp"][:] = np.datetime64("NaT")
     write_events(args.out, columns)
+    write_reward_events(rewards_path(args.out), rewards)
+    return rewards
+
+
+def rewards_path(out: str) -> str:
+    """``<out stem>.rewards<ext>``: where the reward events of ``out`` go."""
+    stem, ext = os.path.splitext(out)
+    return f"{stem}.rewards{ext}"
+
+
+def reward_events(args: argparse.Namespace, data, columns: dict) -> dict:
+    """The reward events of the logged decisions: one per decision with a drawn delay,
+    less those censored by the window, those whose reward never arrived (``--no-reward``)
+    and, with ``--read-at``, those not arrived by then. Ids are the decisions' own."""
+    import numpy as np
+
+    from envs.data.delayed import delayed_event_tables, draw_delays
+
+    delay = draw_delays(args.delay, args.rows, mean_rounds=args.delay_mean / INTERVAL_S,
+                        sigma=1.0 if args.delay_sigma is None else args.delay_sigma,
+                        seed=args.seed)
+    window = GATE_WINDOW_S if args.window_s is None else args.window_s
+    _, rewards = delayed_event_tables(
+        np.asarray(data.action), np.asarray(data.reward), np.asarray(data.pscore), delay,
+        round_seconds=INTERVAL_S, start=START, window_rounds=math.floor(window / INTERVAL_S))
+    keep = np.isfinite(columns["reward"][rewards["round"]])
+    if args.read_at is not None:
+        keep &= rewards["timestamp"] <= read_time(args)
+    out = {k: v[keep] for k, v in rewards.items()}
+    out["event_id"] = columns["event_id"][out["round"]]
+    out["user_id"] = columns["user_id"][out["round"]]
+    return out
 
 
 def damage(columns: dict, rng, no_reward: float, invalid: float) -> None:
@@ -172,7 +303,7 @@ def main() -> None:
         ap.error(problem)
     try:
         env, data, meta = simulate(args)
-        write(args, data, meta)
+        rewards = write(args, data, meta)
     except ValueError as err:
         ap.error(str(err))
     except OSError as err:
@@ -188,6 +319,23 @@ def main() -> None:
           f"{round(args.invalid * args.rows):,}")
     print(f"mean reward {data.reward.mean():.5f}; best arm's mean in these contexts "
           f"{mu.max(1).mean():.5f}")
+    if rewards is not None:
+        print("\n".join(describe_delayed(args, rewards)))
+
+
+def describe_delayed(args: argparse.Namespace, rewards: dict) -> list[str]:
+    """What the reward-event file holds, and the gate's command that reads it with the
+    decision log."""
+    window = GATE_WINDOW_S if args.window_s is None else args.window_s
+    at = read_time(args)
+    now = "" if at is None else f" rewards.now={str(at)}"
+    sigma = f", sigma {args.delay_sigma or 1.0:g}" if args.delay == "lognormal" else ""
+    return [f"wrote {len(rewards['value']):,} reward events to {rewards_path(args.out)} "
+            f"({args.delay} delays, mean {args.delay_mean:g} s{sigma}; window {window:g} s; "
+            + ("every reward that arrived" if at is None else f"arrived by {at}") + ")",
+            "evaluate them together with:",
+            f"  python scripts/evaluate.py data={args.out} rewards.path="
+            f"{rewards_path(args.out)} rewards.window_s={window:g}{now} candidate=lin_ucb"]
 
 
 if __name__ == "__main__":

@@ -210,6 +210,24 @@ def test_simulate_log_help_shows_defaults():
                                            "algorithm of bandits/"),
     (["logs.csv", "--world", "supervised"], "--world must be one of linear-gaussian"),
     (["logs.csv", "--bogus"], "unrecognized arguments: --bogus"),
+    (["logs.csv", "--delay", "poisson"], "argument --delay: invalid choice: 'poisson'"),
+    (["logs.csv", "--delay", "geometric"], "--delay geometric needs --delay-mean SECONDS"),
+    (["logs.csv", "--delay-mean", "600"], "--delay-mean needs --delay fixed, geometric or "
+                                          "lognormal"),
+    (["logs.csv", "--window-s", "60"], "--window-s needs --delay fixed, geometric"),
+    (["logs.csv", "--delay", "geometric", "--delay-mean", "-1"],
+     "--delay-mean must be a finite number > 0 (seconds), got -1.0"),
+    (["logs.csv", "--delay", "fixed", "--delay-mean", "0.3"],
+     "--delay-mean must be a multiple of 0.5 s"),
+    (["logs.csv", "--delay", "geometric", "--delay-mean", "9", "--delay-sigma", "1"],
+     "--delay-sigma is for --delay lognormal, not --delay geometric"),
+    (["logs.csv", "--delay", "lognormal", "--delay-mean", "9", "--delay-sigma", "0"],
+     "--delay-sigma must be a number in (0, 10], got 0.0"),
+    (["logs.csv", "--delay", "fixed", "--delay-mean", "9", "--window-s", "inf"],
+     "--window-s must be a finite number >= 0 (seconds), got inf"),
+    (["logs.csv", "--read-at", "later"], "--read-at must be end or an ISO time"),
+    (["logs.csv", "--rows", "10", "--read-at", "2026-01-01T00:00:01"],
+     "--read-at 2026-01-01T00:00:01 is before the last decision (2026-01-01T00:00:04.500000)"),
 ])
 def test_simulate_log_bad_arguments_are_one_line_errors(tmp_path, args, message):
     p = _script("simulate_log.py", *args, cwd=tmp_path)

@@ -28,6 +28,7 @@ estimate equals the truth exactly.
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from common.errors import DataError
 from common.formatting import plain
@@ -246,3 +247,43 @@ def read_at(columns: dict, now) -> dict:
                                        np.asarray(columns["reward_timestamp"],
                                                   "datetime64[us]"))
     return out
+
+
+REWARD_EVENT_SCHEMA = pa.schema([("event_id", pa.string()), ("user_id", pa.string()),
+                                 ("timestamp", pa.timestamp("us", tz="UTC")),
+                                 ("value", pa.float64())])
+
+
+def draw_delays(kind: str, n: int, *, mean_rounds: float, sigma: float = 1.0,
+                seed: int = 0) -> np.ndarray:
+    """(n,) int64 reward delays in whole rounds, drawn as a simulated run draws them
+    (:func:`envs.feedback.delays.sample_delay`; ``kind`` one of ``fixed``, ``geometric``,
+    ``lognormal``, with mean ``mean_rounds`` and, for ``lognormal``, ``sigma``)."""
+    import jax
+    import jax.numpy as jnp
+
+    from envs.feedback.delays import sample_delay
+    from envs.feedback.spec import FeedbackParams
+
+    params = FeedbackParams(*(jnp.float32(v) for v in (mean_rounds, sigma, 0.0, 0.0, 0, 1)))
+    keys = jax.random.split(jax.random.key(seed), n)
+    return np.asarray(jax.vmap(lambda k: sample_delay(kind, params, k))(keys), np.int64)
+
+
+def write_reward_events(path, rewards: dict) -> None:
+    """Writes a reward-event table (``event_id``, ``user_id``, ``timestamp``, ``value``, as
+    :func:`delayed_event_tables` gives them; other columns are left out) to ``path``
+    (.parquet, .csv or .jsonl, by the decision logs' writers): the file the gate reads
+    as ``rewards.path``."""
+    from envs.data.events.formats import open_sink
+
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array(np.asarray(rewards[k])).cast(pa.string()) for k in ("event_id", "user_id")]
+        + [pa.array(np.asarray(rewards["timestamp"], "datetime64[us]"))
+           .cast(pa.timestamp("us", tz="UTC")),
+           pa.array(np.asarray(rewards["value"], np.float64))], schema=REWARD_EVENT_SCHEMA)
+    sink = open_sink(path, REWARD_EVENT_SCHEMA, 0)
+    try:
+        sink.write_batch(batch)
+    finally:
+        sink.close()

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from envs.data.events import EventLog, id_runs, read_events, read_table
 from envs.data.logged import LoggedData
 from envs.data.obd import load_open_bandit
-from envs.data.rewards import DecisionStatus, attribute_rewards, format_report
+from envs.data.rewards import Attribution, DecisionStatus, attribute_rewards, format_report
 
 
 def _load_obd(cfg: Mapping[str, Any]):
@@ -58,8 +58,10 @@ def load_logs(cfg: Mapping[str, Any]):
     load = {k: v for k, v in log.report.items() if k != "batches"}
     if not joining:
         return log.data, log.timestamp, source, {**load, **_time_span(log.timestamp)}
-    data, timestamp = join_rewards(log, rw, ld.get("missing_reward"))
-    load.update(rows_without_reward=log.n_rows - data.n_rows, **_time_span(timestamp))
+    data, timestamp, att = join_rewards(log, rw, ld.get("missing_reward"))
+    load.update(rows_without_reward=log.n_rows - data.n_rows, attribution=att.report,
+                attribution_rows={"timestamp": log.timestamp, "status": att.status},
+                **_time_span(timestamp))
     return data, timestamp, source, load
 
 
@@ -131,19 +133,21 @@ def read_reward_events(path: str) -> dict[str, np.ndarray]:
 
 
 def join_rewards(log: EventLog, rw: Mapping[str, Any],
-                 missing_reward) -> tuple[LoggedData, np.ndarray]:
-    """Attributes a reward file (``rw``: ``path``, ``window_s``, ``combine``) to a decision
-    log's decisions that have no reward.
+                 missing_reward) -> tuple[LoggedData, np.ndarray, Attribution]:
+    """Attributes a reward file (``rw``: ``path``, ``window_s``, ``combine``, ``now``) to a
+    decision log's decisions that have no reward.
 
     Decisions whose reward is still pending (their window is open) or missing with no
     missing-reward value are left out of the evaluation — counted and printed, never
-    dropped silently. Returns ``(LoggedData, timestamps)`` of the decisions kept.
+    dropped silently. Returns ``(LoggedData, timestamps)`` of the decisions kept and the
+    :class:`Attribution` of every decision.
     """
     events = read_reward_events(rw["path"])
     decisions = {"event_id": log.event_id, "timestamp": log.timestamp,
                  "user_id": log.user_id}
     att = attribute_rewards(decisions, events, window_s=float(rw.get("window_s", 86_400)),
-                            missing_reward=missing_reward, combine=rw.get("combine", "sum"))
+                            missing_reward=missing_reward, combine=rw.get("combine", "sum"),
+                            now=rw.get("now"))
     print(format_report(att.report))
     reward = np.where(log.has_reward, log.data.reward, att.reward)
     keep = np.isfinite(reward)
@@ -154,4 +158,4 @@ def join_rewards(log: EventLog, rw: Mapping[str, Any],
               f" open), {int(np.sum(st == DecisionStatus.MISSING)):,} missing (set "
               "load.missing_reward to give them a value)")
     data = replace(log.data, reward=reward.astype(log.data.reward.dtype))
-    return data.take(np.flatnonzero(keep)), log.timestamp[keep]
+    return data.take(np.flatnonzero(keep)), log.timestamp[keep], att

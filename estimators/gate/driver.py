@@ -16,6 +16,8 @@ import numpy as np
 from common.errors import ConfigError
 from common.validation import Range, check_int
 from envs.data.loading import describe_load, load_logs
+from envs.data.rewards import DECISION_STATUS, DecisionStatus
+from envs.data.validation import parse_timestamp
 from estimators import registry as est_registry
 from estimators import reward_models
 from estimators.gate.report import describe_rule, format_table, write_report
@@ -31,6 +33,7 @@ from estimators.gate.statistics import (
 CONFIG_KEYS = ("data", "candidate", "candidate_params", "checkpoint_dir", "load", "rewards",
                "obd", "split", "estimator", "evaluation", "reward_model", "gate", "logger")
 EVALUATION_KEYS = ("n_boot", "alpha", "bootstrap", "seed")
+REWARDS_KEYS = ("path", "window_s", "combine", "now")
 BOOTSTRAP_SCHEMES = ("multinomial", "poisson")
 
 
@@ -142,6 +145,42 @@ def _data_summary(data, train, test, source: str, test_fraction: float,
             "n_arms": data.n_arms, "dim": data.dim, **({"load": dict(load)} if load else {})}
 
 
+def _status_counts(status: np.ndarray, open_: np.ndarray) -> dict[str, int]:
+    """How many decisions have each attribution status, and the matched ones whose
+    window is still open."""
+    out = {"decisions": int(status.size)}
+    out.update({name: int(np.sum(status == code)) for code, name in enumerate(DECISION_STATUS)})
+    out["matched_window_open"] = int(np.sum(open_ & (status == DecisionStatus.MATCHED)))
+    return out
+
+
+def attribution_summary(attribution: Mapping[str, Any], rows: Mapping[str, Any],
+                        held_out_from) -> dict[str, Any]:
+    """The report's ``rewards`` entry: the reward collector's settings and counts
+    (``attribution``, :func:`envs.data.rewards.attribute_rewards`' report) with the same
+    counts over the held-out period, the decisions at or after ``held_out_from`` (the
+    first held-out row's time; pending and missing decisions are not among the rows, so
+    they are placed by time), and when the last window closes.
+
+    Args:
+        attribution: the collector's report (``window_s``, ``now``, ``combine``, counts).
+        rows: every decision's ``timestamp`` (n,) datetime64 and ``status`` (n,) codes.
+        held_out_from: datetime64, the first held-out row's timestamp.
+    """
+    ts = np.asarray(rows["timestamp"], "datetime64[us]")
+    status = np.asarray(rows["status"])
+    window = np.timedelta64(int(round(attribution["window_s"] * 1e6)), "us")
+    now = np.datetime64(attribution["now"], "us")
+    held = ts >= held_out_from
+    counts = ("decisions", *DECISION_STATUS, "matched_window_open")
+    return {"window_s": attribution["window_s"], "now": attribution["now"],
+            "combine": attribution["combine"], "missing_reward": attribution["missing_reward"],
+            "all": {k: attribution[k] for k in counts},
+            "held_out": {"from": str(np.datetime64(held_out_from, "us")),
+                         **_status_counts(status[held], now - ts[held] < window)},
+            "windows_close": str(ts.max() + window)}
+
+
 def run_gate(data, timestamp, candidates: Sequence[Mapping[str, Any]], *,
              source: str = "logs", test_fraction: float = 0.3,
              estimators: Sequence[str] | Mapping[str, Any] = DEFAULT_ESTIMATORS,
@@ -149,14 +188,18 @@ def run_gate(data, timestamp, candidates: Sequence[Mapping[str, Any]], *,
              reward_model: Mapping[str, Any] | None = None, rule: GateRule = DEFAULT_RULE,
              seed: int = 0, out_dir: str | None = None, scheme: str = "multinomial",
              load: Mapping[str, Any] | None = None, progress: bool = False,
-             checkpoint_dir: str | None = None) -> dict[str, Any]:
+             checkpoint_dir: str | None = None,
+             attribution_rows: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The whole gate on one log: split by time, train or load each candidate, evaluate
     them on the held-out rows, apply the rule, and (with ``out_dir``) write the report.
 
     ``estimators``: names at their defaults or ``name -> hyperparameters``; ``load``: what
     the reader found (rows read, kept, rejected, arms and how they were counted), kept in
     the report; ``progress``: print each stage with its time; ``checkpoint_dir``: where
-    trained candidates are saved as ``<name>.npz`` (default: ``out_dir``).
+    trained candidates are saved as ``<name>.npz`` (default: ``out_dir``);
+    ``attribution_rows``: when reward events were joined, every decision's ``timestamp``
+    and attribution ``status`` (kept or not), from which the report's ``rewards`` entry
+    counts the held-out period (see :func:`attribution_summary`).
     """
     names = [c["name"] for c in candidates]
     if not candidates or len(set(names)) != len(names):
@@ -182,6 +225,9 @@ def run_gate(data, timestamp, candidates: Sequence[Mapping[str, Any]], *,
         "reward_model": reward_models.config_or_default(reward_model), "n_boot": n_boot,
         "alpha": alpha, "bootstrap": scheme, "seed": seed, "candidates": results,
     }
+    if load and load.get("attribution") and attribution_rows is not None:
+        report["rewards"] = attribution_summary(load["attribution"], attribution_rows,
+                                                np.min(timestamp[test_idx]))
     if out_dir:
         write_report(report, out_dir)
     return report
@@ -210,6 +256,27 @@ def _evaluation(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _check_rewards(cfg: Mapping[str, Any]) -> None:
+    """The ``rewards`` keys are known, and ``rewards.now`` (when set, with a
+    ``rewards.path`` to read) is a time."""
+    rw = dict(cfg.get("rewards") or {})
+    for key in rw:
+        if key not in REWARDS_KEYS:
+            raise ConfigError(f"rewards has no key {key!r}; allowed: {', '.join(REWARDS_KEYS)}")
+    now = rw.get("now")
+    if now is None:
+        return
+    try:
+        parse_timestamp("rewards.now", now)
+    except ValueError:
+        raise ConfigError(f"rewards.now must be ISO text such as 2026-01-02T00:00:00 (the "
+                          f"time the logs are read; null: the latest event), got {now!r}"
+                          ) from None
+    if not rw.get("path"):
+        raise ConfigError(f"rewards.now={now} is the time a reward stream is read; give "
+                          "rewards.path too")
+
+
 def run_from_config(cfg: Mapping[str, Any], out_dir: str | None = None,
                     echo: bool = True) -> dict[str, Any]:
     """The gate of ``conf/evaluate.yaml``: every setting is checked before the log is read.
@@ -225,7 +292,9 @@ def run_from_config(cfg: Mapping[str, Any], out_dir: str | None = None,
     reward_models.check_config(cfg.get("reward_model"))
     rule = GateRule.from_config(cfg.get("gate"))
     candidates = parse_candidates(cfg.get("candidate"), cfg.get("candidate_params"))
+    _check_rewards(cfg)
     data, timestamp, source, load = load_logs(cfg)
+    rows = load.pop("attribution_rows", None) if load else None
     if echo:
         print("\n".join(describe_load(load)))
     report = run_gate(data, timestamp, candidates, source=source, load=load,
@@ -233,7 +302,7 @@ def run_from_config(cfg: Mapping[str, Any], out_dir: str | None = None,
                       estimators=hypers, n_boot=ev["n_boot"], alpha=ev["alpha"],
                       reward_model=cfg.get("reward_model"), rule=rule, seed=ev["seed"],
                       out_dir=out_dir, scheme=ev["scheme"], progress=echo,
-                      checkpoint_dir=cfg.get("checkpoint_dir"))
+                      checkpoint_dir=cfg.get("checkpoint_dir"), attribution_rows=rows)
     if echo:
         print(format_table(report))
     return report

@@ -65,6 +65,45 @@ def _candidate_lines(c: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _counts_text(c: Mapping[str, Any]) -> str:
+    """A period's decisions by attribution status, in words."""
+    return (f"{c['decisions']:,} decisions: {c['matched']:,} with a reward "
+            f"({c['matched_window_open']:,} of them inside their window), {c['filled']:,} "
+            f"filled, {c['missing']:,} missing, {c['pending']:,} pending (window open, no "
+            "reward yet)")
+
+
+def pending_warning(rewards: Mapping[str, Any]) -> str | None:
+    """The warning when held-out decisions are still inside their attribution window,
+    None when none is."""
+    h = rewards["held_out"]
+    if not h["pending"]:
+        return None
+    return (f"WARNING: {h['pending']:,} held-out decisions ({h['pending'] / h['decisions']:.1%}"
+            f" of the {h['decisions']:,} since {h['from']}) are still inside their "
+            f"{rewards['window_s']:g} s attribution window at {rewards['now']}: their rewards "
+            "are not in yet, so the gate leaves them out and the held-out values rest on the "
+            "decisions whose rewards came first (biased when the delay depends on the "
+            "reward: up for rewards logged only when they happen, such as clicks; down if "
+            f"pending ones are counted as 0) — read the logs after {rewards['windows_close']}"
+            ", when every window has closed")
+
+
+def describe_attribution(rewards: Mapping[str, Any] | None) -> list[str]:
+    """The reward stream's attribution in words: the window, the read time, the decisions
+    by status over the whole log and over the held-out period, and the warning when
+    held-out decisions are pending. Empty when no reward stream was joined."""
+    if not rewards:
+        return []
+    lines = [f"reward events joined with a {rewards['window_s']:g} s attribution window "
+             f"(combine {rewards['combine']}), logs read at {rewards['now']}",
+             f"all: {_counts_text(rewards['all'])}",
+             f"held out (since {rewards['held_out']['from']}): "
+             f"{_counts_text(rewards['held_out'])}"]
+    warning = pending_warning(rewards)
+    return lines + ([warning] if warning else [])
+
+
 def format_table(report: Mapping[str, Any]) -> str:
     """What the terminal shows: the rule, the logging policy's value, then every
     candidate's estimates, diagnostics and decision."""
@@ -73,6 +112,7 @@ def format_table(report: Mapping[str, Any]) -> str:
              f"logging policy (held-out mean reward): {lv['value']:.5f} "
              f"[{lv['lower']:.5f}, {lv['upper']:.5f}]  on {report['data']['test_rows']} "
              "held-out rows",
+             *describe_attribution(report.get("rewards")),
              *text_table(TABLE_COLUMNS, [])]
     for c in report["candidates"]:
         lines += _candidate_lines(c)
@@ -88,6 +128,8 @@ def _markdown_setting(report: Mapping[str, Any]) -> list[str]:
             f"training rows: {d['train_rows']:,}",
             f"- arms: {d['n_arms']}, features: {d['dim']}",
             *[f"- {line}" for line in describe_load(d.get("load"))],
+            *[f"- {line}" if not line.startswith("WARNING") else f"- **{line}**"
+              for line in describe_attribution(report.get("rewards"))],
             f"- logging policy's held-out mean reward: {lv['value']:.5f} "
             f"[{lv['lower']:.5f}, {lv['upper']:.5f}]",
             "- estimators: " + "; ".join(est_registry.describe(n, h)
