@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 import envs  # noqa: F401
 from common.cli import experiments, open_overrides, script_groups
 from envs.regret.study import run_study, validate
+from envs.worlds.registry import world_class
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONF = os.path.join(ROOT, "conf")
@@ -26,6 +27,11 @@ ENVS = sorted(os.path.splitext(os.path.basename(p))[0]
               for p in glob.glob(os.path.join(CONF, "env", "*.yaml")))
 TINY = ["study.n_seeds=3", "study.n_rounds=24", "study.progress=false",
         "study.compilation_cache=false"]
+
+
+def _env_name(config_name: str) -> str:
+    """The world a ``conf/env/`` file makes (its ``name``)."""
+    return OmegaConf.load(os.path.join(CONF, "env", f"{config_name}.yaml"))["name"]
 
 
 def _compose(overrides):
@@ -40,7 +46,7 @@ def test_config_files_cover_registries():
     import bandits
 
     assert set(BANDITS) == set(bandits.names())
-    assert {c.replace("_", "-") for c in ENVS} == set(envs.names())
+    assert {_env_name(c) for c in ENVS} == set(envs.names())
     assert "simulate/regret_curves" in EXPERIMENTS
 
 
@@ -205,7 +211,8 @@ def test_every_bandit_env_pair_validates_or_explains(bandit, env):
     cfg = _compose([f"env={env}", f"bandit={bandit}", *TINY])
     import bandits
 
-    if bandits.spec(bandit).binary_rewards and env not in ("logistic_bernoulli", "supervised"):
+    binary_world = world_class(_env_name(env)).binary_rewards
+    if bandits.spec(bandit).binary_rewards and not binary_world:
         with pytest.raises(ValueError, match="0/1 rewards"):
             validate(cfg)
     else:

@@ -41,6 +41,9 @@ SMALL: dict[str, str] = {
     "python scripts/simulate.py experiment=simulate/retrain_cadence": f"{SIM} bandit=[ucb1]",
     "python scripts/simulate.py feedback=mixture feedback.update_every=10 "
     "bandit=[lin_ucb,ucb1]": SIM,
+    "python scripts/simulate.py drift=abrupt sweep.drift_rate=[0,0.0003,0.001,0.003] "
+    "bandit=[lin_ucb,discounted_lin_ucb] study.n_seeds=200": SIM,
+    "python scripts/simulate.py env=delayed_clicks bandit=[lin_ts,lin_ucb]": SIM,
     "python scripts/early_evaluation.py": "--seeds 4 --rounds 200 --window 20",
     "python scripts/ope.py": OPE,
     "python scripts/ope.py estimator=[ipw,snipw,dr] target_policy.epsilon=0.3 "
@@ -65,6 +68,10 @@ SMALL: dict[str, str] = {
     "python scripts/evaluate.py data=clicks.csv load.n_arms=10 load.missing_reward=0 "
     "load.on_invalid=reject load.rejects_path=rejects.csv candidate=lin_ts "
     "gate.min_ess=2000": GATE,
+    "python scripts/simulate_log.py delayed.parquet --rows 3000 --delay geometric "
+    "--delay-mean 600 --window-s 3600 --read-at end": "",
+    "python scripts/evaluate.py data=delayed.parquet rewards.path=delayed.rewards.parquet "
+    "rewards.window_s=3600 candidate=lin_ucb": GATE,
     "python scripts/bench_evaluate.py --numpy": "--rows 5000 --arms 4 --dim 3 --boot 20",
     "python scripts/obd_check.py --obd-path ../shared/data/obd": "--boot 50 --campaign men",
 }

@@ -45,7 +45,7 @@ from envs.engine.plan import (
 )
 from envs.engine.records import RECORDS, recorded_floats
 from envs.engine.result import Rollout, decode_trajectories, per_seed
-from envs.engine.setup import grid_params, setup_lanes
+from envs.engine.setup import grid_params, setup_lanes, world_swept
 from envs.feedback import Feedback
 from envs.worlds.base import World
 
@@ -71,7 +71,9 @@ def simulate(policy: Policy, env: World, *, n_rounds: int, n_seeds: int, seed: i
             seeds (common random numbers across the grid).
         env_params: a fixed world instance for every seed. By default each seed draws its
             own instance (``env.sample_params(fold_in(seed_key, 0))``), or seed 0's
-            instance for all seeds when ``fixed_world``.
+            instance for all seeds when ``fixed_world``. A drift's numeric options given
+            as lists (``make_drift("gradual", base, rate=[0.01, 0.1])``) are a grid too,
+            paired with the policy's like the feedback's.
         n_checkpoints: log-spaced rounds at which every seed's regret is kept.
         record: what leaves the device besides the curves: ``"curves"`` (nothing
             else), ``"trajectories"`` (per-seed actions, rewards, propensities and
@@ -87,6 +89,8 @@ def simulate(policy: Policy, env: World, *, n_rounds: int, n_seeds: int, seed: i
             the attribution window, the refresh cadence B); ``None`` or the default
             ``Feedback()`` for rewards learnt in their own round. Its numeric fields may
             be lists: a grid, of the same length as the policy's, run in the same program.
+            ``None`` takes the world's own (``env.feedback``, set by
+            ``World.with_feedback``) when it declares one.
         progress: ``True`` for a tqdm bar, or a callback ``(rounds_done, n_rounds)``.
 
     Raises:
@@ -94,7 +98,10 @@ def simulate(policy: Policy, env: World, *, n_rounds: int, n_seeds: int, seed: i
     """
     t_call = time.perf_counter()
     options = _check_arguments(policy, env, n_rounds, n_seeds, first_seed, record, options)
-    feedback = _active(feedback)
+    if env_params is not None and world_swept(env):
+        raise ValueError(f"env_params gives one world instance, but the world's options "
+                         f"{world_swept(env)} are a grid; leave env_params out")
+    feedback = _active(feedback if feedback is not None else getattr(env, "feedback", None))
     setting = _plan_run(policy, env, policy_params, n_rounds, n_seeds, first_seed, record,
                         options, feedback)
     checkpoints = log_checkpoints(n_rounds, n_checkpoints)
@@ -168,23 +175,39 @@ class _Setting(NamedTuple):
     mesh: Mesh
 
 
-def _grid(policy: Policy, policy_params, feedback: Feedback | None):
+def _grid(policy: Policy, policy_params, feedback: Feedback | None, env: World):
     """The params grid (the policy's, paired with the feedback's when there is feedback),
-    the swept values ``{name: (G,)}`` and G."""
+    the swept values ``{name: (G,)}`` (the world's options given as lists included) and
+    G."""
     params = policy.default_params if policy_params is None else policy_params
     if feedback is None:
-        return grid_params(params)
-    (pp, fp), _, n_grid = grid_params((params, feedback.params()))
-    grid = grid_params(pp)[1]
-    grid.update({name: np.asarray(getattr(fp, name)) for name in feedback.swept()})
-    return (pp, fp), grid, n_grid
+        out, grid, n_grid = grid_params(params)
+    else:
+        (pp, fp), _, n_grid = grid_params((params, feedback.params()))
+        grid = grid_params(pp)[1]
+        grid.update({name: np.asarray(getattr(fp, name)) for name in feedback.swept()})
+        out = (pp, fp)
+    world_grid = world_swept(env)
+    lengths = {len(v) for v in world_grid.values()}
+    if world_grid and n_grid == 1:
+        return _grid(policy, _tiled(params, lengths.pop()), feedback, env)
+    if lengths - {n_grid}:
+        raise ValueError(f"the world's options given as lists {world_grid} must have the "
+                         f"policy's and feedback's grid length {n_grid}")
+    grid.update({name: np.asarray(v, np.float32) for name, v in world_grid.items()})
+    return out, grid, n_grid
+
+
+def _tiled(params, n: int):
+    """``params`` with every leaf repeated to a grid of ``n`` points."""
+    return jax.tree_util.tree_map(lambda leaf: np.full((n,), leaf, np.float32), params)
 
 
 def _plan_run(policy: Policy, env: World, policy_params, n_rounds: int, n_seeds: int,
               first_seed: int, record: str, options: EngineOptions,
               feedback: Feedback | None) -> _Setting:
     """The grid, the lanes over the devices, and the blocks and chunks of rounds."""
-    params, grid, n_grid = _grid(policy, policy_params, feedback)
+    params, grid, n_grid = _grid(policy, policy_params, feedback, env)
     devices = list(options.devices or jax.local_devices())
     lanes = plan_lanes(n_seeds, n_grid, len(devices), options.group_lanes, first_seed)
     plan = make_plan(n_rounds, lanes.lanes_per_device // lanes.n_groups,

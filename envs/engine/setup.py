@@ -4,7 +4,8 @@ streams, from its seed and grid point.
 Seed ``s`` uses the key ``seed_key = fold_in(root, s)``, and from it:
 
 * the world instance ``env.sample_params(fold_in(seed_key, 0))`` (unless one is given;
-  seed 0's for every seed with ``fixed_world``);
+  seed 0's for every seed with ``fixed_world``), with the world's options of the lane's
+  grid point when the world has a grid (``env.sample_params_at``);
 * the policy's initial state from ``fold_in(seed_key, 1)``;
 * the world's initial state from ``fold_in(seed_key, 2)``;
 * the round streams ``split(fold_in(seed_key, 3), 3)`` (context, reward noise, policy
@@ -57,6 +58,13 @@ def grid_params(params) -> tuple[Any, dict[str, np.ndarray], int]:
     return jax.tree_util.tree_unflatten(tree, out), grid, g
 
 
+def world_swept(env) -> dict[str, list]:
+    """The world's options given as lists (:meth:`envs.worlds.base.World.swept`); ``{}``
+    for a world object without grids."""
+    swept = getattr(env, "swept", None)
+    return swept() if callable(swept) else {}
+
+
 def _streams(env: World, feedback: Feedback | None, k) -> jax.Array:
     """A lane's round streams (R,) from its seed key ``k``."""
     streams = [jax.random.split(jax.random.fold_in(k, 3), 3)]
@@ -80,7 +88,8 @@ def _setup_lane(policy: Policy, env: World, feedback: Feedback | None, params, r
         ep = env_params
     else:
         k_world = jax.random.fold_in(jax.random.fold_in(root, 0) if fixed_world else k, 0)
-        ep = env.sample_params(k_world)
+        ep = (env.sample_params_at(k_world, grid_index) if world_swept(env)
+              else env.sample_params(k_world))
     point = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf)[grid_index], params)
     pp, fp = point if feedback is not None else (point, ())
     pstate = policy.init(pp, jax.random.fold_in(k, 1))

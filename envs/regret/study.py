@@ -51,8 +51,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
             and the drift's options, :func:`envs.worlds.registry.make_drift`; its rounds
             must lie before ``study.n_rounds``), optional ``feedback`` (delays, the
             attribution window and the refresh cadence, :class:`envs.feedback.Feedback`),
-            optional ``sweep`` (hyperparameter or numeric feedback setting -> list of
-            values) and ``logger``.
+            optional ``sweep`` (hyperparameter, numeric feedback setting or
+            ``drift_<option>`` of the drift's numeric options -> list of values) and
+            ``logger``.
     """
     for key in ("env", "bandit", "study"):
         if not isinstance(cfg.get(key), Mapping):
@@ -62,8 +63,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _check_study(cfg["study"])
     if isinstance(env, DriftWorld):
         env.check_horizon(cfg["study"]["n_rounds"])
-    _check_sweep(_swept(cfg), list(cfg["bandit"]))
+    _check_sweep(_swept(cfg), list(cfg["bandit"]), _drift_knobs(env))
     _feedback(cfg)
+    _check_drift_sweep(cfg, env)
     tracking.validate(cfg.get("logger"))
 
 
@@ -71,6 +73,7 @@ def _make_world(env_cfg: Mapping[str, Any], drift_cfg: Any = None) -> World:
     """The world of the ``env`` config (``name`` and its options), validated; changing
     over time as the optional ``drift`` config (``name`` and its options) says."""
     options = dict(env_cfg)
+    options.pop("feedback", None)  # the world's own delays: read by _feedback
     world = env_registry.make(options.pop("name", None), **options)
     if drift_cfg is None:
         return world
@@ -117,20 +120,29 @@ def _swept(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in (cfg.get("sweep") or {}).items() if v is not None}
 
 
-def _check_sweep(sweep: Mapping[str, Any], selected: list[str]) -> None:
+def _drift_knobs(env: World) -> tuple[str, ...]:
+    """The sweep names of the world's drift options that sweep in-process
+    (``drift_<option>``)."""
+    return tuple(f"drift_{k}" for k in env.KNOBS) if isinstance(env, DriftWorld) else ()
+
+
+def _check_sweep(sweep: Mapping[str, Any], selected: list[str],
+                 drift_knobs: tuple[str, ...] = ()) -> None:
     """Each swept hyperparameter: a non-empty list, owned by a selected bandit, every
-    value in that bandit's range."""
+    value in that bandit's range (feedback settings and drift options are checked where
+    they are built)."""
     for key, values in sweep.items():
         if not isinstance(values, (list, tuple)) or not values:
             raise ValueError(f"sweep.{key} must be a non-empty list, got {values!r}")
-        if key in FEEDBACK_NUMERIC:
-            continue  # checked with the feedback config (_feedback)
+        if key in FEEDBACK_NUMERIC or key in drift_knobs:
+            continue  # checked with the feedback config (_feedback) or the drift's
         owners = [b for b in selected if key in bandits.spec(b).params]
         if not owners:
             raise ValueError(f"sweep.{key}: no selected bandit has a numeric "
                              f"hyperparameter {key!r} (selected: {', '.join(selected)}), "
                              f"and it is not a numeric feedback setting "
-                             f"({', '.join(FEEDBACK_NUMERIC)})")
+                             f"({', '.join(FEEDBACK_NUMERIC)}) nor an option of the "
+                             f"configured drift ({', '.join(drift_knobs) or 'no drift'})")
         for b in owners:
             for i, v in enumerate(values):
                 bandits.spec(b).params[key].check(f"sweep.{key}[{i}] (for bandit.{b})", v)
@@ -139,30 +151,79 @@ def _check_sweep(sweep: Mapping[str, Any], selected: list[str]) -> None:
 # ---------------------------------------------------------------------------- run
 
 
+def _feedback_source(cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Where the feedback settings come from and what they are: the world's own
+    (``env.feedback``) when it declares them, else the study's (``feedback``).
+
+    Raises:
+        ValueError: both set delays or a refresh cadence.
+    """
+    study = dict(cfg.get("feedback") or {})
+    world = cfg["env"].get("feedback")
+    if world is None:
+        return "", study
+    if not isinstance(world, Mapping):
+        raise ValueError(f"env.feedback must be a mapping of feedback settings, got {world!r}")
+    own = Feedback.from_config(study)
+    if own.delayed or own.batched:
+        raise ValueError(f"env.feedback and feedback both say how rewards arrive "
+                         f"(env.feedback={dict(world)}, feedback={study}): the world declares "
+                         f"its own; change it there (env.feedback.KEY=...) or use "
+                         f"feedback=none")
+    return "env.", dict(world)
+
+
 def _feedback(cfg: Mapping[str, Any], sweep: Mapping[str, list] | None = None) -> Feedback:
-    """The study's feedback (``feedback`` config), with the swept feedback settings as
-    lists when ``sweep`` gives the grid's columns; checked, every value."""
-    fb_cfg = dict(cfg.get("feedback") or {})
+    """The feedback of the study or of its world (:func:`_feedback_source`), with the
+    swept feedback settings as lists when ``sweep`` gives the grid's columns; checked,
+    every value (errors name ``env.feedback.<key>`` for the world's)."""
+    prefix, fb_cfg = _feedback_source(cfg)
     fb_cfg.update({k: v for k, v in (sweep if sweep is not None else _swept(cfg)).items()
                    if k in FEEDBACK_NUMERIC})
-    return Feedback.from_config(fb_cfg)
+    try:
+        return Feedback.from_config(fb_cfg)
+    except ValueError as e:
+        raise ValueError(f"{prefix}{e}") from None
 
 
-def _grid(policy, cfg: Mapping[str, Any]) -> tuple[Any, Feedback]:
-    """Cartesian product of the swept values this policy and the feedback have: the
-    policy's params grid, fields (G,) float32 (its defaults when nothing is swept), and
-    the feedback with its swept settings as (G,) lists."""
+def _check_drift_sweep(cfg: Mapping[str, Any], env: World) -> None:
+    """The drift's options are single values (lists go in ``sweep.drift_<option>``), and
+    every swept value is in the option's range."""
+    if env.swept():
+        name = next(iter(env.swept()))
+        raise ValueError(f"drift.{name[len('drift_'):]} is a list; sweep it in-process "
+                         f"with sweep.{name}=[...]")
+    for key, values in _swept(cfg).items():
+        if key in _drift_knobs(env):
+            _make_world(cfg["env"], _drift_config(cfg, {key: values}))
+
+
+def _drift_config(cfg: Mapping[str, Any], columns: Mapping[str, list]) -> Any:
+    """The ``drift`` config with the swept drift options (``drift_<option>`` columns) as
+    lists; ``None`` without a drift."""
+    if cfg.get("drift") is None:
+        return None
+    drift = dict(cfg["drift"])
+    drift.update({k[len("drift_"):]: v for k, v in columns.items() if k.startswith("drift_")})
+    return drift
+
+
+def _grid(policy, cfg: Mapping[str, Any]) -> tuple[Any, Feedback, World]:
+    """Cartesian product of the swept values this policy, the feedback and the drift
+    have: the policy's params grid, fields (G,) float32 (its defaults when nothing is
+    swept), the feedback with its swept settings as (G,) lists and the world with its
+    swept drift options as (G,) lists."""
     sweep = _swept(cfg)
-    own = {k: v for k, v in sweep.items()
-           if k in policy.default_params._fields or k in FEEDBACK_NUMERIC}
-    if not own:
-        return policy.default_params, _feedback(cfg, {})
+    drift_knobs = _drift_knobs(_make_world(cfg["env"], cfg.get("drift")))
+    own = {k: v for k, v in sweep.items() if k in policy.default_params._fields
+           or k in FEEDBACK_NUMERIC or k in drift_knobs}
     combos = list(itertools.product(*own.values()))
-    cols = {k: [c[i] for c in combos] for i, k in enumerate(own)}
+    cols = {k: [c[i] for c in combos] for i, k in enumerate(own)} if own else {}
     params = policy.default_params._replace(**{
         k: np.array(v, np.float32) for k, v in cols.items()
         if k in policy.default_params._fields})
-    return params, _feedback(cfg, {k: v for k, v in cols.items() if k in FEEDBACK_NUMERIC})
+    return (params, _feedback(cfg, {k: v for k, v in cols.items() if k in FEEDBACK_NUMERIC}),
+            _make_world(cfg["env"], _drift_config(cfg, cols)))
 
 
 def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
@@ -189,9 +250,9 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
     rollouts: list[Rollout] = []
     for bname, hyper in cfg["bandit"].items():
         policy = bandits.make(bname, env.n_arms, env.dim, **dict(hyper or {}))
-        params, feedback = _grid(policy, cfg)
+        params, feedback, world = _grid(policy, cfg)
         rollouts.append(simulate(
-            policy, env, n_rounds=study["n_rounds"], n_seeds=study["n_seeds"],
+            policy, world, n_rounds=study["n_rounds"], n_seeds=study["n_seeds"],
             seed=study.get("seed", 0), policy_params=params, feedback=feedback,
             fixed_world=study.get("fixed_world", False),
             n_checkpoints=study.get("n_checkpoints", 60),

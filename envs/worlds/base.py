@@ -27,6 +27,7 @@ each a :class:`common.validation.Range`, :class:`~common.validation.Choice` or
 from __future__ import annotations
 
 import abc
+import copy
 from typing import Any, ClassVar
 
 import jax
@@ -103,6 +104,31 @@ class World(abc.ABC):
             A params pytree (a NamedTuple of arrays); Gaussian-reward worlds hold the noise
             scale in a ``noise_std`` field, shape ().
         """
+
+    def sample_params_at(self, key: Array, index) -> Params:
+        """The instance of grid point ``index`` of the options given as lists: the same
+        instance at every point; only a world with such options (a drift's ``KNOBS``)
+        tells them apart. :meth:`sample_params` for a world without a grid."""
+        del index
+        return self.sample_params(key)
+
+    def swept(self) -> dict[str, list[float]]:
+        """The options given as lists (a grid run in one program), name → values:
+        ``{}`` unless the world is a drift with such options."""
+        return {}
+
+    @property
+    def feedback(self) -> Any:
+        """How this world's rewards reach the learner, when the world declares it (an
+        :class:`envs.feedback.Feedback`: delays, attribution window, refresh cadence);
+        ``None``: the study's. The engine uses it when ``simulate`` is given none."""
+        return self.__dict__.get("_feedback")
+
+    def with_feedback(self, feedback: Any) -> World:
+        """This world declaring its own feedback (``None`` removes it)."""
+        world = copy.copy(self)
+        object.__setattr__(world, "_feedback", feedback)
+        return world
 
     def init_state(self, params: Params, key: Array) -> State:
         """The state at round 0: ``()`` for a stationary world."""

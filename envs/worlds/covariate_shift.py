@@ -8,6 +8,7 @@ from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from common.errors import ConfigError
@@ -28,6 +29,11 @@ class ShiftParams(NamedTuple):
     direction: Array  # (dim,) float32 unit vector; 0 on the intercept feature
 
 
+class ShiftKnobs(NamedTuple):
+    rate: Array  # float32: how far contexts move a round
+    jump_size: Array  # float32: how far they move at each jump round
+
+
 class ShiftState(NamedTuple):
     offset: Array  # () float32 how far contexts have moved along ``direction``
 
@@ -42,7 +48,7 @@ class CovariateShiftWorld(DriftWorld):
     when the base, or the world under a stack of drifts, has ``intercept``), so the
     context mean moves by ``m(t) · u``. The base must define its rewards at every context
     (not the supervised world). Keys: ``u`` from the wrapper's ``fold_in(key, 1)``; the
-    step draws nothing.
+    step draws nothing. ``rate`` and ``jump_size`` may be lists (a grid).
     """
 
     rate: float = 0.0
@@ -54,6 +60,7 @@ class CovariateShiftWorld(DriftWorld):
         "rate": Range(0.0, 1.0), "jump_rounds": RoundList(),
         "jump_size": Range(-1e3, 1e3),
     }
+    KNOBS: ClassVar[tuple[str, ...]] = ("rate", "jump_size")
 
     def __post_init__(self):
         super().__post_init__()
@@ -71,12 +78,16 @@ class CovariateShiftWorld(DriftWorld):
     def check_horizon(self, n_rounds: int) -> None:
         check_rounds_within("drift.jump_rounds", self.jump_rounds, n_rounds)
 
-    def offset_at(self, t: Array) -> Array:
+    def knobs(self, values: dict[str, np.ndarray]) -> ShiftKnobs:
+        return ShiftKnobs(np.float32(values["rate"]), np.float32(values["jump_size"]))
+
+    def offset_at(self, params: DriftParams, t: Array) -> Array:
         """``m(t)``: float32, ()."""
         t = jnp.asarray(t, jnp.int32)
         jumps = jnp.asarray(self.jump_rounds or (math.inf,), jnp.float32)
         n_jumps = jnp.sum(jumps <= t.astype(jnp.float32)).astype(jnp.float32)
-        return self.rate * t.astype(jnp.float32) + self.jump_size * n_jumps
+        k = params.knobs
+        return k.rate * t.astype(jnp.float32) + k.jump_size * n_jumps
 
     def _sample_extra(self, key: Array) -> ShiftParams:
         u = jax.random.normal(key, (self.dim,))
@@ -85,8 +96,7 @@ class CovariateShiftWorld(DriftWorld):
         return ShiftParams(u / jnp.linalg.norm(u))
 
     def _extra_at(self, params: DriftParams, t: Array) -> ShiftState:
-        del params
-        return ShiftState(self.offset_at(t))
+        return ShiftState(self.offset_at(params, t))
 
     def sample_context(self, key: Array, params: DriftParams,
                        state: DriftState) -> tuple[Array, Array]:

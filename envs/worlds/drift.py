@@ -13,6 +13,7 @@ from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from common.errors import ConfigError
@@ -44,7 +45,8 @@ class AbruptWorld(DriftWorld):
     never change.
 
     Keys, from the round's step key ``k``: the event draw ``fold_in(k, 2)``, the fresh
-    instance ``fold_in(k, 3)``, the arms replaced ``fold_in(k, 4)``.
+    instance ``fold_in(k, 3)``, the arms replaced ``fold_in(k, 4)``. ``rate`` and
+    ``fraction`` may be lists (a grid).
     """
 
     change_rounds: tuple[int, ...] = ()
@@ -56,6 +58,7 @@ class AbruptWorld(DriftWorld):
         "change_rounds": RoundList(), "rate": Range(0.0, 10.0),
         "fraction": Range(0.0, 1.0, low_open=True),
     }
+    KNOBS: ClassVar[tuple[str, ...]] = ("rate", "fraction")
 
     def __post_init__(self):
         super().__post_init__()
@@ -64,23 +67,43 @@ class AbruptWorld(DriftWorld):
     def check_horizon(self, n_rounds: int) -> None:
         check_rounds_within("drift.change_rounds", self.change_rounds, n_rounds)
 
-    def is_change(self, key: Array, t: Array) -> Array:
+    def knobs(self, values: dict[str, np.ndarray]) -> AbruptKnobs:
+        return AbruptKnobs(np.float32(-np.expm1(-values["rate"])),
+                           np.float32(values["fraction"]))
+
+    def is_change(self, params: DriftParams, key: Array, t: Array) -> Array:
         """Whether round ``t`` is a change: bool, ()."""
         change = jnp.any(jnp.asarray(t) == jnp.asarray(self.change_rounds or (-1,), jnp.int32))
-        if self.rate > 0:
+        if np.any(self.knob_values()["rate"] > 0):
             u = jax.random.uniform(jax.random.fold_in(key, 2))
-            change = change | (u < -math.expm1(-self.rate))
+            change = change | (u < params.knobs.p_change)
         return change
 
     def _step_params(self, params: DriftParams, current: Params, key: Array,
                      t: Array) -> Params:
-        change = self.is_change(key, t)
+        change = self.is_change(params, key, t)
         fresh = self.base.sample_params(jax.random.fold_in(key, 3))
         replaced = jnp.full((self.n_arms,), True)
-        if self.fraction < 1.0:
+        if np.any(self.knob_values()["fraction"] < 1.0):
             u = jax.random.uniform(jax.random.fold_in(key, 4), (self.n_arms,))
-            replaced = u < self.fraction
+            replaced = u < params.knobs.fraction
         return replace_arm_rows(fresh, current, replaced & change, self.n_arms)
+
+
+class AbruptKnobs(NamedTuple):
+    p_change: Array  # float32: 1 − exp(−rate), the probability that a round is a change
+    fraction: Array  # float32: the probability that a change replaces an arm
+
+
+class GradualKnobs(NamedTuple):
+    rate: Array  # float32: the walk's step standard deviation, or radians a round
+    turn_whole: Array  # uint32: rate / 2π mod 1 in multiples of 2⁻³² (rotation)
+    turn_rest: Array  # float32: the remainder, below 2⁻³³ (rotation)
+
+
+class SeasonKnobs(NamedTuple):
+    speed: Array  # float32: 2π / period mod 2π, radians a round
+    amplitude: Array  # float32
 
 
 class RotationPlane(NamedTuple):
@@ -88,19 +111,27 @@ class RotationPlane(NamedTuple):
     v: Array  # (n_arms, d) unit rows orthogonal to ``u``, drawn at random
 
 
-def rotation_turns(rate: float, t: Array) -> Array:
-    """``(t + 1)·rate / 2π`` mod 1 for ``rate`` in radians: float32, (), in turns.
-
-    ``rate / 2π`` is split into a multiple of 2⁻³² (multiplied by ``t + 1`` exactly in
-    wrapping uint32 arithmetic) and a remainder below 2⁻³³, so the rounding (about 1e-7
-    turns) does not grow with ``t`` (for ``t + 1 < 2³²``).
-    """
-    turns = math.fmod(rate / (2 * math.pi), 1.0)
-    whole = round(turns * 2.0**32)
+def turn_step(rate) -> tuple[np.ndarray, np.ndarray]:
+    """``rate / 2π`` mod 1 (``rate`` in radians, float or array) split into a multiple of
+    2⁻³² (uint32 numerator) and a remainder below 2⁻³³ (float32), on the host."""
+    turns = np.fmod(np.asarray(rate, np.float64) / (2 * math.pi), 1.0)
+    whole = np.round(turns * 2.0**32)
     rest = turns - whole * 2.0**-32
+    return np.mod(whole, 2.0**32).astype(np.uint32), rest.astype(np.float32)
+
+
+def turns_after(whole: Array, rest: Array, t: Array) -> Array:
+    """``(t + 1)`` steps of :func:`turn_step` mod 1: float32, (), in turns. The whole
+    part is multiplied exactly in wrapping uint32 arithmetic, so the rounding (about
+    1e-7 turns) does not grow with ``t`` (for ``t + 1 < 2³²``)."""
     n = (jnp.asarray(t, jnp.int32) + 1).astype(jnp.uint32)
-    wrapped = (n * jnp.uint32(whole % 2**32)).astype(jnp.float32) * jnp.float32(2.0**-32)
-    return wrapped + n.astype(jnp.float32) * jnp.float32(rest)
+    wrapped = (n * jnp.asarray(whole, jnp.uint32)).astype(jnp.float32) * jnp.float32(2.0**-32)
+    return wrapped + n.astype(jnp.float32) * jnp.asarray(rest, jnp.float32)
+
+
+def rotation_turns(rate: float, t: Array) -> Array:
+    """``(t + 1)·rate / 2π`` mod 1 for ``rate`` in radians: float32, (), in turns."""
+    return turns_after(*turn_step(rate), t)
 
 
 def _unit_rows(x: Array) -> Array:
@@ -163,16 +194,20 @@ class GradualWorld(DriftWorld):
     OPTIONS: ClassVar[dict[str, Option]] = {
         "rate": Range(0.0, 100.0), "mode": Choice(("walk", "rotate")),
     }
+    KNOBS: ClassVar[tuple[str, ...]] = ("rate",)
 
     def __post_init__(self):
         super().__post_init__()
         self.OPTIONS["mode"].check("drift.mode", self.mode)
 
+    def knobs(self, values: dict[str, np.ndarray]) -> GradualKnobs:
+        return GradualKnobs(np.float32(values["rate"]), *turn_step(values["rate"]))
+
     def _rotates(self, leaf: Array) -> bool:
         return is_arm_leaf(leaf, self.n_arms) and jnp.ndim(leaf) == 2
 
-    def sample_params(self, key: Array) -> DriftParams:
-        params = super().sample_params(key)
+    def sample_params_at(self, key: Array, index) -> DriftParams:
+        params = super().sample_params_at(key, index)
         if self.mode == "walk":
             return params
         planes = tuple(rotation_plane(leaf, jax.random.fold_in(jax.random.fold_in(key, 1), i))
@@ -184,12 +219,13 @@ class GradualWorld(DriftWorld):
                      t: Array) -> Params:
         leaves, tree = jax.tree_util.tree_flatten(current)
         if self.mode == "rotate":
-            angle = jnp.float32(2 * math.pi) * rotation_turns(self.rate, t)
+            k = params.knobs
+            angle = jnp.float32(2 * math.pi) * turns_after(k.turn_whole, k.turn_rest, t)
             moved = [rotate_rows(start, plane, angle) if self._rotates(start) else start
                      for start, plane in zip(jax.tree_util.tree_leaves(params.base),
                                              params.extra)]
             return jax.tree_util.tree_unflatten(tree, moved)
-        moved = [leaf + self.rate * jax.random.normal(jax.random.fold_in(key, 2 + i),
+        moved = [leaf + params.knobs.rate * jax.random.normal(jax.random.fold_in(key, 2 + i),
                                                       jnp.shape(leaf), jnp.result_type(leaf))
                  if is_arm_leaf(leaf, self.n_arms) else leaf
                  for i, leaf in enumerate(leaves)]
@@ -225,10 +261,11 @@ class SeasonalWorld(DriftWorld):
     OPTIONS: ClassVar[dict[str, Option]] = {
         "period": Range(0.0, low_open=True), "amplitude": Range(0.0, 30.0),
     }
+    KNOBS: ClassVar[tuple[str, ...]] = ("period", "amplitude")
 
-    def angular_speed(self) -> float:
-        """2π / period mod 2π, radians per round."""
-        return math.fmod(2 * math.pi / self.period, 2 * math.pi)
+    def knobs(self, values: dict[str, np.ndarray]) -> SeasonKnobs:
+        speed = np.fmod(2 * math.pi / values["period"], 2 * math.pi)  # radians per round
+        return SeasonKnobs(np.float32(speed), np.float32(values["amplitude"]))
 
     def _sample_extra(self, key: Array) -> SeasonParams:
         return SeasonParams(jax.random.uniform(key, (self.n_arms,), maxval=2 * math.pi))
@@ -238,17 +275,17 @@ class SeasonalWorld(DriftWorld):
         return SeasonState(params.extra.phase)
 
     def _next_extra(self, params: DriftParams, extra: SeasonState, t: Array) -> SeasonState:
-        angle = extra.angle + jnp.float32(self.angular_speed())
+        angle = extra.angle + params.knobs.speed
         angle = jnp.where(angle >= 2 * math.pi, angle - jnp.float32(2 * math.pi), angle)
         return SeasonState(jnp.where(jnp.asarray(t) == 0, params.extra.phase, angle))
 
-    def shift(self, state) -> Array:
+    def shift(self, params: DriftParams, state) -> Array:
         """This round's modulation ``s_a(t)``: (n_arms,) float32."""
-        return self.amplitude * jnp.sin(state.extra.angle)
+        return params.knobs.amplitude * jnp.sin(state.extra.angle)
 
     def mean_rewards(self, params: DriftParams, state, context: Array) -> Array:
         mean = super().mean_rewards(params, state, context)
-        shift = self.shift(state)
+        shift = self.shift(params, state)
         if not self.binary_rewards:
             return mean + shift
         odds = mean * jnp.exp(shift)

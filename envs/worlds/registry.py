@@ -131,6 +131,9 @@ def register_drift(cls: type[DriftWorld]) -> type[DriftWorld]:
     if set(options) != fields:
         raise ConfigError(f"drift {cls.kind!r}: OPTIONS must declare exactly its options "
                           f"{sorted(fields)}, got {sorted(options)}")
+    if not set(cls.KNOBS) <= set(options):
+        raise ConfigError(f"drift {cls.kind!r}: KNOBS must be among its options, got "
+                          f"{sorted(set(cls.KNOBS) - set(options))}")
     if DRIFTS.get(cls.kind, cls) is not cls:
         raise ConfigError(f"drift {cls.kind!r} is already registered")
     DRIFTS[cls.kind] = cls
@@ -144,7 +147,12 @@ def drift_names() -> list[str]:
 
 def make_drift(kind: str, base: World, **kwargs: Any) -> DriftWorld:
     """``base`` changing over time as drift ``kind`` says, after checking every option
-    in plain Python (``ValueError`` naming ``drift.<option>`` and the value)."""
+    in plain Python (``ValueError`` naming ``drift.<option>`` and the value).
+
+    The drift's numeric ``KNOBS`` options (e.g. ``rate``) may be lists of one length: a
+    grid run in one program (:func:`envs.engine.driver.simulate`), each value checked
+    (``drift.<option>[i]``).
+    """
     if kind not in DRIFTS:
         raise ConfigError(f"unknown drift {kind!r}; allowed: {', '.join(DRIFTS)}")
     options = DRIFTS[kind].OPTIONS
@@ -152,7 +160,14 @@ def make_drift(kind: str, base: World, **kwargs: Any) -> DriftWorld:
         if key not in options:
             raise ConfigError(f"drift {kind!r} has no key {key!r}; allowed: "
                               f"{', '.join(sorted(options))}")
-        options[key].check(f"drift.{key}", value)
+        if key in DRIFTS[kind].KNOBS and isinstance(value, (list, tuple)):
+            if not value:
+                raise ValueError(f"drift.{key} must be a number or a non-empty list of "
+                                 f"numbers, got {value!r}")
+            for i, v in enumerate(value):
+                options[key].check(f"drift.{key}[{i}]", v)
+        else:
+            options[key].check(f"drift.{key}", value)
     return DRIFTS[kind](base=base, **kwargs)
 
 

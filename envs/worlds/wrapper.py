@@ -5,7 +5,10 @@ everything else is the base's own code, so a drift composes with every world fam
 
 - ``params`` is :class:`DriftParams`: the base's params, drawn from the very key the
   wrapper receives (so the base instance is the one the base world alone would draw),
-  and the drift's own numbers (``extra``), drawn from ``fold_in(key, 1)``.
+  the drift's own numbers (``extra``), drawn from ``fold_in(key, 1)``, and its numeric
+  options (``knobs``, e.g. the rate) as float32 numbers. A drift's ``KNOBS`` options may
+  be lists: a grid, one value per grid point, run in one compiled program like a policy's
+  hyperparameter grid (:meth:`DriftWorld.sample_params_at`).
 - ``state`` is :class:`DriftState`: the base's *current* params when the drift changes
   them (``moves_params``; ``()`` otherwise, and the round-0 params serve), the base's
   own state (stepped with ``fold_in(key, 0)`` of the step key when the base is not
@@ -26,6 +29,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from common.errors import ConfigError
@@ -37,6 +41,7 @@ MAX_ROUND = 10**9
 class DriftParams(NamedTuple):
     base: Params  # the base world's params at round 0
     extra: Any  # the drift's own numbers, () when it has none
+    knobs: Any = ()  # the drift's numeric options as the program reads them (one grid point)
 
 
 class DriftState(NamedTuple):
@@ -112,10 +117,57 @@ class DriftWorld(World):
     kind: ClassVar[str]
     stationary: ClassVar[bool] = False
     moves_params: ClassVar[bool] = False
+    KNOBS: ClassVar[tuple[str, ...]] = ()  # numeric options that may be lists (a grid)
 
     def __post_init__(self):
         if not isinstance(self.base, World):
             raise ConfigError(f"drift {self.kind!r}: base must be a World, got {self.base!r}")
+        for name in self.KNOBS:
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                object.__setattr__(self, name, tuple(value))
+        lengths = {k: len(getattr(self, k)) for k in self.KNOBS
+                   if isinstance(getattr(self, k), tuple)}
+        if len(set(lengths.values())) > 1 or 0 in lengths.values():
+            raise ConfigError(f"drift {self.kind!r}: options given as lists are a grid and "
+                              f"must have one length (at least 1), got lengths {lengths}")
+
+    # ------------------------------------------------------------------ grids of options
+
+    def knob_values(self) -> dict[str, np.ndarray]:
+        """This drift's ``KNOBS`` options as float64 arrays: () each, or (G,) when given
+        as a list (a grid)."""
+        return {name: np.asarray(getattr(self, name), np.float64) for name in self.KNOBS}
+
+    def swept(self) -> dict[str, list[float]]:
+        """The options given as lists, ``drift_<option>`` → values, the base's included.
+
+        Raises:
+            ConfigError: a stack of drifts sweeps the same option name twice.
+        """
+        own = {f"drift_{k}": v.tolist() for k, v in self.knob_values().items() if v.ndim}
+        below = self.base.swept()
+        if own.keys() & below.keys():
+            raise ConfigError(f"drift {self.kind!r} and the drift under it both sweep "
+                              f"{sorted(own.keys() & below.keys())}")
+        return {**below, **own}
+
+    def knobs(self, values: dict[str, np.ndarray]) -> Any:
+        """The numbers the program reads for option ``values`` (:meth:`knob_values`, or
+        one grid point of them), computed on the host; ``()`` unless a drift has
+        ``KNOBS``."""
+        del values
+        return ()
+
+    def _knobs_at(self, index) -> Any:
+        """The knobs of grid point ``index`` (int or traced int32, ())."""
+        values = self.knob_values()
+        sizes = {v.size for v in values.values() if v.ndim}
+        if not sizes:
+            return self.knobs(values)
+        size = sizes.pop()
+        grid = self.knobs({k: np.broadcast_to(v, (size,)) for k, v in values.items()})
+        return jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf)[index], grid)
 
     moves_contexts: ClassVar[bool] = False  # whether the drift changes the contexts drawn
 
@@ -124,6 +176,12 @@ class DriftWorld(World):
         """The base's draws, through the drift: they read the state when the base's do or
         when the drift moves the contexts."""
         return self.base.draws_read_state or self.moves_contexts
+
+    @property
+    def feedback(self) -> Any:
+        """The feedback this drift declares, else the base's."""
+        own = self.__dict__.get("_feedback")
+        return own if own is not None else self.base.feedback
 
     # The sizes and reward type are the base's.
     @property
@@ -154,8 +212,20 @@ class DriftWorld(World):
     # ------------------------------------------------------------------ instance and state
 
     def sample_params(self, key: Array) -> DriftParams:
-        return DriftParams(self.base.sample_params(key),
-                           self._sample_extra(jax.random.fold_in(key, 1)))
+        """One instance; a drift with an option grid must be sampled at a grid point
+        (:meth:`sample_params_at`)."""
+        if self.swept():
+            raise ConfigError(f"drift {self.kind!r} has options given as lists "
+                              f"{self.swept()}: a grid runs only through simulate, one "
+                              f"grid point per lane")
+        return self.sample_params_at(key, 0)
+
+    def sample_params_at(self, key: Array, index) -> DriftParams:
+        """One instance at grid point ``index`` of the options given as lists (the same
+        instance at every grid point: only the knobs differ)."""
+        return DriftParams(self.base.sample_params_at(key, index),
+                           self._sample_extra(jax.random.fold_in(key, 1)),
+                           self._knobs_at(index))
 
     def init_state(self, params: DriftParams, key: Array) -> DriftState:
         return DriftState(params.base if self.moves_params else (),

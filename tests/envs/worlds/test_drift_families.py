@@ -64,7 +64,8 @@ def test_abrupt_poisson_changes_at_the_rate():
     rate, n = 0.2, 4000
     world = make_drift("abrupt", make("linear-gaussian", n_arms=K, dim=D), rate=rate)
     keys = jax.random.split(ROOT, n)
-    changes = np.asarray(jax.vmap(world.is_change)(keys, jnp.arange(n)))
+    params = world.sample_params(ROOT)
+    changes = np.asarray(jax.vmap(world.is_change, (None, 0, 0))(params, keys, jnp.arange(n)))
     p = -math.expm1(-rate)
     assert abs(changes.mean() - p) < 4 * math.sqrt(p * (1 - p) / n)
 
@@ -108,7 +109,7 @@ def test_seasonal_modulation_is_the_formula():
         np.testing.assert_allclose(np.cos(angle), np.cos(want), atol=1e-5)
         np.testing.assert_allclose(np.sin(angle), np.sin(want), atol=1e-5)
         shift = 0.8 * np.sin(want)
-        np.testing.assert_allclose(world.shift(s), shift, atol=1e-5)
+        np.testing.assert_allclose(world.shift(params, s), shift, atol=1e-5)
         np.testing.assert_allclose(world.mean_rewards(params, s, x),
                                    base.mean_rewards(params.base, (), x) + shift,
                                    rtol=1e-5, atol=1e-5)
@@ -122,7 +123,7 @@ def test_seasonal_binary_worlds_shift_the_logit():
     logit = params.base.theta @ x + params.base.bias
     for s in states:
         mean = world.mean_rewards(params, s, x)
-        np.testing.assert_allclose(mean, jax.nn.sigmoid(logit + world.shift(s)), rtol=1e-5,
+        np.testing.assert_allclose(mean, jax.nn.sigmoid(logit + world.shift(params, s)), rtol=1e-5,
                                    atol=1e-6)
         assert np.all((np.asarray(mean) >= 0) & (np.asarray(mean) <= 1))
 
