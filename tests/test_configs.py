@@ -5,6 +5,7 @@ import glob
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -130,14 +131,26 @@ def _grid_size(cfg, bandit) -> list[int]:
     return own or [1]
 
 
+def _readme_experiments() -> set[str]:
+    """The experiments a README command runs with every bandit (tests/test_readme_commands
+    runs them): ``experiment=simulate/NAME``, and the default one for a bare command."""
+    from test_readme_commands import readme_commands
+
+    cmds = [c for c in readme_commands() if c.startswith("python scripts/simulate.py")]
+    named = {m for c in cmds for m in re.findall(r"experiment=(simulate/\w+)", c)}
+    return named | ({"simulate/regret_curves"} if "python scripts/simulate.py" in cmds else set())
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_runs_tiny(experiment, tmp_path):
     """Every experiment runs at 3 seeds × 24 rounds, and its outputs agree with the
     per-round trajectories: final regret = the sum of every round's regret (≥ 0), the
-    curves' last point and the reward per round are the trajectories' means."""
+    curves' last point and the reward per round are the trajectories' means. Every bandit
+    is validated; the first one runs when the experiment holds a grid or a README command
+    already runs every bandit of it."""
     cfg = _compose([f"experiment={experiment}", *TINY, "study.record=trajectories"])
     validate(cfg)  # the experiment as written, every bandit
-    if _grid_size(cfg, None) != [1]:  # a grid of feedback settings: its first bandit runs
+    if _grid_size(cfg, None) != [1] or experiment in _readme_experiments():
         cfg["bandit"] = dict(list(cfg["bandit"].items())[:1])
     out = run_study(cfg, out_dir=str(tmp_path), echo=False)
     with open(tmp_path / "summary.json") as f:

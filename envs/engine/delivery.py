@@ -10,7 +10,7 @@ Delivery is the one loop whose length is not known in advance: a ``lax.while_loo
 the group's lanes that hands each lane its oldest due reward until none is left, so it
 runs as many times as the busiest lane of the group has arrivals this round (once with a
 fixed delay). Each pass is one lane-batched ``policy.update``, kept only by the lanes that
-had a reward.
+had a reward. A fixed delay d needs no loop: round ``t`` learns round ``t − d``'s reward.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ class DeliveryProgram(NamedTuple):
     push: Callable  # (ring, t, (context, action, value, arrival)) -> ring
     due: Callable  # (ring, t) -> (S,) bool
     oldest: Callable  # (waiting, t) -> (slot, pick): each lane's earliest waiting slot
+    fixed_slot: Callable  # (fp, t) -> (slot, pick): a fixed delay's one arrival, if any
+    learn_all: Callable  # (pp, pstate, obs) -> pstate: one arrival learnt by every lane
     learn: Callable  # (pp, pstate, obs, pick) -> pstate: one arrival learnt where picked
     refresh: Callable  # (fp, served, pstate, t) -> served
     feedback: Feedback
@@ -143,9 +145,27 @@ def _take(layout: Layout, ring: ring_ops.PendingRewards, slot) -> ring_ops.Arriv
     return ring_ops.Arrival(one(ring.context), one(ring.action), one(ring.value))
 
 
+def _in_slot(layout: Layout, ring: ring_ops.PendingRewards, slot) -> ring_ops.Arrival:
+    """Every lane's observation in one common ``slot`` (int32, ()), read in place."""
+    axis = 0 if layout.kind == "lanes" else 1
+    return ring_ops.Arrival(*(jax.lax.dynamic_index_in_dim(field, slot, axis, keepdims=False)
+                              for field in ring[:3]))
+
+
+def _learn_every_lane(policy: Policy, pparams, pstate, obs: ring_ops.Arrival):
+    return policy.update(pparams, pstate, obs.context, obs.action, obs.value)
+
+
 def _learn_now(policy: Policy, pparams, pstate, draws, record: RoundRecord):
     """The learner after this round's own reward (feedback without delays)."""
     return policy.update(pparams, pstate, draws.context, record.action, record.reward)
+
+
+def _fixed_slot(slots: int, fparams: FeedbackParams, t):
+    """With a fixed delay d, the one reward arriving in round ``t`` is round ``t − d``'s,
+    in slot ``(t − d) mod S``, from round d on: ``(slot, pick)``, () int32 and () bool."""
+    delay = fparams.delay_mean.astype(jnp.int32)
+    return (t - delay) % slots, t >= delay
 
 
 def _refresh(fparams: FeedbackParams, served, pstate, t):
@@ -175,13 +195,22 @@ def delivery_program(policy: Policy, env: World, feedback: Feedback, layout: Lay
         push=partial(_push, layout),
         due=layout.bmap(ring_ops.due, (True, False)),
         oldest=layout.bmap(ring_ops.oldest, (True, False)),
+        fixed_slot=layout.bmap(partial(_fixed_slot, feedback.slots), (True, False)),
+        learn_all=layout.bmap(partial(_learn_every_lane, policy), (True,) * 3),
         learn=layout.bmap(partial(_learn_arrival, policy), (True,) * 4),
         refresh=layout.bmap(_refresh, (True, True, True, False)),
         feedback=feedback, layout=layout)
 
 
-def _deliver(program: DeliveryProgram, pparams, pstate, ring, t):
-    """Every reward due in round ``t`` reaches the learner, lane by lane in decision order."""
+def _deliver(program: DeliveryProgram, pparams, fparams, pstate, ring, t):
+    """Every reward due in round ``t`` reaches the learner, lane by lane in decision order.
+    A fixed delay has at most one, found without a search."""
+    feedback = program.feedback
+    if feedback.delay == "fixed" and "delay_mean" not in feedback.swept():
+        return _deliver_one_delay(program, pparams, int(feedback.delay_mean), pstate, ring, t)
+    if feedback.delay == "fixed":
+        slot, pick = program.fixed_slot(fparams, t)
+        return program.learn(pparams, pstate, _take(program.layout, ring, slot), pick)
     waiting = program.due(ring, t)
 
     def more(c):
@@ -197,6 +226,15 @@ def _deliver(program: DeliveryProgram, pparams, pstate, ring, t):
     return pstate
 
 
+def _deliver_one_delay(program: DeliveryProgram, pparams, delay: int, pstate, ring, t):
+    """Every lane's one reward of round ``t`` with the same fixed ``delay``: round
+    ``t − delay``'s, from round ``delay`` on, read from the slot every lane shares."""
+    obs = _in_slot(program.layout, ring, (t - delay) % ring.arrival.shape[
+        0 if program.layout.kind == "lanes" else 1])
+    return jax.lax.cond(t >= delay, lambda s: program.learn_all(pparams, s, obs),
+                        lambda s: s, pstate)
+
+
 def delivery_round(program: DeliveryProgram, constants: LaneConstants, carry: LaneCarry,
                    draws, t: Array) -> tuple[LaneCarry, RoundRecord]:
     """One round of every lane from its drawn numbers: decide from the served state,
@@ -209,7 +247,7 @@ def delivery_round(program: DeliveryProgram, constants: LaneConstants, carry: La
     if feedback.delayed:
         value, arrival = program.schedule(fp, record, draws, t)
         ring = program.push(ring, t, (draws.context, record.action, value, arrival))
-        pstate = _deliver(program, pp, pstate, ring, t)
+        pstate = _deliver(program, pp, fp, pstate, ring, t)
     else:
         pstate = program.update(pp, pstate, draws, record)
     if feedback.batched:

@@ -61,7 +61,8 @@ def simulate(policy: Policy, env: World, *, n_rounds: int, n_seeds: int, seed: i
 
     Args:
         policy: a :class:`bandits.Policy`.
-        env: a world from :mod:`envs`.
+        env: a world from :mod:`envs`; a drift's options given as lists are a grid,
+            paired with the policy's (``make_drift("abrupt", w, rate=[0, 0.01])``).
         n_rounds: horizon T (>= 1).
         n_seeds: independent simulations per grid point (>= 1).
         seed: root seed; seed ``s`` uses ``fold_in(key(seed), s)``.
@@ -71,9 +72,7 @@ def simulate(policy: Policy, env: World, *, n_rounds: int, n_seeds: int, seed: i
             seeds (common random numbers across the grid).
         env_params: a fixed world instance for every seed. By default each seed draws its
             own instance (``env.sample_params(fold_in(seed_key, 0))``), or seed 0's
-            instance for all seeds when ``fixed_world``. A drift's numeric options given
-            as lists (``make_drift("gradual", base, rate=[0.01, 0.1])``) are a grid too,
-            paired with the policy's like the feedback's.
+            instance for all seeds when ``fixed_world``.
         n_checkpoints: log-spaced rounds at which every seed's regret is kept.
         record: what leaves the device besides the curves: ``"curves"`` (nothing
             else), ``"trajectories"`` (per-seed actions, rewards, propensities and
@@ -87,20 +86,17 @@ def simulate(policy: Policy, env: World, *, n_rounds: int, n_seeds: int, seed: i
             layout, devices, lane groups); never changes the numbers.
         feedback: how rewards reach the policy (:class:`envs.feedback.Feedback`: delays,
             the attribution window, the refresh cadence B); ``None`` or the default
-            ``Feedback()`` for rewards learnt in their own round. Its numeric fields may
-            be lists: a grid, of the same length as the policy's, run in the same program.
-            ``None`` takes the world's own (``env.feedback``, set by
-            ``World.with_feedback``) when it declares one.
+            ``Feedback()`` for rewards learnt in their own round (``None``: the world's
+            own, ``env.feedback``, if it declares one). Numeric fields may be lists: a
+            grid, of the same length as the policy's, run in the same program.
         progress: ``True`` for a tqdm bar, or a callback ``(rounds_done, n_rounds)``.
 
     Raises:
         ValueError: an argument is out of range or the policy does not fit the world.
     """
     t_call = time.perf_counter()
-    options = _check_arguments(policy, env, n_rounds, n_seeds, first_seed, record, options)
-    if env_params is not None and world_swept(env):
-        raise ValueError(f"env_params gives one world instance, but the world's options "
-                         f"{world_swept(env)} are a grid; leave env_params out")
+    options = _check_arguments(policy, env, n_rounds, n_seeds, first_seed, record, options,
+                               env_params)
     feedback = _active(feedback if feedback is not None else getattr(env, "feedback", None))
     setting = _plan_run(policy, env, policy_params, n_rounds, n_seeds, first_seed, record,
                         options, feedback)
@@ -135,8 +131,11 @@ def _prepare(policy: Policy, env: World, setting, record: str, seed: int, env_pa
 
 
 def _check_arguments(policy: Policy, env: World, n_rounds, n_seeds, first_seed, record,
-                     options) -> EngineOptions:
+                     options, env_params=None) -> EngineOptions:
     """Checks :func:`simulate`'s arguments; returns the options (defaults for ``None``)."""
+    if env_params is not None and world_swept(env):
+        raise ValueError(f"env_params gives one world instance, but the world's options "
+                         f"{world_swept(env)} are a grid; leave env_params out")
     check_int("n_rounds", n_rounds)
     check_int("n_seeds", n_seeds)
     check_int("first_seed", first_seed, low=0)

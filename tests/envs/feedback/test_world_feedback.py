@@ -4,7 +4,15 @@ in a study's config): the engine then plays exactly the run of the same feedback
 
 import numpy as np
 import pytest
-from feedback_runs import EPS_DELAYS, EPS_EVERY, EPS_T, clicks_world, optimistic_greedy, run
+from feedback_runs import (
+    EPS_DELAYS,
+    EPS_EVERY,
+    EPS_ROW,
+    EPS_T,
+    clicks_world,
+    optimistic_greedy,
+    run,
+)
 
 import bandits
 from envs.feedback import Feedback
@@ -62,3 +70,15 @@ def test_the_study_reads_the_world_s_feedback_and_sweeps_it():
 def test_bad_world_feedback_stops_with_the_key(cfg, message):
     with pytest.raises(ValueError, match=message):
         validate(cfg)
+
+
+def test_one_fixed_delay_for_every_lane_plays_the_grid_row_of_that_delay(eps_fixed):
+    """A fixed delay shared by every lane reads one common slot and skips learning before
+    round d; a grid of delays finds each lane's slot. Both give the same run."""
+    row = EPS_ROW["pending"]
+    fb = Feedback(delay="fixed", delay_mean=EPS_DELAYS[row], update_every=EPS_EVERY[row])
+    assert "delay_mean" not in fb.swept() and EPS_EVERY[row] == 1
+    one = run(optimistic_greedy(), clicks_world(), fb, EPS_T, 4)
+    for name in ("action", "reward", "delay", "regret"):
+        np.testing.assert_array_equal(one.trajectories[name][0],
+                                      eps_fixed.trajectories[name][row], err_msg=name)
