@@ -86,8 +86,8 @@ class CovariateShiftWorld(DriftWorld):
         t = jnp.asarray(t, jnp.int32)
         jumps = jnp.asarray(self.jump_rounds or (math.inf,), jnp.float32)
         n_jumps = jnp.sum(jumps <= t.astype(jnp.float32)).astype(jnp.float32)
-        k = params.knobs
-        return k.rate * t.astype(jnp.float32) + k.jump_size * n_jumps
+        rate, jump = self.knob(params, "rate"), self.knob(params, "jump_size")
+        return rate * t.astype(jnp.float32) + jump * n_jumps
 
     def _sample_extra(self, key: Array) -> ShiftParams:
         u = jax.random.normal(key, (self.dim,))

@@ -76,7 +76,7 @@ class AbruptWorld(DriftWorld):
         change = jnp.any(jnp.asarray(t) == jnp.asarray(self.change_rounds or (-1,), jnp.int32))
         if np.any(self.knob_values()["rate"] > 0):
             u = jax.random.uniform(jax.random.fold_in(key, 2))
-            change = change | (u < params.knobs.p_change)
+            change = change | (u < self.knob(params, "p_change"))
         return change
 
     def _step_params(self, params: DriftParams, current: Params, key: Array,
@@ -86,7 +86,7 @@ class AbruptWorld(DriftWorld):
         replaced = jnp.full((self.n_arms,), True)
         if np.any(self.knob_values()["fraction"] < 1.0):
             u = jax.random.uniform(jax.random.fold_in(key, 4), (self.n_arms,))
-            replaced = u < params.knobs.fraction
+            replaced = u < self.knob(params, "fraction")
         return replace_arm_rows(fresh, current, replaced & change, self.n_arms)
 
 
@@ -219,14 +219,15 @@ class GradualWorld(DriftWorld):
                      t: Array) -> Params:
         leaves, tree = jax.tree_util.tree_flatten(current)
         if self.mode == "rotate":
-            k = params.knobs
-            angle = jnp.float32(2 * math.pi) * turns_after(k.turn_whole, k.turn_rest, t)
+            angle = jnp.float32(2 * math.pi) * turns_after(
+                self.knob(params, "turn_whole"), self.knob(params, "turn_rest"), t)
             moved = [rotate_rows(start, plane, angle) if self._rotates(start) else start
                      for start, plane in zip(jax.tree_util.tree_leaves(params.base),
                                              params.extra)]
             return jax.tree_util.tree_unflatten(tree, moved)
-        moved = [leaf + params.knobs.rate * jax.random.normal(jax.random.fold_in(key, 2 + i),
-                                                      jnp.shape(leaf), jnp.result_type(leaf))
+        rate = self.knob(params, "rate")
+        moved = [leaf + rate * jax.random.normal(jax.random.fold_in(key, 2 + i),
+                                                 jnp.shape(leaf), jnp.result_type(leaf))
                  if is_arm_leaf(leaf, self.n_arms) else leaf
                  for i, leaf in enumerate(leaves)]
         return jax.tree_util.tree_unflatten(tree, moved)
@@ -275,13 +276,13 @@ class SeasonalWorld(DriftWorld):
         return SeasonState(params.extra.phase)
 
     def _next_extra(self, params: DriftParams, extra: SeasonState, t: Array) -> SeasonState:
-        angle = extra.angle + params.knobs.speed
+        angle = extra.angle + self.knob(params, "speed")
         angle = jnp.where(angle >= 2 * math.pi, angle - jnp.float32(2 * math.pi), angle)
         return SeasonState(jnp.where(jnp.asarray(t) == 0, params.extra.phase, angle))
 
     def shift(self, params: DriftParams, state) -> Array:
         """This round's modulation ``s_a(t)``: (n_arms,) float32."""
-        return params.knobs.amplitude * jnp.sin(state.extra.angle)
+        return self.knob(params, "amplitude") * jnp.sin(state.extra.angle)
 
     def mean_rewards(self, params: DriftParams, state, context: Array) -> Array:
         mean = super().mean_rewards(params, state, context)

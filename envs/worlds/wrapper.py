@@ -159,6 +159,14 @@ class DriftWorld(World):
         del values
         return ()
 
+    def knob(self, params: DriftParams, name: str) -> Any:
+        """Knob ``name`` as a round reads it: a constant of the program when no option of
+        this drift is a grid (so a value shared by every lane is computed once a round),
+        else the lane's own from ``params``."""
+        if any(v.ndim for v in self.knob_values().values()):
+            return getattr(params.knobs, name)
+        return getattr(self.knobs(self.knob_values()), name)
+
     def _knobs_at(self, index) -> Any:
         """The knobs of grid point ``index`` (int or traced int32, ())."""
         values = self.knob_values()
