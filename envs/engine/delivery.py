@@ -235,6 +235,16 @@ def _deliver_one_delay(program: DeliveryProgram, pparams, delay: int, pstate, ri
                         lambda s: s, pstate)
 
 
+def _served(program: DeliveryProgram, fparams, served, pstate, t):
+    """The served state after round ``t``. One cadence B for every lane refreshes the
+    whole group at once, every B rounds; a grid of cadences picks lane by lane."""
+    feedback = program.feedback
+    if "update_every" in feedback.swept():
+        return program.refresh(fparams, served, pstate, t)
+    now = (t + 1) % int(feedback.update_every) == 0
+    return jax.lax.cond(now, lambda: pstate, lambda: served)
+
+
 def delivery_round(program: DeliveryProgram, constants: LaneConstants, carry: LaneCarry,
                    draws, t: Array) -> tuple[LaneCarry, RoundRecord]:
     """One round of every lane from its drawn numbers: decide from the served state,
@@ -251,7 +261,7 @@ def delivery_round(program: DeliveryProgram, constants: LaneConstants, carry: La
     else:
         pstate = program.update(pp, pstate, draws, record)
     if feedback.batched:
-        carry = carry._replace(served_state=program.refresh(fp, carry.served_state, pstate, t))
+        carry = carry._replace(served_state=_served(program, fp, carry.served_state, pstate, t))
     return carry._replace(policy_state=pstate, pending=ring), record._replace(delay=draws.delay)
 
 
