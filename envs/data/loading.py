@@ -59,7 +59,9 @@ def load_logs(cfg: Mapping[str, Any]):
     if not joining:
         return log.data, log.timestamp, source, {**load, **_time_span(log.timestamp)}
     data, timestamp, att = join_rewards(log, rw, ld.get("missing_reward"))
+    filled = int(np.sum(~log.has_reward & (att.status == DecisionStatus.FILLED)))
     load.update(rows_without_reward=log.n_rows - data.n_rows, attribution=att.report,
+                rewards_filled=filled,  # by the join; the read's were placeholders
                 attribution_rows={"timestamp": log.timestamp, "status": att.status},
                 **_time_span(timestamp))
     return data, timestamp, source, load

@@ -66,6 +66,8 @@ def test_pending_held_out_decisions_are_counted_and_warned_about(delayed_log, tm
             f"{int(held.sum()):,} since") in md
     assert f"3600 s attribution window (combine sum), logs read at {END}" in md
     assert "read the logs after 2026-01-01T01:24:59.500000" in md
+    # the log's empty reward cells are not counted as filled: the join left them pending
+    assert report["data"]["load"]["rewards_filled"] == 0 and "rewards filled" not in md
 
 
 def test_read_after_every_window_closed_nothing_is_pending(delayed_log, tmp_path):
