@@ -37,7 +37,7 @@ class Decision(NamedTuple):
         probs: float, (n_arms,): the distribution ``action`` was drawn from
             (propensity = ``probs[action]``). One-hot for greedy choices, split evenly
             across exact ties, zero on ineligible arms; a Monte Carlo estimate for
-            Thompson sampling.
+            Thompson sampling, positive on the chosen arm (:func:`thompson_probs`).
     """
 
     action: Array
@@ -181,6 +181,20 @@ def one_hot(action: Array, n_arms: int, dtype=jnp.float32) -> Array:
     return (jnp.arange(n_arms) == action).astype(dtype)
 
 
+def thompson_probs(decided: Array, samples: Array, mask: Array) -> Array:
+    """Thompson sampling's action distribution, estimated from the draw that made the
+    decision, ``decided`` (n_arms,), and ``samples``, n further posterior draws
+    (n, n_arms): the share of the n + 1 draws in which each eligible arm is the largest
+    (ties within a draw share its weight).
+
+    Every draw, the deciding one included, comes from the same posterior, so the estimate
+    is unbiased like the n draws alone; and the chosen arm, a largest of the deciding
+    draw, gets at least 1/((n + 1)·ties), so a logged propensity is never 0 (off-policy
+    estimators divide by it).
+    """
+    return monte_carlo_argmax_probs(jnp.concatenate([decided[None], samples]), mask)
+
+
 def draw_gaussian_scores(n_arms: int):
     """Noise of Thompson sampling over independent Gaussian arm scores."""
 
@@ -195,10 +209,12 @@ def draw_gaussian_scores(n_arms: int):
 
 def gaussian_thompson(mean: Array, scale: Array, noise: dict, mask: Array,
                       n_prob_draws: int) -> Decision:
-    """Greedy on one draw of N(mean_a, scale_a²) per arm; Monte Carlo ``probs``.
+    """Greedy on one draw of N(mean_a, scale_a²) per arm; ``probs`` from that draw and
+    ``n_prob_draws`` more (:func:`thompson_probs`).
 
     Exact ties (a zero scale) are broken at random, as the Monte Carlo estimate assumes.
     """
-    choice = greedy(mean + scale * noise["z"], mask, noise["tiebreak"]).action
+    decided = mean + scale * noise["z"]
+    choice = greedy(decided, mask, noise["tiebreak"]).action
     z = jax.random.normal(noise["prob_key"], (n_prob_draws, mean.shape[-1]))
-    return Decision(choice, monte_carlo_argmax_probs(mean + scale * z, mask))
+    return Decision(choice, thompson_probs(decided, mean + scale * z, mask))

@@ -24,9 +24,9 @@ from bandits.base import (
     gaussian_thompson,
     greedy,
     masked_softmax,
-    monte_carlo_argmax_probs,
     one_hot,
     stochastic,
+    thompson_probs,
     uniform_probs,
 )
 
@@ -191,7 +191,8 @@ def gaussian_posterior(params: GaussianTSParams, state: ArmStats):
 def ts_gaussian(n_arms: int, dim: int = 1, n_prob_draws: int = 128) -> Policy:
     """Gaussian Thompson sampling: act greedily on one posterior draw per arm.
 
-    ``probs`` is a Monte Carlo estimate from ``n_prob_draws`` further posterior draws.
+    ``probs`` is estimated from the deciding draw and ``n_prob_draws`` further posterior
+    draws (:func:`bandits.base.thompson_probs`).
     """
 
     def decide(params, state, noise, context, mask) -> Decision:
@@ -221,7 +222,7 @@ def ts_beta(n_arms: int, dim: int = 1, n_prob_draws: int = 128) -> Policy:
         theta = jax.random.beta(noise["key"], a, b)
         choice = greedy(theta, mask, jnp.zeros(())).action
         draws = jax.random.beta(noise["prob_key"], a, b, (n_prob_draws, n_arms))
-        return Decision(choice, monte_carlo_argmax_probs(draws, mask))
+        return Decision(choice, thompson_probs(theta, draws, mask))
 
     return Policy("ts_beta", n_arms, dim, BetaTSParams(), _init_stats(n_arms), draw,
                   decide, _update_stats(n_arms))

@@ -25,9 +25,9 @@ from bandits.base import (
     draw_uniform,
     epsilon_mix,
     greedy,
-    monte_carlo_argmax_probs,
     one_hot,
     stochastic,
+    thompson_probs,
 )
 
 
@@ -172,8 +172,9 @@ def discounted_ts(n_arms: int, dim: int = 1, n_prob_draws: int = 128) -> Policy:
 
     Each round every arm's counts are discounted, S_a ← γS_a + r·1{a played} and
     F_a ← γF_a + (1 − r)·1{a played}; the policy plays the argmax of one draw from
-    Beta(a0 + S_a, b0 + F_a) per arm. ``probs`` is a Monte Carlo estimate from
-    ``n_prob_draws`` further draws. With γ = 1 it is ``ts_beta``.
+    Beta(a0 + S_a, b0 + F_a) per arm. ``probs`` is estimated from the deciding draw and
+    ``n_prob_draws`` further draws (:func:`bandits.base.thompson_probs`). With γ = 1 it is
+    ``ts_beta``.
     """
 
     def init(params, key) -> BetaCounts:
@@ -191,7 +192,7 @@ def discounted_ts(n_arms: int, dim: int = 1, n_prob_draws: int = 128) -> Policy:
         theta = jax.random.beta(noise["key"], a, b)
         choice = greedy(theta, mask, jnp.zeros(())).action
         draws = jax.random.beta(noise["prob_key"], a, b, (n_prob_draws, n_arms))
-        return Decision(choice, monte_carlo_argmax_probs(draws, mask))
+        return Decision(choice, thompson_probs(theta, draws, mask))
 
     def update(params, state, context, action, reward) -> BetaCounts:
         del context

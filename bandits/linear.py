@@ -139,8 +139,8 @@ def lin_ts(n_arms: int, dim: int, n_prob_draws: int = 128) -> Policy:
     Drawing θ̃_a ~ N(θ̂_a, v²A_a⁻¹) independently per arm and scoring xᵀθ̃_a gives
     scores that are independent normals N(xᵀθ̂_a, v² xᵀA_a⁻¹x); the policy samples those
     scores directly, which yields exactly the same action distribution at O(d²) per arm
-    instead of a d×d Cholesky factorisation. ``probs`` is a Monte Carlo estimate from
-    ``n_prob_draws`` further draws.
+    instead of a d×d Cholesky factorisation. ``probs`` is estimated from the deciding draw
+    and ``n_prob_draws`` further draws (:func:`bandits.base.thompson_probs`).
     """
 
     def decide(params, state, noise, context, mask) -> Decision:
