@@ -6,7 +6,7 @@
 """
 
 from bandits.base import Decision, Policy
-from bandits.combinators import restart
+from bandits.combinators import exploration_floor, restart
 from bandits.registry import (
     REGISTRY,
     PolicySpec,
@@ -20,4 +20,5 @@ from bandits.registry import (
 )
 
 __all__ = ["Decision", "Policy", "PolicySpec", "REGISTRY", "make", "names", "register",
-           "registered", "restart", "spec", "unregister", "validate"]
+           "registered", "restart", "exploration_floor", "spec", "unregister",
+           "validate"]

@@ -4,6 +4,13 @@
 policy observes, and starts the policy afresh (its ``init`` state) when the detector
 fires. The wrapped policy acts exactly as the inner one does on its current state, so
 its ``Decision.probs`` are the inner policy's.
+
+:func:`exploration_floor` keeps every eligible arm's probability at least ``floor``: its
+``Decision.probs`` are those of the whole system (the inner policy mixed with uniform
+exploration), so logs of a greedy policy stay evaluable.
+
+A wrapper's params are the inner policy's followed by its own (one flat NamedTuple, so a
+grid sweeps either).
 """
 
 from __future__ import annotations
@@ -14,7 +21,13 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import Decision, Policy
+from bandits.base import (
+    Decision,
+    Policy,
+    epsilon_mix,
+    sample_categorical,
+    uniform_probs,
+)
 from bandits.linear import lin_ucb
 
 DETECTOR_FIELDS = ("threshold", "tolerance")
@@ -64,6 +77,29 @@ def page_hinkley_step(state: PageHinkleyState, reward: Array, tolerance: Array
     return new, jnp.maximum(up - new.up_min, new.down_max - down)
 
 
+def extended_params(inner: Policy, own: dict[str, float], combinator: str):
+    """The params of a wrapper of ``inner``: its fields followed by ``own`` (name →
+    default), one flat NamedTuple; and ``split(params)``, the inner policy's params.
+
+    Raises:
+        ValueError: ``inner`` already has one of the names.
+    """
+    inner_type = type(inner.default_params)
+    fields = tuple(inner_type._fields)
+    clash = set(fields) & set(own)
+    if clash:
+        raise ValueError(f"{combinator}: the inner policy {inner.name!r} already has "
+                         f"hyperparameter(s) {sorted(clash)}")
+    params_type = NamedTuple(f"{combinator.title().replace('_', '')}{inner_type.__name__}",
+                             [(f, Array) for f in fields + tuple(own)])
+    defaults = params_type(*inner.default_params, *(float(v) for v in own.values()))
+
+    def split(params):
+        return inner_type(*params[:len(fields)])
+
+    return defaults, split
+
+
 def _select(fire: Array, fresh, current):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(fire, a, b), fresh, current)
 
@@ -87,19 +123,8 @@ def restart(inner: Policy, threshold: float = DETECTOR_DEFAULTS[0],
         ``tolerance`` (one flat NamedTuple), and whose state is
         ``RestartState(inner, detector)``.
     """
-    inner_type = type(inner.default_params)
-    fields = tuple(inner_type._fields)
-    clash = set(fields) & set(DETECTOR_FIELDS)
-    if clash:
-        raise ValueError(f"restart: the inner policy {inner.name!r} already has "
-                         f"hyperparameter(s) {sorted(clash)}")
-    params_type = NamedTuple(f"Restart{inner_type.__name__}",
-                             [(f, Array) for f in fields + DETECTOR_FIELDS])
-    defaults = params_type(*inner.default_params, float(threshold), float(tolerance))
-    n_inner = len(fields)
-
-    def split(params):
-        return inner_type(*params[:n_inner])
+    defaults, split = extended_params(inner, dict(zip(DETECTOR_FIELDS,
+                                                       (threshold, tolerance))), "restart")
 
     def init(params, key) -> RestartState:
         return RestartState(inner.init(split(params), key), page_hinkley_init())
@@ -118,6 +143,48 @@ def restart(inner: Policy, threshold: float = DETECTOR_DEFAULTS[0],
 
     return Policy(name or f"restart_{inner.name}", inner.n_arms, inner.dim, defaults, init,
                   inner.draw, decide, update)
+
+
+def exploration_floor(inner: Policy, floor: float = 0.01, name: str | None = None) -> Policy:
+    """``inner`` with every eligible arm kept at probability ``floor`` or more.
+
+    With m eligible arms, the system explores with probability ε = m·``floor`` (an arm
+    drawn uniformly among the eligible ones) and otherwise plays the inner policy's
+    action, so its distribution is ``(1 − ε)·inner.probs + floor`` on the eligible arms,
+    which is what ``Decision.probs`` reports: the propensity of the whole system. The
+    inner policy learns from every observation, explored or not.
+
+    Args:
+        inner: any policy whose params are a flat NamedTuple of numbers.
+        floor: default least probability, in [0, 1/n_arms].
+        name: the wrapped policy's name; ``inner.name + "_floor"`` by default.
+
+    Returns:
+        A policy whose params are the inner params followed by ``floor``; its state is
+        the inner policy's.
+    """
+    if not 0.0 <= floor <= 1.0 / inner.n_arms:
+        raise ValueError(f"exploration_floor: floor must be in [0, 1/n_arms] = "
+                         f"[0, {1.0 / inner.n_arms:g}], got {floor!r}")
+    defaults, split = extended_params(inner, {"floor": floor}, "floor")
+
+    def draw(params, key) -> dict:
+        k_inner, k_explore, k_arm = jax.random.split(key, 3)
+        return {"inner": inner.draw(split(params), k_inner),
+                "explore": jax.random.uniform(k_explore), "arm": jax.random.uniform(k_arm)}
+
+    def decide(params, state, noise, context, mask) -> Decision:
+        chosen = inner.decide(split(params), state, noise["inner"], context, mask)
+        epsilon = params.floor * jnp.sum(mask)
+        explored = sample_categorical(uniform_probs(mask, chosen.probs.dtype), noise["arm"])
+        action = jnp.where(noise["explore"] < epsilon, explored, chosen.action)
+        return Decision(action.astype(jnp.int32), epsilon_mix(chosen.probs, mask, epsilon))
+
+    def update(params, state, context, action, reward):
+        return inner.update(split(params), state, context, action, reward)
+
+    return Policy(name or f"{inner.name}_floor", inner.n_arms, inner.dim, defaults,
+                  lambda params, key: inner.init(split(params), key), draw, decide, update)
 
 
 def restart_lin_ucb(n_arms: int, dim: int) -> Policy:
