@@ -147,9 +147,14 @@ def join_rewards(log: EventLog, rw: Mapping[str, Any],
     events = read_reward_events(rw["path"])
     decisions = {"event_id": log.event_id, "timestamp": log.timestamp,
                  "user_id": log.user_id}
-    att = attribute_rewards(decisions, events, window_s=float(rw.get("window_s", 86_400)),
-                            missing_reward=missing_reward, combine=rw.get("combine", "sum"),
-                            now=rw.get("now"))
+    try:
+        att = attribute_rewards(decisions, events, window_s=float(rw.get("window_s", 86_400)),
+                                missing_reward=missing_reward,
+                                combine=rw.get("combine", "sum"), now=rw.get("now"))
+    except ValueError as e:  # the collector names its argument; the gate's key is rewards.now
+        if str(e).startswith("now "):
+            raise ValueError(f"rewards.{e}") from None
+        raise
     print(format_report(att.report))
     reward = np.where(log.has_reward, log.data.reward, att.reward)
     keep = np.isfinite(reward)

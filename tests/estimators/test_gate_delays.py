@@ -89,3 +89,8 @@ def test_bad_rewards_settings_are_named_before_reading(rewards, message):
     with pytest.raises(ConfigError, match=message):
         run_from_config({"data": "absent.parquet", "candidate": "uniform",
                          "rewards": rewards}, echo=False)
+
+
+def test_a_read_time_before_the_events_is_named_as_the_gate_s_key(delayed_log, tmp_path):
+    with pytest.raises(ValueError, match=r"rewards\.now must not precede any event"):
+        _gate(delayed_log, tmp_path, now="2026-01-01T00:00:10")
