@@ -2,6 +2,7 @@
 
     python scripts/bench_feedback.py                 # LinUCB, 1,000 seeds × 2,000 rounds
     python scripts/bench_feedback.py --policies lin_ucb,lin_ts --cases stationary,fixed_100
+    python scripts/bench_feedback.py --cases geometric_20 --group-lanes 32   # lane groups
 
 Every case runs the same policy on the linear-Gaussian world (K = 5, d = 10) through the
 public ``simulate`` API in this process; each figure is the median of ``--repeat`` runs
@@ -18,7 +19,7 @@ import numpy as np
 
 import bandits
 import envs  # noqa: F401  (XLA flags before JAX starts)
-from envs.engine import simulate
+from envs.engine import EngineOptions, simulate
 from envs.feedback import Feedback
 from envs.worlds import registry
 
@@ -44,13 +45,16 @@ def world(drift):
     return base if drift is None else registry.make_drift(drift[0], base, **drift[1])
 
 
-def run_case(policy_name: str, case: str, n_seeds: int, n_rounds: int, repeat: int) -> dict:
-    """The median of ``repeat`` runs of one case."""
+def run_case(policy_name: str, case: str, n_seeds: int, n_rounds: int, repeat: int,
+             group_lanes: int = 64) -> dict:
+    """The median of ``repeat`` runs of one case, ``group_lanes`` lanes advancing
+    together."""
     drift, feedback = CASES[case]
     env = world(drift)
     policy = bandits.make(policy_name, env.n_arms, env.dim)
-    runs = [simulate(policy, env, n_rounds=n_rounds, n_seeds=n_seeds, feedback=feedback)
-            for _ in range(repeat)]
+    options = EngineOptions(group_lanes=group_lanes)
+    runs = [simulate(policy, env, n_rounds=n_rounds, n_seeds=n_seeds, feedback=feedback,
+                     options=options) for _ in range(repeat)]
     run_s = float(np.median([r.run_s for r in runs]))
     return {"policy": policy_name, "case": case, "seeds": n_seeds, "rounds": n_rounds,
             "compile_s": float(np.median([r.compile_s for r in runs])), "run_s": run_s,
@@ -77,6 +81,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=2000)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--group-lanes", type=int, default=64,
+                   help="lanes of a device that advance together (the engine's default: 64)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     cases = a.cases.split(",")
@@ -88,7 +94,7 @@ def main() -> None:
     rows = []
     for policy in a.policies.split(","):
         for case in cases:
-            rows.append(run_case(policy, case, a.seeds, a.rounds, a.repeat))
+            rows.append(run_case(policy, case, a.seeds, a.rounds, a.repeat, a.group_lanes))
             print(f"  {policy} {case}: {rows[-1]['agent_rounds_per_s']:,.0f} agent-rounds/s",
                   flush=True)
     print()

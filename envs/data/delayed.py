@@ -265,7 +265,9 @@ def draw_delays(kind: str, n: int, *, mean_rounds: float, sigma: float = 1.0,
     from envs.feedback.delays import sample_delay
     from envs.feedback.spec import FeedbackParams
 
-    params = FeedbackParams(*(jnp.float32(v) for v in (mean_rounds, sigma, 0.0, 0.0, 0, 1)))
+    params = FeedbackParams(delay_mean=jnp.float32(mean_rounds), delay_sigma=jnp.float32(sigma),
+                            slow_mean=jnp.float32(0), slow_share=jnp.float32(0),
+                            attribution_window=jnp.float32(0), update_every=jnp.float32(1))
     keys = jax.random.split(jax.random.key(seed), n)
     return np.asarray(jax.vmap(lambda k: sample_delay(kind, params, k))(keys), np.int64)
 

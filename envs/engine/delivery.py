@@ -8,9 +8,9 @@ order, and every B rounds the served state becomes the learner's.
 
 Delivery is the one loop whose length is not known in advance: a ``lax.while_loop`` over
 the group's lanes that hands each lane its oldest due reward until none is left, so it
-runs as many times as the busiest lane of the group has arrivals this round (once with a
-fixed delay). Each pass is one lane-batched ``policy.update``, kept only by the lanes that
-had a reward. A fixed delay d needs no loop: round ``t`` learns round ``t − d``'s reward.
+runs as many times as the busiest lane of the group has arrivals this round. Each pass is
+one lane-batched ``policy.update``, kept only by the lanes that had a reward. A fixed delay
+d needs no loop: round ``t`` learns round ``t − d``'s reward.
 """
 
 from __future__ import annotations
