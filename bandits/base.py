@@ -11,6 +11,12 @@ rounds at once, outside its inner loop:
 * ``draw(params, key) -> noise``: every random number the round needs, a small pytree;
 * ``decide(params, state, noise, context, mask) -> Decision``: deterministic given noise.
 
+``update(params, state, context, action, reward)`` learns from a reward when it arrives.
+A policy whose state also changes when it decides (a circuit breaker counting failures,
+a fault model counting rounds) sets ``observe(params, state, noise, context, mask,
+decision) -> state``, which the engine calls right after every decision, before any
+reward is learnt; it is ``None`` for every other policy.
+
 ``policy.act(params, state, key, context, mask)`` composes the two, which is the
 interface most users want.
 """
@@ -38,10 +44,14 @@ class Decision(NamedTuple):
             (propensity = ``probs[action]``). One-hot for greedy choices, split evenly
             across exact ties, zero on ineligible arms; a Monte Carlo estimate for
             Thompson sampling, positive on the chosen arm (:func:`thompson_probs`).
+        info: what a wrapper reports about the decision, a pytree (``()`` for plain
+            policies); the safety layer's :class:`bandits.safety.SafetyInfo` says whether
+            the decision failed validation and who served it, which monitors count.
     """
 
     action: Array
     probs: Array
+    info: Any = ()
 
 
 class Policy(NamedTuple):
@@ -55,11 +65,29 @@ class Policy(NamedTuple):
     draw: Callable[[Params, Array], Noise]
     decide: Callable[[Params, State, Noise, Array, Array], Decision]
     update: Callable[[Params, State, Array, Array, Array], State]
+    observe: Callable[[Params, State, Noise, Array, Array, Decision], State] | None = None
 
     def act(self, params: Params, state: State, key: Array, context: Array,
             mask: Array) -> Decision:
         """Draws this round's noise from ``key`` and decides."""
         return self.decide(params, state, self.draw(params, key), context, mask)
+
+    def serve(self, params: Params, state: State, key: Array, context: Array,
+              mask: Array) -> tuple[Decision, State]:
+        """Decides as :meth:`act` does, then lets the policy observe its decision
+        (``observe``); returns the decision and the state after it."""
+        noise = self.draw(params, key)
+        decision = self.decide(params, state, noise, context, mask)
+        return decision, observed(self, params, state, noise, context, mask, decision)
+
+
+def observed(policy: Policy, params: Params, state: State, noise: Noise, context: Array,
+             mask: Array, decision: Decision) -> State:
+    """The state after ``policy`` observed its ``decision``: ``policy.observe``'s, or
+    ``state`` itself for a policy without one."""
+    if policy.observe is None:
+        return state
+    return policy.observe(params, state, noise, context, mask, decision)
 
 
 # --------------------------------------------------------------------------- helpers

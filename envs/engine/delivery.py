@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import Policy
+from bandits.base import Decision, Policy, observed
 from envs.engine.carry import LaneCarry, LaneConstants
 from envs.engine.layout import Layout
 from envs.engine.rounds import (
@@ -48,7 +48,8 @@ class DeliveryProgram(NamedTuple):
     draw_block: Callable | None  # (pp, fp, ep, estate, words) -> RoundDraws (n, ...)
     step_world: Callable | None  # drawn ahead: (ep, estate, step words, t) -> estate
     step_and_draw: Callable | None  # (pp, fp, ep, estate, words, t) -> (estate, RoundDraws)
-    decide: Callable  # (pp, ep, estate, pstate, draws) -> RoundRecord
+    decide: Callable  # (pp, ep, estate, pstate, draws) -> (pstate observed, RoundRecord)
+    observe: Callable | None  # (pp, pstate, draws, record) -> pstate; None: no observe
     update: Callable  # (pp, pstate, draws, record) -> pstate: the reward learnt at once
     schedule: Callable  # (fp, record, draws, t) -> (value, arrival)
     push: Callable  # (ring, t, (context, action, value, arrival)) -> ring
@@ -156,6 +157,14 @@ def _learn_every_lane(policy: Policy, pparams, pstate, obs: ring_ops.Arrival):
     return policy.update(pparams, pstate, obs.context, obs.action, obs.value)
 
 
+def _observe(policy: Policy, pparams, pstate, draws, record: RoundRecord):
+    """The learner after the policy observed this round's decision, made from the
+    served state (``policy.observe``)."""
+    decision = Decision(record.action, record.probs, record.info)
+    return observed(policy, pparams, pstate, draws.noise, draws.context, draws.mask,
+                    decision)
+
+
 def _learn_now(policy: Policy, pparams, pstate, draws, record: RoundRecord):
     """The learner after this round's own reward (feedback without delays)."""
     return policy.update(pparams, pstate, draws.context, record.action, record.reward)
@@ -190,6 +199,8 @@ def delivery_program(policy: Policy, env: World, feedback: Feedback, layout: Lay
             partial(_step_and_draw, policy, env, feedback, impl), (True,) * 5 + (False,)),
         decide=layout.bmap(partial(decide_round, policy, env, record_logs,
                                    arm_indices(policy.n_arms)), (True,) * 5),
+        observe=None if policy.observe is None
+        else layout.bmap(partial(_observe, policy), (True,) * 4),
         update=layout.bmap(partial(_learn_now, policy), (True,) * 4),
         schedule=layout.bmap(partial(_schedule, feedback), (True, True, True, False)),
         push=partial(_push, layout),
@@ -248,12 +259,20 @@ def _served(program: DeliveryProgram, fparams, served, pstate, t):
 def delivery_round(program: DeliveryProgram, constants: LaneConstants, carry: LaneCarry,
                    draws, t: Array) -> tuple[LaneCarry, RoundRecord]:
     """One round of every lane from its drawn numbers: decide from the served state,
-    queue the reward, deliver what is due, refresh the served state every B rounds."""
+    queue the reward, deliver what is due, refresh the served state every B rounds. A
+    policy that observes its decisions observes them in both its served and learning
+    states."""
     pp, fp = constants.policy_params, constants.feedback_params
     feedback = program.feedback
     served = carry.served_state if feedback.batched else carry.policy_state
-    record = program.decide(pp, constants.world_params, carry.world_state, served, draws)
-    pstate, ring = carry.policy_state, carry.pending
+    served, record = program.decide(pp, constants.world_params, carry.world_state, served,
+                                    draws)
+    pstate, ring = served, carry.pending
+    if feedback.batched:
+        pstate = carry.policy_state
+        if program.observe is not None:
+            pstate = program.observe(pp, pstate, draws, record)
+        carry = carry._replace(served_state=served)
     if feedback.delayed:
         value, arrival = program.schedule(fp, record, draws, t)
         ring = program.push(ring, t, (draws.context, record.action, value, arrival))

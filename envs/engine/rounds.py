@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import Policy
+from bandits.base import Policy, observed
 from envs.engine.records import pack_log_row
 from envs.worlds.base import World
 
@@ -43,6 +43,9 @@ class RoundRecord(NamedTuple):
     propensity: Array  # () probability of the action
     log_row: Array | tuple  # (F,) float32 with ``record="logs"``, else ()
     delay: Array | tuple = ()  # () int32 rounds until the reward arrives, when delayed
+    probs: Array | tuple = ()  # (K,) the distribution the action was drawn from
+    info: Any = ()  # the decision's ``Decision.info``
+    context: Array | tuple = ()  # (d,) the round's context
 
 
 def round_key_words(streams: Array, t: Array) -> tuple[Array, ...]:
@@ -88,9 +91,12 @@ def arm_indices(n_arms: int) -> Array:
 
 
 def decide_round(policy: Policy, env: World, record_logs: bool, arms: Array, pparams,
-                 eparams, estate, pstate, draws: RoundDraws) -> RoundRecord:
+                 eparams, estate, pstate, draws: RoundDraws) -> tuple[Any, RoundRecord]:
     """One round's decision and reward, given its random numbers and the state the policy
-    decides from; the policy does not learn here (:func:`play_round` does).
+    decides from; returns that state after the policy observed its decision
+    (``policy.observe``) and the round's record. The policy does not learn here
+    (:func:`play_round` does). The record's ``probs``, ``info`` and ``context`` are
+    computed away by XLA when nothing reads them (a monitor does).
 
     ``arms`` is :func:`arm_indices`. Mean rewards are computed here rather than with the
     draws: XLA fuses a freshly drawn context into each of its consumers and would
@@ -107,16 +113,18 @@ def decide_round(policy: Policy, env: World, record_logs: bool, arms: Array, ppa
     if record_logs:
         log_row = pack_log_row(context=draws.context, mask=draws.mask,
                                action_dist=dec.probs, expected_reward=mu)
-    return RoundRecord(regret=regret, reward=reward, action=dec.action, propensity=prop,
-                       log_row=log_row)
+    pstate = observed(policy, pparams, pstate, draws.noise, draws.context, draws.mask, dec)
+    return pstate, RoundRecord(regret=regret, reward=reward, action=dec.action,
+                               propensity=prop, log_row=log_row, probs=dec.probs,
+                               info=dec.info, context=draws.context)
 
 
 def play_round(policy: Policy, env: World, record_logs: bool, arms: Array, pparams,
                eparams, estate, pstate, draws: RoundDraws) -> tuple[Any, RoundRecord]:
     """One round given its random numbers: the policy decides, the world rewards, the
     policy learns at once. Returns the policy's new state and the round's record."""
-    record = decide_round(policy, env, record_logs, arms, pparams, eparams, estate, pstate,
-                          draws)
+    pstate, record = decide_round(policy, env, record_logs, arms, pparams, eparams, estate,
+                                  pstate, draws)
     pstate = policy.update(pparams, pstate, draws.context, record.action, record.reward)
     return pstate, record
 
