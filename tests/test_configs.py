@@ -87,7 +87,7 @@ def _every_choice():
     """(root config, override) for every option of every group in each root config's
     defaults list, each experiment of the script included."""
     out = []
-    for script in ("simulate", "ope", "evaluate"):
+    for script in ("simulate", "ope", "evaluate", "monitor"):
         for group, packages in script_groups(script).items():
             options = (experiments(script) if group == "experiment"
                        else _group_options(group))

@@ -24,6 +24,7 @@ FORBIDDEN = {
     "bandits": ("envs", "estimators"),
     "envs.worlds": ("envs.engine", "envs.data", "envs.regret", "estimators"),
     "envs.feedback": ("envs.engine", "envs.data", "envs.regret", "estimators"),
+    "envs.monitor": ("envs.engine", "envs.data", "envs.regret", "estimators"),
     "envs.engine": ("envs.data", "envs.regret", "estimators"),
     "envs.data": ("envs.regret", "estimators"),
     "envs.regret": ("estimators",),
