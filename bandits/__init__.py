@@ -7,6 +7,7 @@
 
 from bandits.base import Decision, Policy
 from bandits.combinators import exploration_floor, restart
+from bandits.faults import faulty
 from bandits.registry import (
     REGISTRY,
     PolicySpec,
@@ -18,7 +19,16 @@ from bandits.registry import (
     unregister,
     validate,
 )
+from bandits.safety import (
+    circuit_breaker,
+    decision_failures,
+    failure_reasons,
+    traffic_cap,
+    user_hash,
+    validated,
+)
 
-__all__ = ["Decision", "Policy", "PolicySpec", "REGISTRY", "make", "names", "register",
-           "registered", "restart", "exploration_floor", "spec", "unregister",
-           "validate"]
+__all__ = ["Decision", "Policy", "PolicySpec", "REGISTRY", "circuit_breaker",
+           "decision_failures", "exploration_floor", "failure_reasons", "faulty", "make",
+           "names", "register", "registered", "restart", "spec", "traffic_cap",
+           "unregister", "user_hash", "validate", "validated"]

@@ -1,13 +1,16 @@
-"""What worlds that change, late rewards and batched refreshes cost the rollout engine.
+"""What worlds that change, late rewards, batched refreshes and monitors cost the rollout
+engine.
 
     python scripts/bench_feedback.py                 # LinUCB, 1,000 seeds × 2,000 rounds
     python scripts/bench_feedback.py --policies lin_ucb,lin_ts --cases stationary,fixed_100
     python scripts/bench_feedback.py --cases geometric_20 --group-lanes 32   # lane groups
+    python scripts/bench_feedback.py --cases stationary,monitored   # the default monitor
 
 Every case runs the same policy on the linear-Gaussian world (K = 5, d = 10) through the
 public ``simulate`` API in this process; each figure is the median of ``--repeat`` runs
 (each compiles, then runs), and the ratio is each case's run time over the stationary,
-undelayed case's.
+undelayed case's. The ``monitored`` cases keep every KPI and alert rule of
+``conf/monitor/default.yaml`` in every lane.
 """
 
 from __future__ import annotations
@@ -16,16 +19,21 @@ import argparse
 import json
 
 import numpy as np
+import yaml
 
 import bandits
 import envs  # noqa: F401  (XLA flags before JAX starts)
 from envs.engine import EngineOptions, simulate
 from envs.feedback import Feedback
+from envs.monitor import monitor_spec
 from envs.worlds import registry
 
 WINDOW = 100  # the longest delay, in rounds: every delayed case's attribution window
-CASES = {  # name -> (drift kind and options or None, Feedback or None)
+MONITOR = "conf/monitor/default.yaml"
+CASES = {  # name -> (drift kind and options or None, Feedback or None[, monitored])
     "stationary": (None, None),
+    "monitored": (None, None, True),
+    "monitored_fixed_100": (None, Feedback("fixed", delay_mean=WINDOW), True),
     "abrupt": (("abrupt", {"rate": 0.001}), None),
     "gradual_walk": (("gradual", {"rate": 0.005}), None),
     "gradual_rotate": (("gradual", {"rate": 0.0005, "mode": "rotate"}), None),
@@ -45,16 +53,23 @@ def world(drift):
     return base if drift is None else registry.make_drift(drift[0], base, **drift[1])
 
 
+def default_monitor():
+    """The monitor of ``conf/monitor/default.yaml``."""
+    with open(MONITOR) as f:
+        return monitor_spec(yaml.safe_load(f))
+
+
 def run_case(policy_name: str, case: str, n_seeds: int, n_rounds: int, repeat: int,
              group_lanes: int = 64) -> dict:
     """The median of ``repeat`` runs of one case, ``group_lanes`` lanes advancing
     together."""
-    drift, feedback = CASES[case]
+    drift, feedback, *monitored = CASES[case]
     env = world(drift)
     policy = bandits.make(policy_name, env.n_arms, env.dim)
     options = EngineOptions(group_lanes=group_lanes)
+    monitor = default_monitor() if monitored else None
     runs = [simulate(policy, env, n_rounds=n_rounds, n_seeds=n_seeds, feedback=feedback,
-                     options=options) for _ in range(repeat)]
+                     options=options, monitor=monitor) for _ in range(repeat)]
     run_s = float(np.median([r.run_s for r in runs]))
     return {"policy": policy_name, "case": case, "seeds": n_seeds, "rounds": n_rounds,
             "compile_s": float(np.median([r.compile_s for r in runs])), "run_s": run_s,

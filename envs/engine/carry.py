@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from jax import Array
 
 from envs.feedback.pending import PendingRewards
+from envs.monitor.online import MonitorState
 
 
 class LaneConstants(NamedTuple):
@@ -30,14 +31,6 @@ class LaneConstants(NamedTuple):
     feedback_params: Any = ()  # FeedbackParams at this grid point, or () : immediate
 
 
-class RollingWindow(NamedTuple):
-    """A monitor's state: the last ``W`` rounds of ``M`` per-round values, in a ring.
-    Declared for the carry; this engine version runs no monitor."""
-
-    values: Array  # (W, M)
-    next_slot: Array  # () int32 where the next round's values go
-
-
 class LaneCarry(NamedTuple):
     """What a lane carries from round to round and from chunk to chunk.
 
@@ -46,13 +39,14 @@ class LaneCarry(NamedTuple):
     world without state). With delayed feedback ``pending`` holds the rewards on their way
     (:mod:`envs.feedback.pending`); the policy state learns from them as they arrive. With
     ``update_every`` B > 1 decisions use ``served_state``, a copy of the policy state
-    taken every B rounds.
+    taken every B rounds. A monitor's KPIs and alerts live in ``monitor``
+    (:mod:`envs.monitor.online`).
     """
 
     policy_state: Any  # the policy's state pytree
     world_state: Any  # the world's state pytree
     pending: PendingRewards | tuple  # () : rewards arrive in their own round
-    monitor: RollingWindow | tuple  # () : no monitor runs
+    monitor: MonitorState | tuple  # () : no monitor runs
     cum_regret: Array  # () float32 cumulative expected regret
     cum_reward: Array  # () float32 cumulative realised reward
     served_state: Any = ()  # the policy state decisions use, when it lags (update_every > 1)

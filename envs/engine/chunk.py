@@ -53,6 +53,8 @@ from envs.engine.rounds import (
     step_then_play_round,
 )
 from envs.feedback import Feedback
+from envs.monitor.online import LaneMonitor, close_hop
+from envs.monitor.online import step as monitor_step
 from envs.worlds.base import World
 
 
@@ -92,6 +94,9 @@ class _ChunkSpec(NamedTuple):
     n_blocks: int  # blocks per chunk
     n_groups: int  # lane groups per device
     delivery: DeliveryProgram | None = None  # rounds with delayed or batched feedback
+    monitor: LaneMonitor | None = None  # the KPIs and alert rules every lane keeps
+    monitor_round: Callable | None = None  # (monitor state, record) -> state, batched
+    monitor_hop: Callable | None = None  # (monitor state, rounds seen) -> state, batched
 
 
 def _keys_of_rounds(streams, ts):
@@ -139,10 +144,13 @@ def round_program(policy: Policy, env: World, layout: Layout, record_logs: bool,
 
 
 def _account(spec: _ChunkSpec, carry: LaneCarry, record) -> tuple[LaneCarry, tuple]:
-    """Adds a round's regret and reward to the running sums; returns the new carry and
-    the round's outputs: cumulative regret, then the recorded outputs, each (..., L)."""
+    """Adds a round's regret and reward to the running sums, and its KPIs' sums to the
+    monitor's current hop when one runs; returns the new carry and the round's outputs:
+    cumulative regret, then the recorded outputs, each (..., L)."""
     cum_regret = carry.cum_regret + record.regret
     carry = carry._replace(cum_regret=cum_regret, cum_reward=carry.cum_reward + record.reward)
+    if spec.monitor_round is not None:
+        carry = carry._replace(monitor=spec.monitor_round(carry.monitor, record))
     ys = (cum_regret,) + tuple(spec.layout.lanes_last(getattr(record, name))
                                for name in spec.outputs)
     return carry, ys
@@ -208,7 +216,19 @@ def _run_block(spec: _ChunkSpec, constants: LaneConstants, t0, rounds, carry_and
         xs = (words, t0 + b * spec.block + rounds)
     words = program.block_keys(constants.streams, t0 + (b + 1) * spec.block + rounds)
     carry, ys = jax.lax.scan(body, carry, xs)
+    if spec.monitor is not None:
+        carry = _close_hop(spec, carry, t0 + (b + 1) * spec.block)
     return (carry, words), ys
+
+
+def _close_hop(spec: _ChunkSpec, carry: LaneCarry, seen) -> LaneCarry:
+    """At the end of a block, once ``seen`` rounds are over: when a hop of the monitor
+    ends there (blocks divide hops), every lane's monitor closes it and evaluates its
+    rules. One ``lax.cond`` a block, so the inner loop only adds sums."""
+    ends = seen % spec.monitor.spec.hop == 0
+    monitor = jax.lax.cond(ends, lambda m: spec.monitor_hop(m, seen), lambda m: m,
+                           carry.monitor)
+    return carry._replace(monitor=monitor)
 
 
 def _run_group(spec: _ChunkSpec, constants: LaneConstants, carry: LaneCarry, t0):
@@ -247,7 +267,8 @@ def _seed_stats(cum_regret, lanes: LanePlan):
 
 
 def make_chunk(policy: Policy, env: World, plan: Plan, lanes: LanePlan, layout: Layout,
-               mesh: Mesh, record: str, impl, feedback: Feedback | None = None) -> Callable:
+               mesh: Mesh, record: str, impl, feedback: Feedback | None = None,
+               monitor: LaneMonitor | None = None) -> Callable:
     """The pure chunk program of ``policy`` in ``env``, for the driver to compile.
 
     Args:
@@ -259,6 +280,8 @@ def make_chunk(policy: Policy, env: World, plan: Plan, lanes: LanePlan, layout: 
         impl: the PRNG implementation of the lanes' keys.
         feedback: delayed or batched feedback (:mod:`envs.engine.delivery`); ``None``
             for rewards learnt in their own round.
+        monitor: the KPIs and alert rules every lane keeps (:mod:`envs.monitor.online`),
+            or ``None``; ``plan.block`` must divide its hop.
 
     Returns:
         ``run(constants, carry, t0, checkpoint_index) -> ChunkOutput``: rounds ``t0 ..
@@ -272,7 +295,11 @@ def make_chunk(policy: Policy, env: World, plan: Plan, lanes: LanePlan, layout: 
                       outputs=recorded_outputs(record, delivery is not None
                                                and feedback.delayed),
                       block=plan.block, n_blocks=plan.chunk // plan.block,
-                      n_groups=lanes.n_groups, delivery=delivery)
+                      n_groups=lanes.n_groups, delivery=delivery, monitor=monitor,
+                      monitor_round=None if monitor is None else layout.bmap(
+                          partial(monitor_step, monitor), (True, True)),
+                      monitor_hop=None if monitor is None else layout.bmap(
+                          partial(close_hop, monitor), (True, False)))
     output_specs = (P(None, LANE),) + tuple(
         P(None, *(None for _ in ROUND_OUTPUTS[name].shape), LANE) for name in spec.outputs)
 

@@ -47,6 +47,8 @@ from envs.engine.records import RECORDS, recorded_floats
 from envs.engine.result import Rollout, decode_trajectories, per_seed
 from envs.engine.setup import grid_params, setup_lanes, world_swept
 from envs.feedback import Feedback
+from envs.monitor.online import LaneMonitor, alert_results, lane_monitor
+from envs.monitor.rules import MonitorSpec
 from envs.worlds.base import World
 
 __all__ = ["EngineOptions", "Rollout", "simulate"]
@@ -56,6 +58,7 @@ def simulate(policy: Policy, env: World, *, n_rounds: int, n_seeds: int, seed: i
              policy_params: Any = None, env_params: Any = None, fixed_world: bool = False,
              n_checkpoints: int = 60, record: str = "curves", first_seed: int = 0,
              options: EngineOptions | None = None, feedback: Feedback | None = None,
+             monitor: MonitorSpec | LaneMonitor | None = None,
              progress: bool | Callable[[int, int], None] = False) -> Rollout:
     """Runs ``n_seeds`` independent simulations of ``n_rounds`` rounds.
 
@@ -74,12 +77,10 @@ def simulate(policy: Policy, env: World, *, n_rounds: int, n_seeds: int, seed: i
             own instance (``env.sample_params(fold_in(seed_key, 0))``), or seed 0's
             instance for all seeds when ``fixed_world``.
         n_checkpoints: log-spaced rounds at which every seed's regret is kept.
-        record: what leaves the device besides the curves: ``"curves"`` (nothing
-            else), ``"trajectories"`` (per-seed actions, rewards, propensities and
-            regrets for every round, memory O(G·S·T)) or ``"logs"`` (the trajectories and
-            what a logged dataset holds: every round's context, eligible mask, the
-            policy's action probabilities and the true mean rewards, memory
-            O(G·S·T·(d + 3K)); see :meth:`envs.data.logged.LoggedData.from_rollout`).
+        record: what leaves the device besides the curves: ``"curves"``,
+            ``"trajectories"`` (per-seed actions, rewards, propensities and regrets,
+            O(G·S·T)) or ``"logs"`` (also each round's context, mask, action
+            probabilities and mean rewards, O(G·S·T·(d + 3K)); ``LoggedData.from_rollout``).
         first_seed: seeds are ``first_seed, first_seed + 1, ...``, so a large set of
             seeds can run in batches with the same numbers as in one run.
         options: how the engine runs (:class:`EngineOptions`: block and chunk lengths,
@@ -89,6 +90,8 @@ def simulate(policy: Policy, env: World, *, n_rounds: int, n_seeds: int, seed: i
             ``Feedback()`` for rewards learnt in their own round (``None``: the world's
             own, ``env.feedback``, if it declares one). Numeric fields may be lists: a
             grid, of the same length as the policy's, run in the same program.
+        monitor: KPIs and alert rules every lane keeps (a ``MonitorSpec``, or a
+            ``LaneMonitor`` counting detections from a round); see ``Rollout.alerts``.
         progress: ``True`` for a tqdm bar, or a callback ``(rounds_done, n_rounds)``.
 
     Raises:
@@ -99,7 +102,7 @@ def simulate(policy: Policy, env: World, *, n_rounds: int, n_seeds: int, seed: i
                                env_params)
     feedback = _active(feedback if feedback is not None else getattr(env, "feedback", None))
     setting = _plan_run(policy, env, policy_params, n_rounds, n_seeds, first_seed, record,
-                        options, feedback)
+                        options, feedback, lane_monitor(monitor, env))
     checkpoints = log_checkpoints(n_rounds, n_checkpoints)
     constants, carry, compiled, times = _prepare(policy, env, setting, record, seed,
                                                  env_params, fixed_world, feedback,
@@ -122,7 +125,7 @@ def _prepare(policy: Policy, env: World, setting, record: str, seed: int, env_pa
     t_setup = time.perf_counter()
     constants, carry = setup_lanes(policy, env, setting.params, root, setting.lanes,
                                    env_params, fixed_world, setting.mesh, setting.layout,
-                                   feedback)
+                                   feedback, setting.monitor)
     setup_s = time.perf_counter() - t_setup
     compiled = _compile(policy, env, setting, record, jax.random.key_impl(root), constants,
                         carry, checkpoints, feedback)
@@ -172,6 +175,7 @@ class _Setting(NamedTuple):
     plan: Plan
     layout: Layout
     mesh: Mesh
+    monitor: LaneMonitor | None = None
 
 
 def _grid(policy: Policy, policy_params, feedback: Feedback | None, env: World):
@@ -204,7 +208,7 @@ def _tiled(params, n: int):
 
 def _plan_run(policy: Policy, env: World, policy_params, n_rounds: int, n_seeds: int,
               first_seed: int, record: str, options: EngineOptions,
-              feedback: Feedback | None) -> _Setting:
+              feedback: Feedback | None, monitor: LaneMonitor | None = None) -> _Setting:
     """The grid, the lanes over the devices, and the blocks and chunks of rounds."""
     params, grid, n_grid = _grid(policy, policy_params, feedback, env)
     devices = list(options.devices or jax.local_devices())
@@ -213,9 +217,9 @@ def _plan_run(policy: Policy, env: World, policy_params, n_rounds: int, n_seeds:
                      options.chunk_rounds, options.block_rounds,
                      recorded_floats(record, env.n_arms, env.dim,
                                      feedback is not None and feedback.delayed),
-                     lanes.n_lanes)
+                     lanes.n_lanes, None if monitor is None else monitor.spec.hop)
     return _Setting(n_rounds, params, grid, lanes, plan, Layout(options.layout),
-                    Mesh(np.array(devices), (LANE,)))
+                    Mesh(np.array(devices), (LANE,)), monitor)
 
 
 def _compile(policy: Policy, env: World, setting: _Setting, record: str, impl,
@@ -223,7 +227,7 @@ def _compile(policy: Policy, env: World, setting: _Setting, record: str, impl,
              feedback: Feedback | None):
     """The chunk program compiled for these lanes; it consumes (donates) the carry."""
     run = make_chunk(policy, env, setting.plan, setting.lanes, setting.layout, setting.mesh,
-                     record, impl, feedback)
+                     record, impl, feedback, setting.monitor)
     first_checkpoints = checkpoints_in_chunk(checkpoints, 0, setting.plan.chunk)[0]
     return jax.jit(run, donate_argnums=(1,)).lower(
         constants, carry, np.int32(0), first_checkpoints).compile()
@@ -312,4 +316,7 @@ def _rollout(policy: Policy, env: World, setting: _Setting, record: str,
         seed_regret=per_seed(host.seed_regret.T, lanes),
         total_reward=per_seed(host.total_reward, lanes), grid=setting.grid, **times,
         wall_s=time.perf_counter() - t_call, plan=setting.plan, n_devices=lanes.n_devices,
-        trajectories=trajectories, final_state=final_state)
+        trajectories=trajectories, final_state=final_state,
+        alerts=None if setting.monitor is None else alert_results(
+            setting.monitor, host.carry.monitor,
+            lambda x: per_seed(setting.layout.host_lanes_last(x), lanes)))

@@ -10,6 +10,7 @@ a seed's numbers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -111,8 +112,9 @@ class Plan:
 
 def make_plan(n_rounds: int, lanes_per_device: int, chunk_rounds: int | None = None,
               block_rounds: int | None = None, record: int = 0,
-              n_lanes: int = 1) -> Plan:
-    """Chooses block and chunk lengths that divide ``n_rounds``.
+              n_lanes: int = 1, hop: int | None = None) -> Plan:
+    """Chooses block and chunk lengths that divide ``n_rounds`` (and, with a monitor,
+    its ``hop``, so hops end at block ends).
 
     Blocks hold about 2^17 lane-rounds per device, between 16 and 64 rounds (so their
     random numbers stay in cache; measured best for LinUCB at 1,000 and 10,000 seeds);
@@ -121,7 +123,8 @@ def make_plan(n_rounds: int, lanes_per_device: int, chunk_rounds: int | None = N
     progress bar.
     """
     target_block = block_rounds or max(16, min(64, 2**17 // max(lanes_per_device, 1)))
-    block = largest_divisor(n_rounds, target_block)
+    block = largest_divisor(n_rounds if hop is None else math.gcd(n_rounds, hop),
+                            target_block)
     blocks = n_rounds // block
     budget = 2**24 // max(record, 1) // max(n_lanes, 1)
     target = chunk_rounds or max(block, min(max(n_rounds // 16, block), budget))

@@ -35,6 +35,9 @@ class Rollout:
         grid: the hyperparameter values of each grid point, ``{name: (G,)}``.
         final_state: the policy state after the last round, leaves (G, S, ...): a
             trained policy, e.g. to evaluate off-policy.
+        alerts: with a monitor, each alert rule's results ``{first, episodes,
+            episodes_before, active}``, each (G, S, Th) over the rule's thresholds
+            (:func:`envs.monitor.online.alert_results`); ``None`` otherwise.
         compile_s: wall time before the first round: compiling the chunk program, and
             compiling and running the per-lane set-up program (``setup_s`` of it).
         run_s: wall time of running the rounds (what ``agent_rounds_per_s`` divides by).
@@ -61,6 +64,7 @@ class Rollout:
     n_devices: int
     trajectories: dict[str, np.ndarray] | None = None
     final_state: Any = None
+    alerts: dict[str, dict[str, np.ndarray]] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

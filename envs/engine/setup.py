@@ -29,6 +29,7 @@ from envs.engine.layout import Layout
 from envs.engine.plan import LanePlan
 from envs.feedback import Feedback
 from envs.feedback.pending import empty as empty_ring
+from envs.monitor.online import LaneMonitor
 from envs.worlds.base import World
 
 
@@ -75,8 +76,8 @@ def _streams(env: World, feedback: Feedback | None, k) -> jax.Array:
     return jnp.concatenate(streams) if len(streams) > 1 else streams[0]
 
 
-def _setup_lane(policy: Policy, env: World, feedback: Feedback | None, params, root,
-                env_params, fixed_world: bool, seed_index,
+def _setup_lane(policy: Policy, env: World, feedback: Feedback | None, monitor, params,
+                root, env_params, fixed_world: bool, seed_index,
                 grid_index) -> tuple[LaneConstants, LaneCarry]:
     """One lane's constants and initial carry, from its seed and grid point (scalars).
 
@@ -97,7 +98,7 @@ def _setup_lane(policy: Policy, env: World, feedback: Feedback | None, params, r
         policy_state=pstate,
         world_state=env.init_state(ep, jax.random.fold_in(k, 2)),
         pending=empty_ring(feedback.slots, env.dim) if feedback and feedback.delayed else (),
-        monitor=(), cum_regret=jnp.zeros((), jnp.float32),
+        monitor=() if monitor is None else monitor.init(), cum_regret=jnp.zeros((), jnp.float32),
         cum_reward=jnp.zeros((), jnp.float32),
         served_state=pstate if feedback is not None and feedback.batched else ())
     return LaneConstants(pp, ep, _streams(env, feedback, k), fp), carry
@@ -110,7 +111,8 @@ def _setup_all(setup_lane, layout: Layout, seed_index, grid_index):
 
 def setup_lanes(policy: Policy, env: World, params, root, lanes: LanePlan, env_params,
                 fixed_world: bool, mesh: Mesh, layout: Layout,
-                feedback: Feedback | None = None) -> tuple[LaneConstants, LaneCarry]:
+                feedback: Feedback | None = None,
+                monitor: LaneMonitor | None = None) -> tuple[LaneConstants, LaneCarry]:
     """Every lane's constants and initial carry, sharded over ``mesh``.
 
     Args:
@@ -120,13 +122,15 @@ def setup_lanes(policy: Policy, env: World, params, root, lanes: LanePlan, env_p
             ``lanes.grid_index[i]``.
         env_params: one world instance for every lane, or ``None`` to draw one per seed.
         feedback: delayed or batched feedback, or ``None`` for immediate rewards.
+        monitor: the monitor every lane keeps (:class:`envs.monitor.online.LaneMonitor`),
+            or ``None``.
 
     Returns:
         ``(constants, carry)`` with the lane axis where ``layout`` keeps it. Blocks until
         they are ready, so the caller can time the set-up program.
     """
-    setup_lane = partial(_setup_lane, policy, env, feedback, params, root, env_params,
-                         fixed_world)
+    setup_lane = partial(_setup_lane, policy, env, feedback, monitor, params, root,
+                         env_params, fixed_world)
     program = jax.jit(partial(_setup_all, setup_lane, layout))
     placed = jax.tree_util.tree_map(
         lambda x: jax.device_put(x, NamedSharding(mesh, layout.spec(x))),
