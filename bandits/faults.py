@@ -11,7 +11,11 @@
 * **corruption**: at round ``corrupt_at`` the inner state is replaced, once
   (:data:`CORRUPTIONS`), and the model goes on learning from the corrupted state;
 * **latency**: each decision takes a log-normal time in milliseconds, reported in
-  ``Decision.info`` as :class:`FaultInfo`.
+  ``Decision.info`` as :class:`FaultInfo`;
+* **exploration collapsing**: from round ``greedy_from`` on, the model plays its most
+  likely arm (first argmax of its probabilities), with probability 1;
+* **lost propensities**: from round ``propensity_lost_from`` on, the decision is served
+  as before but its probabilities are reported as 0 (a logging bug).
 
 The wrapper counts decisions in ``observe`` (``FaultState.round`` is the index of the
 next decision), so every scheduled fault is exact by round. Its random numbers come from
@@ -32,7 +36,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import Decision, Policy, observed
+from bandits.base import Decision, Policy, first_argmax, observed, one_hot
 from bandits.combinators import extended_params
 from bandits.context_free import ArmStats
 from bandits.linear import RidgeState
@@ -66,6 +70,8 @@ class _Faults:
     corruption: str
     latency_mean: float
     latency_sigma: float
+    greedy_from: int = -1
+    propensity_lost_from: int = -1
 
 
 def _check_outages(outages) -> tuple[tuple[int, int], ...]:
@@ -167,12 +173,28 @@ def _decide(inner: Policy, split, faults: _Faults, params, state: FaultState, no
     inner_params = split(params)
     inner_state = _corrupted(inner, faults, inner_params, state)
     chosen = inner.decide(inner_params, inner_state, noise["inner"], context, mask)
-    probs = jnp.where(noise["nan"] < params.nan_rate, jnp.nan, chosen.probs)
+    action, probs = _scheduled(faults, state.round, chosen, mask)
+    probs = jnp.where(noise["nan"] < params.nan_rate, jnp.nan, probs)
     down = _in_outage(faults, state.round)
-    action = jnp.where(down, -1, chosen.action).astype(jnp.int32)
+    action = jnp.where(down, -1, action).astype(jnp.int32)
     probs = jnp.where(down, 0.0, probs).astype(chosen.probs.dtype)
     info = FaultInfo(_latency(faults, noise), chosen if inner.observe is not None else ())
     return Decision(action, probs, info)
+
+
+def _scheduled(faults: _Faults, t: Array, chosen: Decision, mask: Array):
+    """The action and probabilities after the faults that start at a round: exploration
+    collapsing (the most likely eligible arm, probability 1) and lost propensities
+    (probabilities reported as 0)."""
+    action, probs = chosen.action, chosen.probs
+    if faults.greedy_from >= 0:
+        top = first_argmax(jnp.where(mask, probs, -jnp.inf))
+        greedy = t >= faults.greedy_from
+        action = jnp.where(greedy, top, action)
+        probs = jnp.where(greedy, one_hot(top, probs.shape[-1], probs.dtype), probs)
+    if faults.propensity_lost_from >= 0:
+        probs = jnp.where(t >= faults.propensity_lost_from, 0.0, probs)
+    return action, probs
 
 
 def _observe(inner: Policy, split, faults: _Faults, params, state: FaultState, noise,
@@ -196,7 +218,8 @@ def _update(inner: Policy, split, faults: _Faults, params, state: FaultState, co
 
 def faulty(inner: Policy, nan_rate: float = 0.0, outages=(), stale_from: int = -1,
            corrupt_at: int = -1, corruption: str = "negate", latency_mean: float = 0.0,
-           latency_sigma: float = 0.0, name: str | None = None) -> Policy:
+           latency_sigma: float = 0.0, greedy_from: int = -1, propensity_lost_from: int = -1,
+           name: str | None = None) -> Policy:
     """``inner`` with faults injected (see the module docstring).
 
     Args:
@@ -219,6 +242,8 @@ def faulty(inner: Policy, nan_rate: float = 0.0, outages=(), stale_from: int = -
             relearns. ``"reset"``: ``inner.init`` afresh (a lost model).
         latency_mean: mean milliseconds per decision, >= 0 (0: no latency).
         latency_sigma: σ of the log-latency, >= 0.
+        greedy_from: the first round played greedily (−1: never).
+        propensity_lost_from: the first round whose probabilities are logged as 0.
         name: the wrapped policy's name; ``"faulty_" + inner.name`` by default.
 
     Returns:
@@ -230,7 +255,9 @@ def faulty(inner: Policy, nan_rate: float = 0.0, outages=(), stale_from: int = -
             ValueError, for a malformed outage window or a ``flip`` the state cannot take).
     """
     PROBABILITY.check("faulty.nan_rate", nan_rate)
-    for where, value in (("stale_from", stale_from), ("corrupt_at", corrupt_at)):
+    for where, value in (("stale_from", stale_from), ("corrupt_at", corrupt_at),
+                         ("greedy_from", greedy_from),
+                         ("propensity_lost_from", propensity_lost_from)):
         _ROUND.check(f"faulty.{where}", value)
     Choice(CORRUPTIONS).check("faulty.corruption", corruption)
     _FINITE_NONNEG.check("faulty.latency_mean", latency_mean)
@@ -238,7 +265,8 @@ def faulty(inner: Policy, nan_rate: float = 0.0, outages=(), stale_from: int = -
     if corruption == "flip" and corrupt_at >= 0:
         _check_flippable(inner)
     faults = _Faults(_check_outages(outages), int(stale_from), int(corrupt_at), corruption,
-                     float(latency_mean), float(latency_sigma))
+                     float(latency_mean), float(latency_sigma), int(greedy_from),
+                     int(propensity_lost_from))
     defaults, split = extended_params(inner, {"nan_rate": nan_rate}, "faulty")
 
     def init(params, key) -> FaultState:

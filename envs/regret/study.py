@@ -8,6 +8,7 @@ summary, tables and files are :mod:`envs.regret.report`'s.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import platform
@@ -22,6 +23,7 @@ from common.validation import Range
 from envs.engine.driver import EngineOptions, Rollout, simulate
 from envs.feedback import Feedback
 from envs.feedback.spec import NUMERIC as FEEDBACK_NUMERIC
+from envs.monitor import MonitorSpec, monitor_spec
 from envs.regret.report import format_table, summarise, write_outputs
 from envs.regret.views import add_views
 from envs.worlds import registry as env_registry
@@ -35,7 +37,11 @@ STUDY_KEYS = {
     "n_checkpoints": Range(2, 10_000, integer=True),
 }
 STUDY_FLAGS = ("fixed_world", "progress", "compilation_cache")
-STUDY_CHOICES = {"layout": ("lanes", "vmap"), "record": ("curves", "trajectories")}
+STUDY_CHOICES = {"layout": ("lanes", "vmap"), "record": ("curves", "trajectories"),
+                 "kind": ("regret", "alerts", "safety", "staged_rollout")}
+# study.kind -> the module whose ``run(cfg, out_dir, echo)`` runs it (regret: this one)
+STUDY_KINDS = {"alerts": "envs.regret.alerts", "safety": "envs.regret.safety",
+               "staged_rollout": "envs.rollout.study"}
 REQUIRED_STUDY_KEYS = ("n_seeds", "n_rounds")
 
 
@@ -66,7 +72,14 @@ def validate(cfg: Mapping[str, Any]) -> None:
     _check_sweep(_swept(cfg), list(cfg["bandit"]), _drift_knobs(env))
     _feedback(cfg)
     _check_drift_sweep(cfg, env)
+    _monitor(cfg)
     tracking.validate(cfg.get("logger"))
+
+
+def _monitor(cfg: Mapping[str, Any]) -> MonitorSpec | None:
+    """The monitor every lane keeps (``monitor=default``: ``conf/monitor/``), checked;
+    ``None`` without one."""
+    return monitor_spec(cfg["monitor"]) if cfg.get("monitor") else None
 
 
 def _make_world(env_cfg: Mapping[str, Any], drift_cfg: Any = None) -> World:
@@ -228,7 +241,8 @@ def _grid(policy, cfg: Mapping[str, Any]) -> tuple[Any, Feedback, World]:
 
 def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
               echo: bool = True) -> dict[str, Any]:
-    """Runs every selected bandit on the configured world and writes the outputs.
+    """Runs every selected bandit on the configured world and writes the outputs; a
+    ``study.kind`` other than ``regret`` runs that study instead (:data:`STUDY_KINDS`).
 
     Args:
         cfg: the plain composed config (see :func:`validate`).
@@ -240,6 +254,10 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
         ``{"summary": ..., "rollouts": [Rollout per bandit]}``; the summary holds the
         world, sizes, machine, config and one result row per bandit and grid point.
     """
+    kind = (cfg.get("study") or {}).get("kind", "regret")
+    if kind != "regret":
+        _check_study(cfg["study"])
+        return importlib.import_module(STUDY_KINDS[kind]).run(cfg, out_dir, echo)
     validate(cfg)
     study = cfg["study"]
     if study.get("compilation_cache", True):
@@ -258,7 +276,7 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
             n_checkpoints=study.get("n_checkpoints", 60),
             record=study.get("record", "curves"),
             options=EngineOptions(layout=study.get("layout", "lanes")),
-            progress=study.get("progress", False)))
+            monitor=_monitor(cfg), progress=study.get("progress", False)))
     rows = summarise(rollouts)
     summary = {"env": env.name, "n_seeds": study["n_seeds"], "n_rounds": study["n_rounds"],
                "machine": machine(), "config": cfg, "results": rows}

@@ -1,6 +1,7 @@
 """What a regret study shows beyond its regret curves: for a world that changes, per-round
 regret over time with its change points and the regret in windows after each change; for
-a grid of settings, final regret against each swept setting."""
+a grid of settings, final regret against each swept setting; with a monitor
+(``monitor=default``), how often each alert rule fired."""
 
 from __future__ import annotations
 
@@ -41,6 +42,27 @@ def add_views(summary: dict[str, Any], rollouts: list) -> None:
         summary["after_changes"] = regret_after_changes(rollouts, changes, width, label)
     figures += [f"sweep_{name}.png" for name in swept_names(rollouts)]
     summary["figures"] = figures
+    if any(r.alerts for r in rollouts):
+        summary["alerts"] = alert_rows(rollouts, summary["n_rounds"])
+
+
+def alert_rows(rollouts: list, n_rounds: int) -> list[dict[str, Any]]:
+    """Per algorithm, rule and threshold: alert episodes per 10,000 rounds (mean over
+    seeds), the share of seeds with an alert, and the median first alert round."""
+    rows = []
+    for r in rollouts:
+        for g in range(r.mean_regret.shape[0]):
+            for rule, out in (r.alerts or {}).items():
+                for j in range(out["episodes"].shape[-1]):
+                    first = out["first"][g, :, j]
+                    rows.append({
+                        "algorithm": label(r, g), "rule": rule, "threshold_index": j,
+                        "episodes_per_10k": float(out["episodes"][g, :, j].mean()
+                                                  * 1e4 / n_rounds),
+                        "seeds_alerted": float((first > 0).mean()),
+                        "median_first_round": float(np.median(first[first > 0]))
+                        if (first > 0).any() else None})
+    return rows
 
 
 def write_views(out_dir: str, summary: dict[str, Any], rollouts: list) -> None:
@@ -66,5 +88,14 @@ def views_markdown(summary: dict[str, Any]) -> list[str]:
                    [[r["algorithm"], str(r["change_round"]), f"{r['regret_after']:.1f}",
                      "" if r["regret_before"] is None else f"{r['regret_before']:.1f}"]
                     for r in rows], align="lrrr"), ""]
+    alerts = summary.get("alerts")
+    if alerts:
+        md += ["## Alerts (monitor)", "", *markdown_table(
+            ["algorithm", "rule", "threshold #", "episodes / 10k rounds", "seeds alerted",
+             "median first round"],
+            [[a["algorithm"], a["rule"], str(a["threshold_index"]),
+              f"{a['episodes_per_10k']:.2f}", f"{a['seeds_alerted']:.0%}",
+              "–" if a["median_first_round"] is None else f"{a['median_first_round']:,.0f}"]
+             for a in alerts], align="llrrrr"), ""]
     md += [f"![{name[:-4]}]({name})" for name in summary.get("figures", [])]
     return md + ([""] if md else [])

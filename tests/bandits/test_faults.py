@@ -172,3 +172,20 @@ def test_flip_needs_estimates_it_knows():
     with pytest.raises(ConfigError, match=r"faulty.corruption='flip' needs .* "
                                           r"'discounted_ucb' keeps DiscountedStats"):
         bandits.faulty(bandits.make("discounted_ucb", K, D), corrupt_at=3, corruption="flip")
+
+
+def test_exploration_collapses_and_propensities_are_lost_in_their_rounds():
+    inner = bandits.make("eps_greedy", K, D, epsilon=0.9)
+    plain, _, _ = scripted_run(bandits.faulty(inner))
+    collapsed, _, _ = scripted_run(bandits.faulty(inner, greedy_from=10))
+    lost, _, _ = scripted_run(bandits.faulty(inner, propensity_lost_from=15))
+    # before the fault round everything is the inner policy's
+    np.testing.assert_array_equal(collapsed.action[:10], plain.action[:10])
+    np.testing.assert_array_equal(collapsed.probs[:10], plain.probs[:10])
+    top = np.argmax(plain.probs, axis=1)
+    np.testing.assert_array_equal(collapsed.action[10:], top[10:])
+    np.testing.assert_array_equal(collapsed.probs[10:], np.eye(K)[top[10:]])
+    assert (plain.action[10:] != top[10:]).any(), "ε = 0.9 explores in some late round"
+    np.testing.assert_array_equal(lost.action, plain.action)
+    np.testing.assert_array_equal(lost.probs[:15], plain.probs[:15])
+    assert (lost.probs[15:] == 0).all()
