@@ -74,7 +74,7 @@ def test_every_experiment_lives_in_its_scripts_folder():
     ("simulate", "lin_ucb_alpha", "experiment=lin_ucb_alpha: an experiment is named with "
      "its script's folder: run python scripts/simulate.py experiment=simulate/lin_ucb_alpha"),
     ("simulate", "simulate/regret_curvs", "no such experiment; scripts/simulate.py runs: "
-     "simulate/delays, simulate/drift, simulate/eligibility"),
+     "simulate/alerts, simulate/delays, simulate/drift"),
     ("evaluate", "regret_curvs", r"no such experiment; scripts/evaluate.py runs: \(none\)"),
 ])
 def test_an_experiment_of_another_script_names_the_right_one(script, experiment, message):
@@ -148,7 +148,7 @@ def _groups(help_text):
 
 def test_script_groups_come_from_each_defaults_list():
     assert set(script_groups("simulate")) == {"env", "bandit", "logger", "drift", "feedback",
-                                                 "experiment"}
+                                                 "monitor", "experiment"}
     assert script_groups("ope")["policy"] == ["logging_policy", "target_policy"]
     assert {"reward_model", "logger"} <= set(script_groups("evaluate"))
 

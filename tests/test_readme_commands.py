@@ -72,6 +72,16 @@ SMALL: dict[str, str] = {
     "--delay-mean 600 --window-s 3600 --read-at end": "",
     "python scripts/evaluate.py data=delayed.parquet rewards.path=delayed.rewards.parquet "
     "rewards.window_s=3600 candidate=lin_ucb": GATE,
+    "python scripts/simulate.py experiment=simulate/alerts":
+    "study.n_seeds=16 study.n_rounds=2000 alerts.incident_round=1000 "
+    "alerts.incidents=[broken_model]",
+    "python scripts/simulate.py monitor=default bandit=[lin_eps_greedy,lin_ucb]": SIM,
+    "python scripts/simulate.py experiment=simulate/safety":
+    "study.n_seeds=8 study.n_rounds=1000 '~safety.faults.nan_scores' '~safety.faults.stale' "
+    "'~safety.faults.corrupted' '~safety.faults.slow' "
+    "'safety.faults.outage.outages=[[400,500]]'",
+    "python scripts/monitor.py data=logs.parquet": "",
+    "python scripts/monitor.py data=obd obd.path=../shared/data/obd": "",
     "python scripts/bench_evaluate.py --numpy": "--rows 5000 --arms 4 --dim 3 --boot 20",
     "python scripts/obd_check.py --obd-path ../shared/data/obd": "--boot 50 --campaign men",
 }
