@@ -46,6 +46,7 @@ class RoundRecord(NamedTuple):
     probs: Array | tuple = ()  # (K,) the distribution the action was drawn from
     info: Any = ()  # the decision's ``Decision.info``
     context: Array | tuple = ()  # (d,) the round's context
+    mask: Array | tuple = ()  # (K,) bool: the round's eligible arms
 
 
 def round_key_words(streams: Array, t: Array) -> tuple[Array, ...]:
@@ -95,8 +96,8 @@ def decide_round(policy: Policy, env: World, record_logs: bool, arms: Array, ppa
     """One round's decision and reward, given its random numbers and the state the policy
     decides from; returns that state after the policy observed its decision
     (``policy.observe``) and the round's record. The policy does not learn here
-    (:func:`play_round` does). The record's ``probs``, ``info`` and ``context`` are
-    computed away by XLA when nothing reads them (a monitor does).
+    (:func:`play_round` does). The record's ``probs``, ``info``, ``context`` and
+    ``mask`` are computed away by XLA when nothing reads them (a monitor does).
 
     ``arms`` is :func:`arm_indices`. Mean rewards are computed here rather than with the
     draws: XLA fuses a freshly drawn context into each of its consumers and would
@@ -116,7 +117,7 @@ def decide_round(policy: Policy, env: World, record_logs: bool, arms: Array, ppa
     pstate = observed(policy, pparams, pstate, draws.noise, draws.context, draws.mask, dec)
     return pstate, RoundRecord(regret=regret, reward=reward, action=dec.action,
                                propensity=prop, log_row=log_row, probs=dec.probs,
-                               info=dec.info, context=draws.context)
+                               info=dec.info, context=draws.context, mask=draws.mask)
 
 
 def play_round(policy: Policy, env: World, record_logs: bool, arms: Array, pparams,

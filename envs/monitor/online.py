@@ -20,12 +20,14 @@ of episodes in all and before ``watch_from``, and its number of active evaluatio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from bandits.base import Decision
+from bandits.safety import decision_failures
 from envs.monitor.rules import AlertRule, MonitorSpec
 
 # KPI -> the per-round sums it reads (besides the count of rounds, known statically)
@@ -106,11 +108,17 @@ class LaneMonitor:
                             rules)
 
 
-def _failed(info: Any) -> Array:
-    """Whether a decision failed validation, from its ``Decision.info`` (0 if it says
-    nothing)."""
-    failed = getattr(info, "failed", None)
-    return jnp.zeros((), jnp.float32) if failed is None else jnp.asarray(failed, jnp.float32)
+def _failed(record) -> Array:
+    """Whether a round's decision failed: ``Decision.info.failed`` when the decision
+    says (the safety layer: the guarded policy's decision failed, whoever served), else
+    the decision as served checked by :func:`bandits.safety.decision_failures` (an arm
+    out of range or ineligible, probabilities not finite, negative or not summing to 1,
+    a zero propensity), so a bare faulty policy's errors count too."""
+    failed = getattr(record.info, "failed", None)
+    if failed is None:
+        failed = decision_failures(Decision(record.action, record.probs, record.info),
+                                   record.mask)
+    return jnp.asarray(failed, jnp.float32)
 
 
 def round_sums(monitor: LaneMonitor, record) -> dict:
@@ -125,7 +133,7 @@ def round_sums(monitor: LaneMonitor, record) -> dict:
         elif c == "explored":
             values[c] = (record.action != jnp.argmax(probs)).astype(jnp.float32)
         elif c == "failed":
-            values[c] = _failed(record.info)
+            values[c] = _failed(record)
         elif c == "shares":
             values[c] = (jnp.arange(monitor.n_arms) == record.action).astype(jnp.float32)
         elif c == "context":

@@ -104,8 +104,8 @@ def test_summary_rows_and_alerts(study):
     assert guarded["incidents_per_10k"] == 0.0
     assert guarded["fallback_share"] == pytest.approx(counts.invalid.mean() / ROUNDS)
     assert bare["breaker_openings_mean"] is None
-    # FaultInfo says nothing about validity: the monitor cannot see a bare policy's errors
-    assert bare["alerts"]["high_error_rate"]["share_fired"] == 0.0
+    # the monitor checks a bare policy's served decisions itself (FaultInfo has no flag)
+    assert bare["alerts"]["high_error_rate"]["share_fired"] == 1.0
     assert guarded["alerts"]["high_error_rate"]["share_fired"] > 0.5
 
 
