@@ -75,9 +75,11 @@ SMALL: dict[str, str] = {
     "python scripts/simulate.py experiment=simulate/alerts":
     "study.n_seeds=16 study.n_rounds=2000 alerts.incident_round=1000 "
     "alerts.incidents=[broken_model]",
-    "python scripts/simulate.py monitor=default bandit=[lin_eps_greedy,lin_ucb]": SIM,
+    "python scripts/simulate.py monitor=default bandit=[lin_eps_greedy,lin_ucb]":
+    f"{SIM} bandit=[lin_eps_greedy]",
     "python scripts/simulate.py experiment=simulate/safety":
-    "study.n_seeds=8 study.n_rounds=1000 '~safety.faults.nan_scores' '~safety.faults.stale' "
+    "study.n_seeds=8 study.n_rounds=1000 '~safety.faults.healthy' "
+    "'~safety.faults.nan_scores' '~safety.faults.stale' "
     "'~safety.faults.corrupted' '~safety.faults.slow' "
     "'safety.faults.outage.outages=[[400,500]]'",
     "python scripts/monitor.py data=logs.parquet": "",
