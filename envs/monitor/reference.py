@@ -25,7 +25,8 @@ the values it came from (rounding in the sums); values are shifted by the first 
 context before summing, so a feature constant from the first round sums to exactly 0.
 
 Rules (:func:`evaluate_rules`): the condition ``kpi op threshold`` (threshold × baseline
-when relative) at each evaluation point, false where the KPI is NaN; *active* at point i
+when relative) at each evaluation point, false where the KPI is NaN and, for a rule
+relative to the reference rounds' mean reward, before those rounds are over; *active* at point i
 when it held at the last ``for_rounds / hop + 1`` points up to i, i.e. at every point of
 ``[e − for_rounds, e]`` (all of them existing: an alert is never active sooner than
 ``for_rounds`` rounds after its window is first full; ``for_rounds = 0``: this point
@@ -256,6 +257,8 @@ def evaluate_rules(kpis: dict[str, Any], spec: MonitorSpec) -> dict[str, dict[st
         with np.errstate(invalid="ignore"):
             cond = (values[:, None] < thresholds if rule.op == "<"
                     else values[:, None] > thresholds)
+        if rule.relative and spec.baseline is None:  # the baseline is known from then on
+            cond &= (rounds >= spec.reference)[:, None]
         active = active_points(cond, rule.for_rounds // spec.hop + 1)
         out[rule.name] = {"thresholds": thresholds, "condition": cond, "active": active,
                           **_alert_summary(active, rounds)}

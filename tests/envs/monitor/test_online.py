@@ -16,6 +16,8 @@ from envs.monitor.online import LaneMonitor
 RULES = {
     "reward_drop": {"when": "avg_reward < [0.9, 1.0, 1.1] * baseline", "window": 200,
                     "for": 50, "severity": "high"},
+    "early_drop": {"when": "avg_reward < [1.0, 1.2] * baseline", "window": 100, "for": 0,
+                   "severity": "high"},  # a window shorter than the reference rounds
     "concentration": {"when": "max_share > [0.3, 0.5]", "window": 100, "for": 0,
                       "severity": "medium"},
     "exploration": {"when": "exploration_rate < 0.1", "window": 200, "for": 100,
