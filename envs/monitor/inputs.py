@@ -23,6 +23,8 @@ class MonitorInputs:
         probs: (n, K) the policy's full action distribution, or None.
         regret: (n,) per-round regret (known in simulation), or None.
         failed: (n,) bool, a decision that failed validation, or None (none failed).
+        fallback: (n,) bool, a decision served by the safety layer's fallback, or None
+            (not known).
     """
 
     reward: np.ndarray
@@ -33,6 +35,7 @@ class MonitorInputs:
     probs: np.ndarray | None = None
     regret: np.ndarray | None = None
     failed: np.ndarray | None = None
+    fallback: np.ndarray | None = None
 
     @property
     def n_rounds(self) -> int:
@@ -40,13 +43,14 @@ class MonitorInputs:
 
     @property
     def available(self) -> frozenset[str]:
-        """The optional inputs present (``probs``, ``regret``, ``failed``)."""
-        return frozenset(k for k in ("probs", "regret", "failed")
+        """The optional inputs present (``probs``, ``regret``, ``failed``,
+        ``fallback``)."""
+        return frozenset(k for k in ("probs", "regret", "failed", "fallback")
                          if getattr(self, k) is not None)
 
     @classmethod
     def from_arrays(cls, *, reward, action, propensity, context, n_arms=None, probs=None,
-                    regret=None, failed=None) -> MonitorInputs:
+                    regret=None, failed=None, fallback=None) -> MonitorInputs:
         """Checked inputs as NumPy arrays (float64, int64, bool); ``n_arms`` defaults to
         the width of ``probs``, else 1 + the largest arm. Raises ``DataError`` naming the
         input, its shape or its first bad row."""
@@ -65,10 +69,8 @@ class MonitorInputs:
         if context.ndim != 2 or context.shape[0] != n:
             raise DataError(f"context must have shape ({n}, d), got {context.shape}")
         _first_bad("context", context, ~np.isfinite(context).all(axis=1), "must be finite")
-        failed = None if failed is None else np.asarray(failed)
-        if failed is not None and (failed.shape != (n,) or failed.dtype != bool):
-            raise DataError(f"failed must be a ({n},) bool array, got {failed.dtype} "
-                            f"{failed.shape}")
+        failed, fallback = (_flags(name, x, n) for name, x in (("failed", failed),
+                                                                ("fallback", fallback)))
         if probs is not None:
             probs = np.asarray(probs, np.float64)
             if probs.ndim != 2 or probs.shape[0] != n:
@@ -84,7 +86,17 @@ class MonitorInputs:
             raise DataError(f"action must be in [0, {n_arms - 1}]; row {bad[0]} has "
                             f"{action[bad[0]]}")
         return cls(rows["reward"], action.astype(np.int64), rows["propensity"], context,
-                   n_arms, probs, rows["regret"], failed)
+                   n_arms, probs, rows["regret"], failed, fallback)
+
+
+def _flags(name: str, x, n: int) -> np.ndarray | None:
+    """An optional (n,) bool input, checked."""
+    if x is None:
+        return None
+    x = np.asarray(x)
+    if x.shape != (n,) or x.dtype != bool:
+        raise DataError(f"{name} must be a ({n},) bool array, got {x.dtype} {x.shape}")
+    return x
 
 
 def _vector(name: str, x, n: int) -> np.ndarray | None:

@@ -33,10 +33,12 @@ from envs.monitor.rules import AlertRule, MonitorSpec
 # KPI -> the per-round sums it reads (besides the count of rounds, known statically)
 NEEDS = {"avg_reward": ("reward",), "regret": ("regret",), "action_entropy": ("entropy",),
          "exploration_rate": ("explored",), "error_rate": ("failed",),
+         "fallback_rate": ("fallback",),
          "max_share": ("shares",), "share_entropy": ("shares",),
          "context_drift": ("context", "square"), "min_propensity": ()}
 MEAN_KPIS = {"avg_reward": "reward", "regret": "regret", "action_entropy": "entropy",
-             "exploration_rate": "explored", "error_rate": "failed"}
+             "exploration_rate": "explored", "error_rate": "failed",
+             "fallback_rate": "fallback"}
 
 
 class RuleState(NamedTuple):
@@ -83,8 +85,8 @@ class LaneMonitor:
         names = {c for k in kpis for c in NEEDS[k]}
         if any(r.relative for r in self.spec.rules) and self.spec.baseline is None:
             names.add("reward")
-        order = ("reward", "regret", "entropy", "explored", "failed", "shares", "context",
-                 "square")
+        order = ("reward", "regret", "entropy", "explored", "failed", "fallback", "shares",
+                 "context", "square")
         return tuple(c for c in order if c in names) + (
             ("least",) if "min_propensity" in kpis else ())
 
@@ -134,6 +136,8 @@ def round_sums(monitor: LaneMonitor, record) -> dict:
             values[c] = (record.action != jnp.argmax(probs)).astype(jnp.float32)
         elif c == "failed":
             values[c] = _failed(record)
+        elif c == "fallback":  # 0 for a policy without a safety layer
+            values[c] = jnp.asarray(getattr(record.info, "fallback", False), jnp.float32)
         elif c == "shares":
             values[c] = (jnp.arange(monitor.n_arms) == record.action).astype(jnp.float32)
         elif c == "context":

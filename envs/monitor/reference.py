@@ -14,6 +14,7 @@ action_entropy      mean over rows of −Σ_a p_a log p_a of ``probs`` (needs ``
 exploration_rate    share of rows whose action is not the first argmax of ``probs``
 min_propensity      min propensity
 error_rate          mean of ``failed`` (0 when not given)
+fallback_rate       mean of ``fallback``: rounds the safety layer's fallback served
 context_drift       max_j |m_w,j − m_r,j| / sqrt((v_w,j + v_r,j) / 2): mean and population
                     variance of feature j over the window (w) and the reference rounds
                     [0, reference) (r); a feature whose two variances are both 0 counts 0;
@@ -87,6 +88,8 @@ def _row_quantities(inputs: MonitorInputs) -> dict[str, np.ndarray]:
                         else inputs.failed.astype(np.float64))}
     if inputs.regret is not None:
         q["regret"] = inputs.regret
+    if inputs.fallback is not None:
+        q["fallback_rate"] = inputs.fallback.astype(np.float64)
     if inputs.probs is not None:
         p = inputs.probs
         plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)

@@ -39,12 +39,13 @@ KPI_RANGES: dict[str, Range] = {
     "exploration_rate": PROBABILITY,
     "min_propensity": PROBABILITY,
     "error_rate": PROBABILITY,
+    "fallback_rate": PROBABILITY,
     "context_drift": NONNEG,
 }
 KPIS = tuple(KPI_RANGES)
 # KPI -> the optional per-round input it cannot do without
 KPI_INPUTS: dict[str, str] = {"regret": "regret", "action_entropy": "probs",
-                              "exploration_rate": "probs"}
+                              "exploration_rate": "probs", "fallback_rate": "fallback"}
 # KPIs whose rules may compare with a factor of the baseline (a mean reward)
 RELATIVE_KPIS = ("avg_reward",)
 OPS = ("<", ">")

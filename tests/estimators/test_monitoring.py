@@ -81,7 +81,7 @@ def test_the_kpis_of_a_hand_made_log(hand_run):
     assert set(k) == {"avg_reward", "max_share", "share_entropy", "min_propensity",
                       "context_drift"}
     assert set(alerts["unavailable"]) == {"regret", "action_entropy", "exploration_rate",
-                                          "error_rate"}
+                                          "error_rate", "fallback_rate"}
     assert alerts["last_window_shares"] == {"window": 4, "from": 8, "to": 12,
                                             "shares": [.25, .25, .5]}
     # the evaluation at round end e is stamped with its last round's time, (e - 1) * 10 s

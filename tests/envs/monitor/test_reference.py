@@ -24,7 +24,8 @@ def _hand_inputs(**drop):
         action=np.array([0, 1, 0, 1, 0, 0, 0, 0, 0, 2, 1, 2]),
         propensity=[.5, .5, .5, .5, .5, .9, .9, .9, .9, .2, .5, .5],
         context=np.column_stack([[0, 2, 0, 2, 0, 2, 4, 6, 4, 6, 4, 6], np.full(12, 1.0)]),
-        probs=probs, regret=[0] * 4 + [0.5] * 8, failed=np.arange(12) == 9)
+        probs=probs, regret=[0] * 4 + [0.5] * 8, failed=np.arange(12) == 9,
+        fallback=np.isin(np.arange(12), (5, 6, 9)))
     return MonitorInputs.from_arrays(**{k: v for k, v in arrays.items() if k not in drop})
 
 
@@ -48,6 +49,7 @@ BY_HAND = {
     "exploration_rate": [NAN, 0.5, 0.25, 0, 0.25, 0.5],  # actions off the first argmax
     "min_propensity": [NAN, 0.5, 0.5, 0.5, 0.2, 0.2],
     "error_rate": [NAN, 0, 0, 0, 0.25, 0.25],
+    "fallback_rate": [NAN, 0, 0.25, 0.5, 0.5, 0.25],  # rows 5, 6 and 9
     # rows 4-7 of feature 0 are 0, 2, 4, 6: mean 3, variance 5 -> 2 / sqrt(3)
     "context_drift": [NAN, 0, 0, 2 / math.sqrt(3), 4, 4],
 }
@@ -91,9 +93,10 @@ def test_alerts_fire_when_the_condition_held_for_the_last_points():
 
 def test_a_set_baseline_and_missing_inputs():
     spec = monitor_spec({"hop": 2, "reference": 4, "baseline": 0.5, "rules": RULES})
-    kpis = window_kpis(_hand_inputs(probs=1, regret=1, failed=1), spec)
+    kpis = window_kpis(_hand_inputs(probs=1, regret=1, failed=1, fallback=1), spec)
     assert kpis["baseline"] == 0.5
-    assert set(kpis["unavailable"]) == {"action_entropy", "exploration_rate", "regret"}
+    assert set(kpis["unavailable"]) == {"action_entropy", "exploration_rate", "regret",
+                                        "fallback_rate"}
     assert "exploration_rate" not in kpis["windows"][4]
     np.testing.assert_allclose(kpis["windows"][4]["error_rate"], [NAN] + [0] * 5)
     res = evaluate_rules(kpis, spec)

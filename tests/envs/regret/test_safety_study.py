@@ -2,8 +2,8 @@
 writes its files; under NaN scores and an outage the bare policy serves the expected
 invalid decisions (the outage's rounds exactly, the NaNs within binomial tolerance) and
 the guarded one none, its fallback serving exactly the rounds the policy failed (a
-breaker that opens on every failure with no cooldown); the monitor sees failures only
-behind the safety layer; bad settings stop before compiling, naming key and value."""
+breaker that opens on every failure with no cooldown); the monitor counts failures,
+bare or guarded, and the fallback's rounds; bad settings stop before compiling, naming key and value."""
 
 import json
 import math
@@ -24,7 +24,9 @@ CONF = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 SEEDS, ROUNDS, NAN_RATE, OUTAGE = 64, 400, 0.05, (100, 150)
 MONITOR = {"hop": 50, "reference": 100, "baseline": None,
            "rules": {"high_error_rate": {"when": "error_rate > 0.01", "window": 100, "for": 0,
-                                         "severity": "high"}}}
+                                         "severity": "high"},
+                     "fallback_serving": {"when": "fallback_rate > 0.5", "window": 100,
+                                          "for": 0, "severity": "high"}}}
 
 
 def _config(sizes=(f"study.n_seeds={SEEDS}", f"study.n_rounds={ROUNDS}"), **safety):
@@ -107,6 +109,9 @@ def test_summary_rows_and_alerts(study):
     # the monitor checks a bare policy's served decisions itself (FaultInfo has no flag)
     assert bare["alerts"]["high_error_rate"]["share_fired"] == 1.0
     assert guarded["alerts"]["high_error_rate"]["share_fired"] > 0.5
+    # the fallback serves the outage's 50 rounds and the NaN rounds of rounds [100, 200)
+    assert guarded["alerts"]["fallback_serving"]["share_fired"] == 1.0
+    assert bare["alerts"]["fallback_serving"]["share_fired"] == 0.0
 
 
 @pytest.mark.parametrize("safety, message", [
