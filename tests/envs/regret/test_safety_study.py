@@ -3,7 +3,8 @@ writes its files; under NaN scores and an outage the bare policy serves the expe
 invalid decisions (the outage's rounds exactly, the NaNs within binomial tolerance) and
 the guarded one none, its fallback serving exactly the rounds the policy failed (a
 breaker that opens on every failure with no cooldown); the monitor counts failures,
-bare or guarded, and the fallback's rounds; bad settings stop before compiling, naming key and value."""
+bare or guarded, and the fallback's rounds; bad settings stop before compiling, naming
+key and value."""
 
 import json
 import math
