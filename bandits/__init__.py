@@ -27,8 +27,10 @@ from bandits.safety import (
     user_hash,
     validated,
 )
+from bandits.staged import PLAYBOOK, PromotionRule, Stage, staged_rollout
 
-__all__ = ["Decision", "Policy", "PolicySpec", "REGISTRY", "circuit_breaker",
-           "decision_failures", "exploration_floor", "failure_reasons", "faulty", "make",
-           "names", "register", "registered", "restart", "spec", "traffic_cap",
-           "unregister", "user_hash", "validate", "validated"]
+__all__ = ["Decision", "PLAYBOOK", "Policy", "PolicySpec", "PromotionRule", "REGISTRY",
+           "Stage", "circuit_breaker", "decision_failures", "exploration_floor",
+           "failure_reasons", "faulty", "make", "names", "register", "registered",
+           "restart", "spec", "staged_rollout", "traffic_cap", "unregister", "user_hash",
+           "validate", "validated"]

@@ -94,6 +94,27 @@ class _Pair(NamedTuple):
 # ----------------------------------------------------------------------- validation
 
 
+def _reasons(decision: Decision, mask: Array, timeout: float) -> tuple[Array, ...]:
+    """The flags of :func:`failure_reasons`, as a tuple of () bools."""
+    probs = jnp.asarray(decision.probs)
+    action = jnp.asarray(decision.action)
+    chosen = jnp.arange(probs.shape[-1]) == action
+    in_range = (action >= 0) & (action < probs.shape[-1])
+    eligible = jnp.any(chosen & jnp.asarray(mask, bool))
+    finite = jnp.all(jnp.isfinite(probs))
+    total = jnp.sum(jnp.where(jnp.isfinite(probs), probs, 0.0))
+    latency = getattr(decision.info, "latency", None)
+    slow = jnp.zeros((), bool) if latency is None else ~(latency <= timeout)
+    return (~in_range,
+            in_range & ~eligible,
+            ~finite,
+            jnp.any(probs < 0),
+            jnp.any((probs > 0) & ~jnp.asarray(mask, bool)),
+            finite & ~(jnp.abs(total - 1.0) <= SUM_TOLERANCE),
+            eligible & finite & ~(jnp.sum(jnp.where(chosen, probs, 0.0)) > 0),
+            slow)
+
+
 def failure_reasons(decision: Decision, mask: Array, timeout: float = math.inf) -> Array:
     """(len(FAILURE_REASONS),) bool: which checks ``decision`` fails, in the order of
     :data:`FAILURE_REASONS`. Each check applies where the ones before it leave it
@@ -105,30 +126,16 @@ def failure_reasons(decision: Decision, mask: Array, timeout: float = math.inf) 
     cannot be reweighted); the latency (``decision.info.latency``, when the info has
     one) is above ``timeout`` (or NaN).
     """
-    probs = jnp.asarray(decision.probs)
-    action = jnp.asarray(decision.action)
-    chosen = jnp.arange(probs.shape[-1]) == action
-    in_range = (action >= 0) & (action < probs.shape[-1])
-    eligible = jnp.any(chosen & jnp.asarray(mask, bool))
-    finite = jnp.all(jnp.isfinite(probs))
-    total = jnp.sum(jnp.where(jnp.isfinite(probs), probs, 0.0))
-    latency = getattr(decision.info, "latency", None)
-    slow = jnp.zeros((), bool) if latency is None else ~(latency <= timeout)
-    return jnp.stack([
-        ~in_range,
-        in_range & ~eligible,
-        ~finite,
-        jnp.any(probs < 0),
-        jnp.any((probs > 0) & ~jnp.asarray(mask, bool)),
-        finite & ~(jnp.abs(total - 1.0) <= SUM_TOLERANCE),
-        eligible & finite & ~(jnp.sum(jnp.where(chosen, probs, 0.0)) > 0),
-        slow,
-    ])
+    return jnp.stack(_reasons(decision, mask, timeout))
 
 
 def decision_failures(decision: Decision, mask: Array, timeout: float = math.inf) -> Array:
-    """() bool: ``decision`` is invalid for any reason of :func:`failure_reasons`."""
-    return jnp.any(failure_reasons(decision, mask, timeout))
+    """() bool: ``decision`` is invalid for any reason of :func:`failure_reasons` (an OR
+    of the flags: a ``jnp.stack`` leaves the engine's batch-last layout)."""
+    failed = jnp.zeros((), bool)
+    for flag in _reasons(decision, mask, timeout):
+        failed = failed | flag
+    return failed
 
 
 def _failed_flag(info) -> Array:

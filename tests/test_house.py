@@ -28,6 +28,7 @@ FORBIDDEN = {
     "envs.engine": ("envs.data", "envs.regret", "estimators"),
     "envs.data": ("envs.regret", "estimators"),
     "envs.regret": ("estimators",),
+    "envs.rollout": ("estimators",),
     "estimators": ("envs.regret",),
 }
 

@@ -22,6 +22,8 @@ OBD = os.path.join(ROOT, "..", "shared", "data", "obd")
 SIM = "study.n_seeds=16 study.n_rounds=300"
 OPE = "study.n_datasets=4 study.n_rows=600 study.n_boot=20 study.truth_contexts=20000"
 GATE = "evaluation.n_boot=50"
+ROLLOUT = ("study.n_seeds=16 study.n_rounds=600 \"rollout.stages=[{name:shadow,rounds:100,"
+           "share:0.0,shadow:true},{name:canary,rounds:200,share:0.1},{name:full,share:1.0}]\"")
 
 # README command -> arguments appended to run it small ("" runs it as written; None: not
 # run here, with the reason in SKIPPED).
@@ -82,6 +84,9 @@ SMALL: dict[str, str] = {
     "'~safety.faults.nan_scores' '~safety.faults.stale' "
     "'~safety.faults.corrupted' '~safety.faults.slow' "
     "'safety.faults.outage.outages=[[400,500]]'",
+    "python scripts/simulate.py experiment=simulate/staged_rollout": ROLLOUT,
+    "python scripts/simulate.py experiment=simulate/staged_rollout "
+    "rollout.rule.kind=sequential": ROLLOUT,
     "python scripts/monitor.py data=logs.parquet": "",
     "python scripts/monitor.py data=obd obd.path=../shared/data/obd": "",
     "python scripts/bench_evaluate.py --numpy": "--rows 5000 --arms 4 --dim 3 --boot 20",

@@ -1,0 +1,487 @@
+"""A staged rollout of a candidate policy against an incumbent, as one policy.
+
+:func:`staged_rollout` runs the playbook's schedule (staging → shadow → canary shares →
+full) inside the policy state, so thousands of rollouts run in one compiled program:
+
+* **Routing.** A user's stable hash ``u = user_hash(context)`` (:func:`bandits.user_hash`)
+  sends them to the candidate when ``u < share`` of the current stage, to the incumbent
+  otherwise. Both policies decide every round from their own noise; the serving branch's
+  decision is served, so ``Decision.probs`` are the system's propensities (the routing
+  is a deterministic function of the context). A candidate decision that fails
+  validation (:func:`bandits.safety.decision_failures`; checked in every stage, so
+  staging catches a broken model before any user sees it) is replaced by the
+  incumbent's and rolls the rollout back at the next round. Rolled back, the incumbent serves every
+  user; at the last stage (full) the candidate does.
+* **Shadow.** In a stage with ``shadow=True`` (share 0) the candidate decides, the
+  incumbent serves: the state counts the decisions on which the two disagree, by
+  *region* (the incumbent's chosen arm), and accumulates the candidate's off-policy
+  value on the incumbent's served decisions with importance weights
+  ``w = π_cand(a|x) / π_inc(a|x)``: IPS ``Σwr/n`` and SNIPS ``Σwr/Σw`` with CLT intervals
+  (:func:`shadow_estimates`). The weight of each decision waits in a ring of
+  ``attribution_window + 1`` slots, keyed by the context's 32-bit hash, until its reward
+  arrives.
+* **Attribution.** ``update`` is not told who served a decision. Shares only grow, so a
+  user with ``u`` below the previous stage's share was on the candidate in both stages
+  and one above the current share on the incumbent in both; rewards of users in the band
+  between are dropped from the statistics for ``attribution_window`` rounds after each
+  stage change (a reward arrives at most that late), so attribution is exact.
+* **Promotion.** Each stage with traffic (0 < share < 1) keeps the count, sum and sum of
+  squares of both branches' rewards on its concurrent traffic. ``confidence``: at the
+  stage's end, promote when the lower ``1 − alpha`` normal bound of the difference of
+  means (candidate − incumbent) exceeds ``−tolerance`` (non-inferiority), otherwise roll
+  back. ``sequential``: every ``look_every`` rounds, the mixture SPRT of Johari, Pekelis
+  and Walsh (normal mixture N(−tolerance, τ²) over the difference, plug-in variances
+  ``V = s²_c/n_c + s²_i/n_i``: ``Λ = sqrt(V/(V+τ²))·exp(τ²(D̂+tol)²/(2V(V+τ²)))``) rolls
+  back as soon as ``Λ ≥ 1/alpha`` with ``D̂ < −tolerance``; the stage promotes at its end
+  when it has not. Either way a guardrail, checked at the same looks, rolls back at once
+  when the candidate's mean reward on the stage falls below ``guard_ratio`` × the
+  incumbent's (the monitor's ``reward_drop`` rule in its cheap form, for positive
+  rewards). Both look only once each branch has ``min_rewards`` rewards on the stage
+  (the plug-in variances of a few rewards are too unreliable). Stages without traffic
+  promote at their end.
+
+Transitions happen at the start of a round (in ``decide`` and again in ``observe``, from
+the same state), so stage ``i`` serves exactly its scheduled rounds and its rule reads
+every reward learnt before the round that ends it.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from statistics import NormalDist
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from bandits.base import Decision, Policy, observed
+from bandits.safety import decision_failures, murmur3_words, user_hash
+from common.errors import ConfigError
+from common.validation import Choice, Range
+
+RULES = ("confidence", "sequential")
+NEVER = -(2**30)  # a round long before the first
+FOREVER = 2**30  # the duration of the last stage
+CANDIDATE, INCUMBENT = 0, 1  # rows of the per-stage statistics
+MOMENTS = 3  # count, sum, sum of squares
+
+
+class Stage(NamedTuple):
+    """One step of the schedule: ``rounds`` long (``None``: until the end, the last stage
+    only), the candidate serving users with hash below ``share``; ``tolerance`` and
+    ``alpha`` override the rule's for this stage; ``shadow``: the candidate decides
+    beside the incumbent (share 0 only)."""
+
+    name: str
+    rounds: int | None
+    share: float
+    tolerance: float | None = None
+    alpha: float | None = None
+    shadow: bool = False
+
+
+class PromotionRule(NamedTuple):
+    """How a stage with traffic ends (see the module docstring)."""
+
+    kind: str = "confidence"
+    alpha: float = 0.05
+    tolerance: float = 0.02
+    look_every: int = 100
+    tau: float = 0.05
+    guard_ratio: float = 0.8
+    min_rewards: int = 100
+
+
+DEFAULT_RULE = PromotionRule()
+
+# The playbook: canary stages of 3,000 rounds, each allowing a smaller shortfall than the
+# one before (tolerances in reward units: they suit rewards whose mean is near 1).
+PLAYBOOK = (Stage("staging", 500, 0.0), Stage("shadow", 1000, 0.0, shadow=True),
+            Stage("canary_5", 3000, 0.05, tolerance=0.15),
+            Stage("canary_10", 3000, 0.10, tolerance=0.10),
+            Stage("canary_20", 3000, 0.20, tolerance=0.05),
+            Stage("canary_50", 3000, 0.50, tolerance=0.02), Stage("full", None, 1.0))
+
+_RULE_RANGES = {"alpha": Range(0.0, 0.5, low_open=True), "tolerance": Range(0.0),
+                "look_every": Range(1, 2**30, integer=True),
+                "tau": Range(0.0, math.inf, low_open=True, high_open=True),
+                "guard_ratio": Range(0.0, 1.0),
+                "min_rewards": Range(2, 2**30, integer=True)}
+
+
+def _check(where: str, spec, value) -> None:
+    try:
+        spec.check(where, value)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def check_rule(rule: PromotionRule, where: str = "staged_rollout.rule") -> PromotionRule:
+    """``rule`` with every field in range; raises ``ConfigError`` naming
+    ``<where>.<field>`` and the value."""
+    _check(f"{where}.kind", Choice(RULES), rule.kind)
+    for key, spec in _RULE_RANGES.items():
+        _check(f"{where}.{key}", spec, getattr(rule, key))
+    return rule
+
+
+def check_stages(stages, where: str = "staged_rollout.stages") -> tuple[Stage, ...]:
+    """The schedule, checked: shares in [0, 1] and not decreasing, a whole number of
+    rounds for every stage but the last, the last at share 1, shadow stages at share 0,
+    overrides in the rule's ranges; errors name ``<where>[i].<key>`` and the value."""
+    stages = tuple(stages)
+    if len(stages) < 2:
+        raise ConfigError(f"{where} needs at least two stages (the last is full), got "
+                          f"{len(stages)}")
+    previous = 0.0
+    for i, stage in enumerate(stages):
+        here, last = f"{where}[{i}]", i == len(stages) - 1
+        _check(f"{here}.share", Range(0.0, 1.0), stage.share)
+        if stage.share < previous:
+            raise ConfigError(f"{here}.share must not be below the previous stage's "
+                              f"{previous!r} (shares only grow), got {stage.share!r}")
+        previous = stage.share
+        if last and stage.share != 1.0:
+            raise ConfigError(f"{here}.share must be 1.0 (the last stage is the full "
+                              f"rollout), got {stage.share!r}")
+        if not last or stage.rounds is not None:
+            _check(f"{here}.rounds", Range(1, FOREVER, integer=True), stage.rounds)
+        if stage.shadow and stage.share != 0.0:
+            raise ConfigError(f"{here}.shadow needs share 0 (the incumbent serves), got "
+                              f"share {stage.share!r}")
+        for key in ("tolerance", "alpha"):
+            if getattr(stage, key) is not None:
+                _check(f"{here}.{key}", _RULE_RANGES[key], getattr(stage, key))
+    return stages
+
+
+class _Schedule(NamedTuple):
+    """The schedule as the program reads it (host arrays, one entry per stage)."""
+
+    shares: np.ndarray  # (S,) float32
+    rounds: np.ndarray  # (S,) int32, FOREVER for the last
+    tolerance: np.ndarray  # (S,) float32
+    z: np.ndarray  # (S,) float32 one-sided normal quantile 1 − alpha
+    log_bound: np.ndarray  # (S,) float32 log(1/alpha), the mixture SPRT's threshold
+    shadow: np.ndarray  # (S,) bool
+
+
+def _schedule(stages: tuple[Stage, ...], rule: PromotionRule) -> _Schedule:
+    alpha = [rule.alpha if s.alpha is None else s.alpha for s in stages]
+    rounds = [FOREVER if s.rounds is None else int(s.rounds) for s in stages]
+    rounds[-1] = FOREVER
+    return _Schedule(np.array([s.share for s in stages], np.float32),
+                     np.array(rounds, np.int32),
+                     np.array([rule.tolerance if s.tolerance is None else s.tolerance
+                               for s in stages], np.float32),
+                     np.array([NormalDist().inv_cdf(1 - a) for a in alpha], np.float32),
+                     np.array([math.log(1 / a) for a in alpha], np.float32),
+                     np.array([s.shadow for s in stages], bool))
+
+
+class StagedState(NamedTuple):
+    """A rollout's state (S stages, K arms, W the attribution window)."""
+
+    candidate: Any
+    incumbent: Any
+    round: Array  # () int32 the next decision's index
+    stage: Array  # () int32 the current stage
+    rolled_back: Array  # () bool
+    rolled_back_at: Array  # () int32 the first round the incumbent served all (-1: never)
+    entered: Array  # (S,) int32 the round each stage began (-1: not reached)
+    started_at: Array  # () int32 the round the current stage began
+    changed_at: Array  # () int32 the round of the last stage change
+    band_low: Array  # () float32 the lowest share in effect within the window
+    stats: Array  # (2, 3) float32 the current stage's count, sum and sum of squares of
+    #   the candidate's and the incumbent's rewards
+    failures: Array  # () int32 the current stage's candidate decisions that failed
+    exposed: Array  # () int32 decisions the candidate served
+    disagreement: Array  # (K, 2) float32 shadow decisions and disagreements by region
+    ope: Array  # (6,) float32 shadow n, Σw, Σwr, Σw²r², Σw², Σw²r
+    pending_hash: Array  # (W + 1,) uint32 the context hash of recent shadow decisions
+    pending_weight: Array  # (W + 1,) float32 their weights (NaN: none)
+
+
+class StagedInfo(NamedTuple):
+    """What :func:`staged_rollout` reports in ``Decision.info``."""
+
+    candidate: Array  # () bool: the candidate served
+    stage: Array  # () int32 the stage of this decision
+    failed: Array  # () bool: the candidate decided for this user and failed validation
+    rolled_back: Array  # () bool
+    disagree: Array  # () bool: candidate's action ≠ incumbent's
+    weight: Array  # () float32 π_cand(a)/π_inc(a) of the incumbent's action
+    region: Array  # () int32 the incumbent's action
+    decisions: Any = ()  # (candidate's, incumbent's) Decision when either observes
+
+
+class _Spec(NamedTuple):
+    candidate: Policy
+    incumbent: Policy
+    incumbent_params: Any
+    split: Any
+    schedule: _Schedule
+    rule: PromotionRule
+    window: int
+    validate: bool
+
+
+def _pick(onehot: Array, values) -> Array:
+    """``values[i]`` for the ``i`` where ``onehot`` is set, as a masked sum."""
+    values = jnp.asarray(values)
+    return jnp.sum(jnp.where(onehot.reshape(onehot.shape + (1,) * (values.ndim - 1)),
+                             values, 0), axis=0)
+
+
+def _vector(*values) -> Array:
+    """A (len(values),) vector of scalars, built with selects (a ``jnp.stack`` leaves the
+    engine's batch-last layout)."""
+    index = jnp.arange(len(values))
+    out = jnp.zeros((len(values),), jnp.float32)
+    for i, v in enumerate(values):
+        out = jnp.where(index == i, jnp.asarray(v, jnp.float32), out)
+    return out
+
+
+def _branch_moments(stats: Array, branch: int):
+    n, total, squares = stats[branch, 0], stats[branch, 1], stats[branch, 2]
+    mean = total / jnp.maximum(n, 1.0)
+    var = (squares - n * mean**2) / jnp.maximum(n - 1.0, 1.0)
+    return n, mean, jnp.maximum(var, 0.0)
+
+
+def _verdict(spec: _Spec, state: StagedState, onehot: Array, t: Array):
+    """(roll back now, the stage's end reached) for the current stage at round ``t``."""
+    sched, rule = spec.schedule, spec.rule
+    start = state.started_at
+    at_end = t >= start + _pick(onehot, sched.rounds)
+    stats = state.stats
+    n_c, m_c, v_c = _branch_moments(stats, CANDIDATE)
+    n_i, m_i, v_i = _branch_moments(stats, INCUMBENT)
+    enough = (n_c >= 2) & (n_i >= 2)
+    diff, var = m_c - m_i, v_c / jnp.maximum(n_c, 1.0) + v_i / jnp.maximum(n_i, 1.0)
+    tol = _pick(onehot, sched.tolerance)
+    look = ((t - start) % rule.look_every == 0) & (t > start)
+    sampled = look & (n_c >= rule.min_rewards) & (n_i >= rule.min_rewards)
+    guard = sampled & (m_c < rule.guard_ratio * m_i)
+    if rule.kind == "confidence":
+        lower = diff - _pick(onehot, sched.z) * jnp.sqrt(var)
+        harm = at_end & ~(enough & (lower > -tol))
+    else:
+        tau2 = jnp.float32(rule.tau**2)
+        v = jnp.maximum(var, 1e-12)
+        log_lr = 0.5 * jnp.log(v / (v + tau2)) + tau2 * (diff + tol)**2 / (2 * v * (v + tau2))
+        harm = sampled & (diff < -tol) & (log_lr >= _pick(onehot, sched.log_bound))
+    traffic = _pick(onehot, sched.shares) > 0
+    failed = state.failures > 0
+    return failed | (traffic & (guard | harm)), at_end
+
+
+def _advance(spec: _Spec, state: StagedState) -> StagedState:
+    """The state at the start of round ``state.round``: the current stage promoted or
+    rolled back when its rule says so."""
+    t = state.round
+    n_stages = spec.schedule.shares.shape[0]
+    index = jnp.arange(n_stages, dtype=jnp.int32)
+    onehot = index == state.stage
+    live = ~state.rolled_back & (state.stage < n_stages - 1)
+    harm, at_end = _verdict(spec, state, onehot, t)
+    back = live & harm
+    promote = live & ~harm & at_end
+    band_open = t - state.changed_at < spec.window
+    share = _pick(onehot, spec.schedule.shares)
+    return state._replace(
+        stage=state.stage + promote.astype(jnp.int32),
+        rolled_back=state.rolled_back | back,
+        rolled_back_at=jnp.where(back, t, state.rolled_back_at),
+        entered=jnp.where(promote & (index == state.stage + 1), t, state.entered),
+        started_at=jnp.where(promote, t, state.started_at),
+        stats=jnp.where(promote, 0.0, state.stats),
+        failures=jnp.where(promote, 0, state.failures),
+        changed_at=jnp.where(promote, t, state.changed_at),
+        band_low=jnp.where(promote & ~band_open, share, state.band_low))
+
+
+def _share(spec: _Spec, state: StagedState) -> Array:
+    onehot = jnp.arange(spec.schedule.shares.shape[0]) == state.stage
+    return jnp.where(state.rolled_back, 0.0, _pick(onehot, spec.schedule.shares))
+
+
+def _decide(spec: _Spec, params, state: StagedState, noise, context, mask) -> Decision:
+    now = _advance(spec, state)
+    mine = spec.candidate.decide(spec.split(params), state.candidate, noise["candidate"],
+                                 context, mask)
+    theirs = spec.incumbent.decide(spec.incumbent_params, state.incumbent,
+                                   noise["incumbent"], context, mask)
+    routed = user_hash(context) < _share(spec, now)
+    failed = jnp.zeros((), bool)
+    if spec.validate:
+        failed = decision_failures(mine, mask) & ~now.rolled_back
+    serve = routed & ~failed
+    chosen = jnp.arange(theirs.probs.shape[-1]) == theirs.action
+    weight = (jnp.sum(jnp.where(chosen, mine.probs, 0.0))
+              / jnp.maximum(jnp.sum(jnp.where(chosen, theirs.probs, 0.0)), 1e-30))
+    observes = spec.candidate.observe is not None or spec.incumbent.observe is not None
+    info = StagedInfo(serve, now.stage, failed, now.rolled_back,
+                      mine.action != theirs.action, weight.astype(jnp.float32),
+                      theirs.action.astype(jnp.int32), (mine, theirs) if observes else ())
+    action = jnp.where(serve, mine.action, theirs.action).astype(jnp.int32)
+    probs = jnp.where(serve, mine.probs, theirs.probs).astype(theirs.probs.dtype)
+    return Decision(action, probs, info)
+
+
+def _context_hash(context: Array) -> Array:
+    """() uint32 MurmurHash3 of the context's float32 bits (the key of pending weights)."""
+    return murmur3_words(jax.lax.bitcast_convert_type(jnp.asarray(context, jnp.float32),
+                                                      jnp.uint32))
+
+
+def _observe(spec: _Spec, params, state: StagedState, noise, context, mask,
+             decision: Decision) -> StagedState:
+    """After round ``state.round``'s decision: the transition ``decide`` saw, the
+    candidate's failures, exposure, shadow disagreement and pending weight recorded, the
+    round counted."""
+    now = _advance(spec, state)
+    info = decision.info
+    n_stages = spec.schedule.shares.shape[0]
+    onehot = jnp.arange(n_stages) == now.stage
+    live = ~now.rolled_back & (now.stage < n_stages - 1)
+    shadow = live & _pick(onehot, spec.schedule.shadow)
+    region = (jnp.arange(now.disagreement.shape[0]) == info.region)[:, None]
+    counts = _vector(1.0, info.disagree)
+    slot = jnp.arange(now.pending_hash.shape[0]) == now.round % now.pending_hash.shape[0]
+    inner = (now.candidate, now.incumbent)
+    if info.decisions:
+        inner = (observed(spec.candidate, spec.split(params), now.candidate,
+                          noise["candidate"], context, mask, info.decisions[0]),
+                 observed(spec.incumbent, spec.incumbent_params, now.incumbent,
+                          noise["incumbent"], context, mask, info.decisions[1]))
+    return now._replace(
+        candidate=inner[0], incumbent=inner[1], round=now.round + 1,
+        failures=now.failures + (live & info.failed).astype(jnp.int32),
+        exposed=now.exposed + info.candidate.astype(jnp.int32),
+        disagreement=now.disagreement + jnp.where(shadow & region, counts, 0.0),
+        pending_hash=jnp.where(slot, _context_hash(context), now.pending_hash),
+        pending_weight=jnp.where(slot, jnp.where(shadow, info.weight, jnp.nan),
+                                 now.pending_weight))
+
+
+def _shadow_terms(state: StagedState, context, reward: Array) -> Array:
+    """(6,) the reward's terms of the shadow estimate, zero unless a pending shadow
+    decision has this context (equal contexts share their mean weight)."""
+    match = (state.pending_hash == _context_hash(context)) & jnp.isfinite(state.pending_weight)
+    found = jnp.sum(match.astype(jnp.float32))
+    w = jnp.sum(jnp.where(match, state.pending_weight, 0.0)) / jnp.maximum(found, 1.0)
+    terms = _vector(1.0, w, w * reward, (w * reward)**2, w * w, w * w * reward)
+    return jnp.where(found > 0, terms, 0.0)
+
+
+def _update(spec: _Spec, params, state: StagedState, context, action, reward
+            ) -> StagedState:
+    """Both policies learn the reward; the current stage's statistics count it for the
+    branch the user's hash says served it, unless it falls in the ambiguous band."""
+    candidate = spec.candidate.update(spec.split(params), state.candidate, context, action,
+                                      reward)
+    incumbent = spec.incumbent.update(spec.incumbent_params, state.incumbent, context,
+                                      action, reward)
+    n_stages = spec.schedule.shares.shape[0]
+    onehot = jnp.arange(n_stages) == state.stage
+    share = _pick(onehot, spec.schedule.shares)
+    u = user_hash(context)
+    ambiguous = ((state.round - 1 - state.changed_at < spec.window) & (u >= state.band_low)
+                 & (u < share))
+    counted = ~state.rolled_back & (state.stage < n_stages - 1) & (share > 0) & ~ambiguous
+    r = jnp.asarray(reward, jnp.float32)
+    moments = _vector(1.0, r, r * r)
+    row = jnp.arange(2) == jnp.where(u < share, CANDIDATE, INCUMBENT)
+    add = counted & row[:, None]
+    return state._replace(candidate=candidate, incumbent=incumbent,
+                          stats=state.stats + jnp.where(add, moments, 0.0),
+                          ope=state.ope + _shadow_terms(state, context, r))
+
+
+def _init(spec: _Spec, params, key) -> StagedState:
+    k_cand, k_inc = (None, None) if key is None else jax.random.split(key)
+    n_stages = spec.schedule.shares.shape[0]
+    zero = jnp.zeros((), jnp.int32)
+    return StagedState(
+        spec.candidate.init(spec.split(params), k_cand),
+        spec.incumbent.init(spec.incumbent_params, k_inc), zero, zero,
+        jnp.zeros((), bool), jnp.full((), -1, jnp.int32),
+        jnp.where(jnp.arange(n_stages) == 0, 0, -1).astype(jnp.int32), zero,
+        jnp.full((), NEVER, jnp.int32), jnp.zeros((), jnp.float32),
+        jnp.zeros((2, MOMENTS), jnp.float32), zero, zero,
+        jnp.zeros((spec.candidate.n_arms, 2), jnp.float32),
+        jnp.zeros((6,), jnp.float32), jnp.zeros((spec.window + 1,), jnp.uint32),
+        jnp.full((spec.window + 1,), jnp.nan, jnp.float32))
+
+
+def _draw(spec: _Spec, params, key) -> dict:
+    k_cand, k_inc = jax.random.split(key)
+    return {"candidate": spec.candidate.draw(spec.split(params), k_cand),
+            "incumbent": spec.incumbent.draw(spec.incumbent_params, k_inc)}
+
+
+def staged_rollout(candidate: Policy, incumbent: Policy, stages=PLAYBOOK,
+                   rule: PromotionRule = DEFAULT_RULE, attribution_window: int = 0,
+                   incumbent_params=None, validate: bool = True, name: str | None = None
+                   ) -> Policy:
+    """``candidate`` rolled out against ``incumbent`` along ``stages`` (see the module
+    docstring): one policy whose state is the rollout.
+
+    Args:
+        candidate: the new policy; its params are the wrapper's (a grid sweeps it).
+        incumbent: the policy in production, with fixed params.
+        stages: the schedule, :class:`Stage` s (default :data:`PLAYBOOK`), checked by
+            :func:`check_stages`.
+        rule: how a stage with traffic ends (:class:`PromotionRule`, :func:`check_rule`).
+        attribution_window: the latest a reward arrives, in rounds (0: in its own
+            round); rewards of the ambiguous band are dropped that long after a change.
+        incumbent_params: the incumbent's fixed params (default its defaults).
+        validate: check every candidate decision (:func:`bandits.safety.decision_failures`;
+            a failure is served by the incumbent and rolls back); ``False`` for a
+            candidate known to be valid, which compiles and runs faster.
+        name: ``"staged_<candidate>_<incumbent>"`` by default.
+
+    Returns:
+        A policy with the candidate's params, state :class:`StagedState` and
+        ``Decision.info`` :class:`StagedInfo`. Both policies learn from every reward.
+    """
+    stages = check_stages(stages)
+    rule = check_rule(PromotionRule(*rule))
+    _check("staged_rollout.attribution_window", Range(0, 2**20, integer=True),
+           attribution_window)
+    if (incumbent.n_arms, incumbent.dim) != (candidate.n_arms, candidate.dim):
+        raise ConfigError(f"staged_rollout.incumbent {incumbent.name!r} has n_arms="
+                          f"{incumbent.n_arms}, dim={incumbent.dim}; candidate "
+                          f"{candidate.name!r} has n_arms={candidate.n_arms}, "
+                          f"dim={candidate.dim}")
+    fixed = incumbent.default_params if incumbent_params is None else incumbent_params
+    spec = _Spec(candidate, incumbent, fixed, lambda params: params,
+                 _schedule(stages, rule), rule, int(attribution_window), bool(validate))
+    return Policy(name or f"staged_{candidate.name}_{incumbent.name}", candidate.n_arms,
+                  candidate.dim, candidate.default_params, partial(_init, spec),
+                  partial(_draw, spec), partial(_decide, spec), partial(_update, spec),
+                  partial(_observe, spec))
+
+
+def shadow_estimates(ope, z: float = 1.959964) -> dict[str, np.ndarray]:
+    """The candidate's off-policy value from the shadow sums ``ope`` (..., 6) (host):
+    ``n``, ``ips`` = Σwr/n and ``snips`` = Σwr/Σw, each with its CLT standard error
+    (``*_se``; SNIPS by the delta method, ``sqrt(Σw²(r − V̂)²)/Σw``) and the interval
+    ``*_low``, ``*_high`` at ``±z`` standard errors (NaN without shadow rewards)."""
+    o = np.asarray(ope, np.float64)
+    n, sw, swr, sw2r2, sw2, sw2r = (o[..., i] for i in range(6))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ips = swr / n
+        ips_se = np.sqrt(np.maximum(sw2r2 / n - ips**2, 0.0) / np.maximum(n - 1, 1))
+        snips = swr / sw
+        snips_se = np.sqrt(np.maximum(sw2r2 - 2 * snips * sw2r + snips**2 * sw2, 0.0)) / sw
+    out = {"n": n, "ips": ips, "ips_se": ips_se, "snips": snips, "snips_se": snips_se}
+    for key in ("ips", "snips"):
+        out[f"{key}_low"] = out[key] - z * out[f"{key}_se"]
+        out[f"{key}_high"] = out[key] + z * out[f"{key}_se"]
+    return out
