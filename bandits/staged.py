@@ -16,10 +16,10 @@ full) inside the policy state, so thousands of rollouts run in one compiled prog
   incumbent serves: the state counts the decisions on which the two disagree, by
   *region* (the incumbent's chosen arm), and accumulates the candidate's off-policy
   value on the incumbent's served decisions with importance weights
-  ``w = π_cand(a|x) / π_inc(a|x)``: IPS ``Σwr/n`` and SNIPS ``Σwr/Σw`` with CLT intervals
-  (:func:`shadow_estimates`). The weight of each decision waits in a ring of
-  ``attribution_window + 1`` slots, keyed by the context's 32-bit hash, until its reward
-  arrives.
+  ``w = π_cand(a|x) / π_inc(a|x)``: IPS, SNIPS and doubly robust (DR, with a predictable
+  per-arm mean reward model) with CLT intervals (:func:`shadow_estimates`). Each
+  decision's weight and DR baseline wait in a ring keyed by the context's hash until its
+  reward arrives (:mod:`bandits.staged_shadow`).
 * **Attribution.** ``update`` is not told who served a decision. Shares only grow, so a
   user with ``u`` below the previous stage's share was on the candidate in both stages
   and one above the current share on the incumbent in both; rewards of users in the band
@@ -58,7 +58,16 @@ import numpy as np
 from jax import Array
 
 from bandits.base import Decision, Policy, observed
-from bandits.safety import decision_failures, murmur3_words, user_hash
+from bandits.safety import decision_failures, user_hash
+from bandits.staged_shadow import (
+    N_OPE,
+    context_hash,
+    decision_terms,
+    learn_reward,
+    shadow_terms,
+    vector,
+)
+from bandits.staged_shadow import shadow_estimates as shadow_estimates
 from common.errors import ConfigError
 from common.validation import Choice, Range
 
@@ -200,9 +209,11 @@ class StagedState(NamedTuple):
     failures: Array  # () int32 the current stage's candidate decisions that failed
     exposed: Array  # () int32 decisions the candidate served
     disagreement: Array  # (K, 2) float32 shadow decisions and disagreements by region
-    ope: Array  # (6,) float32 shadow n, Σw, Σwr, Σw²r², Σw², Σw²r
+    ope: Array  # (8,) float32 shadow n, Σw, Σwr, Σw²r², Σw², Σw²r, Σdr, Σdr²
     pending_hash: Array  # (W + 1,) uint32 the context hash of recent shadow decisions
     pending_weight: Array  # (W + 1,) float32 their weights (NaN: none)
+    pending_baseline: Array  # (W + 1,) float32 their DR baselines (NaN: none)
+    arm_rewards: Array  # (K, 2) float32 count and sum of shadow rewards per served arm
 
 
 class StagedInfo(NamedTuple):
@@ -214,6 +225,7 @@ class StagedInfo(NamedTuple):
     rolled_back: Array  # () bool
     disagree: Array  # () bool: candidate's action ≠ incumbent's
     weight: Array  # () float32 π_cand(a)/π_inc(a) of the incumbent's action
+    baseline: Array  # () float32 the DR baseline Σ_a π_cand(a) q̂(a) − weight·q̂(action)
     region: Array  # () int32 the incumbent's action
     decisions: Any = ()  # (candidate's, incumbent's) Decision when either observes
 
@@ -234,16 +246,6 @@ def _pick(onehot: Array, values) -> Array:
     values = jnp.asarray(values)
     return jnp.sum(jnp.where(onehot.reshape(onehot.shape + (1,) * (values.ndim - 1)),
                              values, 0), axis=0)
-
-
-def _vector(*values) -> Array:
-    """A (len(values),) vector of scalars, built with selects (a ``jnp.stack`` leaves the
-    engine's batch-last layout)."""
-    index = jnp.arange(len(values))
-    out = jnp.zeros((len(values),), jnp.float32)
-    for i, v in enumerate(values):
-        out = jnp.where(index == i, jnp.asarray(v, jnp.float32), out)
-    return out
 
 
 def _branch_moments(stats: Array, branch: int):
@@ -321,29 +323,22 @@ def _decide(spec: _Spec, params, state: StagedState, noise, context, mask) -> De
     if spec.validate:
         failed = decision_failures(mine, mask) & ~now.rolled_back
     serve = routed & ~failed
-    chosen = jnp.arange(theirs.probs.shape[-1]) == theirs.action
-    weight = (jnp.sum(jnp.where(chosen, mine.probs, 0.0))
-              / jnp.maximum(jnp.sum(jnp.where(chosen, theirs.probs, 0.0)), 1e-30))
+    weight, baseline = decision_terms(now.arm_rewards, mine.probs, theirs.probs,
+                                      theirs.action)
     observes = spec.candidate.observe is not None or spec.incumbent.observe is not None
     info = StagedInfo(serve, now.stage, failed, now.rolled_back,
-                      mine.action != theirs.action, weight.astype(jnp.float32),
+                      mine.action != theirs.action, weight, baseline,
                       theirs.action.astype(jnp.int32), (mine, theirs) if observes else ())
     action = jnp.where(serve, mine.action, theirs.action).astype(jnp.int32)
     probs = jnp.where(serve, mine.probs, theirs.probs).astype(theirs.probs.dtype)
     return Decision(action, probs, info)
 
 
-def _context_hash(context: Array) -> Array:
-    """() uint32 MurmurHash3 of the context's float32 bits (the key of pending weights)."""
-    return murmur3_words(jax.lax.bitcast_convert_type(jnp.asarray(context, jnp.float32),
-                                                      jnp.uint32))
-
-
 def _observe(spec: _Spec, params, state: StagedState, noise, context, mask,
              decision: Decision) -> StagedState:
     """After round ``state.round``'s decision: the transition ``decide`` saw, the
-    candidate's failures, exposure, shadow disagreement and pending weight recorded, the
-    round counted."""
+    candidate's failures, exposure, shadow disagreement, pending weight and baseline
+    recorded, the round counted."""
     now = _advance(spec, state)
     info = decision.info
     n_stages = spec.schedule.shares.shape[0]
@@ -351,7 +346,7 @@ def _observe(spec: _Spec, params, state: StagedState, noise, context, mask,
     live = ~now.rolled_back & (now.stage < n_stages - 1)
     shadow = live & _pick(onehot, spec.schedule.shadow)
     region = (jnp.arange(now.disagreement.shape[0]) == info.region)[:, None]
-    counts = _vector(1.0, info.disagree)
+    counts = vector(1.0, info.disagree)
     slot = jnp.arange(now.pending_hash.shape[0]) == now.round % now.pending_hash.shape[0]
     inner = (now.candidate, now.incumbent)
     if info.decisions:
@@ -364,25 +359,18 @@ def _observe(spec: _Spec, params, state: StagedState, noise, context, mask,
         failures=now.failures + (live & info.failed).astype(jnp.int32),
         exposed=now.exposed + info.candidate.astype(jnp.int32),
         disagreement=now.disagreement + jnp.where(shadow & region, counts, 0.0),
-        pending_hash=jnp.where(slot, _context_hash(context), now.pending_hash),
+        pending_hash=jnp.where(slot, context_hash(context), now.pending_hash),
         pending_weight=jnp.where(slot, jnp.where(shadow, info.weight, jnp.nan),
-                                 now.pending_weight))
-
-
-def _shadow_terms(state: StagedState, context, reward: Array) -> Array:
-    """(6,) the reward's terms of the shadow estimate, zero unless a pending shadow
-    decision has this context (equal contexts share their mean weight)."""
-    match = (state.pending_hash == _context_hash(context)) & jnp.isfinite(state.pending_weight)
-    found = jnp.sum(match.astype(jnp.float32))
-    w = jnp.sum(jnp.where(match, state.pending_weight, 0.0)) / jnp.maximum(found, 1.0)
-    terms = _vector(1.0, w, w * reward, (w * reward)**2, w * w, w * w * reward)
-    return jnp.where(found > 0, terms, 0.0)
+                                 now.pending_weight),
+        pending_baseline=jnp.where(slot, jnp.where(shadow, info.baseline, jnp.nan),
+                                   now.pending_baseline))
 
 
 def _update(spec: _Spec, params, state: StagedState, context, action, reward
             ) -> StagedState:
     """Both policies learn the reward; the current stage's statistics count it for the
-    branch the user's hash says served it, unless it falls in the ambiguous band."""
+    branch the user's hash says served it, unless it falls in the ambiguous band; a shadow
+    decision's reward adds its off-policy terms and feeds the DR reward model."""
     candidate = spec.candidate.update(spec.split(params), state.candidate, context, action,
                                       reward)
     incumbent = spec.incumbent.update(spec.incumbent_params, state.incumbent, context,
@@ -395,12 +383,15 @@ def _update(spec: _Spec, params, state: StagedState, context, action, reward
                  & (u < share))
     counted = ~state.rolled_back & (state.stage < n_stages - 1) & (share > 0) & ~ambiguous
     r = jnp.asarray(reward, jnp.float32)
-    moments = _vector(1.0, r, r * r)
+    moments = vector(1.0, r, r * r)
     row = jnp.arange(2) == jnp.where(u < share, CANDIDATE, INCUMBENT)
     add = counted & row[:, None]
+    terms, shadow = shadow_terms(state.pending_hash, state.pending_weight,
+                                 state.pending_baseline, context, r)
     return state._replace(candidate=candidate, incumbent=incumbent,
                           stats=state.stats + jnp.where(add, moments, 0.0),
-                          ope=state.ope + _shadow_terms(state, context, r))
+                          ope=state.ope + terms,
+                          arm_rewards=learn_reward(state.arm_rewards, shadow, action, r))
 
 
 def _init(spec: _Spec, params, key) -> StagedState:
@@ -415,8 +406,10 @@ def _init(spec: _Spec, params, key) -> StagedState:
         jnp.full((), NEVER, jnp.int32), jnp.zeros((), jnp.float32),
         jnp.zeros((2, MOMENTS), jnp.float32), zero, zero,
         jnp.zeros((spec.candidate.n_arms, 2), jnp.float32),
-        jnp.zeros((6,), jnp.float32), jnp.zeros((spec.window + 1,), jnp.uint32),
-        jnp.full((spec.window + 1,), jnp.nan, jnp.float32))
+        jnp.zeros((N_OPE,), jnp.float32), jnp.zeros((spec.window + 1,), jnp.uint32),
+        jnp.full((spec.window + 1,), jnp.nan, jnp.float32),
+        jnp.full((spec.window + 1,), jnp.nan, jnp.float32),
+        jnp.zeros((spec.candidate.n_arms, 2), jnp.float32))
 
 
 def _draw(spec: _Spec, params, key) -> dict:
@@ -467,21 +460,3 @@ def staged_rollout(candidate: Policy, incumbent: Policy, stages=PLAYBOOK,
                   partial(_draw, spec), partial(_decide, spec), partial(_update, spec),
                   partial(_observe, spec))
 
-
-def shadow_estimates(ope, z: float = 1.959964) -> dict[str, np.ndarray]:
-    """The candidate's off-policy value from the shadow sums ``ope`` (..., 6) (host):
-    ``n``, ``ips`` = Σwr/n and ``snips`` = Σwr/Σw, each with its CLT standard error
-    (``*_se``; SNIPS by the delta method, ``sqrt(Σw²(r − V̂)²)/Σw``) and the interval
-    ``*_low``, ``*_high`` at ``±z`` standard errors (NaN without shadow rewards)."""
-    o = np.asarray(ope, np.float64)
-    n, sw, swr, sw2r2, sw2, sw2r = (o[..., i] for i in range(6))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ips = swr / n
-        ips_se = np.sqrt(np.maximum(sw2r2 / n - ips**2, 0.0) / np.maximum(n - 1, 1))
-        snips = swr / sw
-        snips_se = np.sqrt(np.maximum(sw2r2 - 2 * snips * sw2r + snips**2 * sw2, 0.0)) / sw
-    out = {"n": n, "ips": ips, "ips_se": ips_se, "snips": snips, "snips_se": snips_se}
-    for key in ("ips", "snips"):
-        out[f"{key}_low"] = out[key] - z * out[f"{key}_se"]
-        out[f"{key}_high"] = out[key] + z * out[f"{key}_se"]
-    return out

@@ -9,9 +9,9 @@ leaves (G, S, ...): G lifts, S seeds) and the engine's cumulative regret, on the
 * regret: expected reward lost against serving the better of the two policies to every
   user from the first round, ``Σ_t (max(v_cand, v_inc) − μ(a_t))`` (the engine's regret
   against the best arm, less ``T·(μ* − max(v_cand, v_inc))``);
-* the shadow stage's off-policy estimate of the candidate (SNIPS, 95% CLT interval) and
-  its coverage of the true value, and the share of shadow decisions on which the
-  candidate and the incumbent disagree.
+* the shadow stage's off-policy estimates of the candidate (SNIPS and doubly robust, each
+  with its 95% CLT interval) and their coverage of the true value, and the share of
+  shadow decisions on which the candidate and the incumbent disagree.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bandits.staged import shadow_estimates
+from bandits.staged_shadow import shadow_estimates
 
 FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 Z95 = 1.959964
@@ -53,6 +53,8 @@ def per_rollout(rollout, n_stages: int, best_mean: float, better_values: np.ndar
         "regret": rollout.final_regret - n_rounds * (best_mean - better_values[:, None]),
         "shadow_snips": shadow["snips"], "shadow_low": shadow["snips_low"],
         "shadow_high": shadow["snips_high"], "shadow_n": shadow["n"],
+        "shadow_dr": shadow["dr"], "shadow_dr_low": shadow["dr_low"],
+        "shadow_dr_high": shadow["dr_high"],
         "disagreement": disagreement[..., 1] / np.maximum(disagreement[..., 0], 1.0),
     }
 
@@ -64,6 +66,17 @@ def _quantiles(x: np.ndarray) -> dict[str, float | None]:
     return {"median": float(q50), "q10": float(q10), "q90": float(q90)}
 
 
+def _coverage(estimate: np.ndarray, low: np.ndarray, high: np.ndarray, truth: float
+              ) -> tuple[float | None, float | None]:
+    """(mean estimate, share of intervals covering ``truth``) over the rollouts with an
+    estimate; ``(None, None)`` without any."""
+    finite = np.isfinite(estimate)
+    if not finite.any():
+        return None, None
+    covered = (low <= truth) & (truth <= high)
+    return float(estimate[finite].mean()), float(covered[finite].mean())
+
+
 def lift_row(lift: float, values: tuple[float, float], out: dict[str, np.ndarray], g: int,
              stage_names: list[str]) -> dict[str, Any]:
     """The outcome rates of lift ``g`` across its rollouts; ``values`` are the
@@ -73,8 +86,10 @@ def lift_row(lift: float, values: tuple[float, float], out: dict[str, np.ndarray
     ship_lo, ship_hi = wilson(shipped.sum(), n)
     back_lo, back_hi = wilson(back.sum(), n)
     truth = values[0]
-    finite = np.isfinite(out["shadow_snips"][g])
-    covered = (out["shadow_low"][g] <= truth) & (truth <= out["shadow_high"][g])
+    snips_mean, snips_coverage = _coverage(out["shadow_snips"][g], out["shadow_low"][g],
+                                           out["shadow_high"][g], truth)
+    dr_mean, dr_coverage = _coverage(out["shadow_dr"][g], out["shadow_dr_low"][g],
+                                     out["shadow_dr_high"][g], truth)
     blocked_at = {name: int(np.sum(back & (out["stage"][g] == i)))
                   for i, name in enumerate(stage_names)}
     return {
@@ -88,9 +103,8 @@ def lift_row(lift: float, values: tuple[float, float], out: dict[str, np.ndarray
         "exposed_mean": float(out["exposed"][g].mean()),
         "exposed_bad_mean": float(out["exposed"][g].mean()) if lift < 0 else 0.0,
         "rolled_back_in": {k: v for k, v in blocked_at.items() if v},
-        "shadow_snips_mean": float(out["shadow_snips"][g][finite].mean())
-        if finite.any() else None,
-        "shadow_ci95_coverage": float(covered[finite].mean()) if finite.any() else None,
+        "shadow_snips_mean": snips_mean, "shadow_ci95_coverage": snips_coverage,
+        "shadow_dr_mean": dr_mean, "shadow_dr_ci95_coverage": dr_coverage,
         "shadow_disagreement": float(out["disagreement"][g].mean()),
     }
 

@@ -14,7 +14,7 @@ from envs.rollout.plots import plot
 
 HEADER = ["true lift", "P(full)", "P(rolled back)", "wrong call", "rounds to full: median "
           "[10%, 90%]", "regret", "users on candidate", "shadow SNIPS (coverage)",
-          "shadow disagreement"]
+          "shadow DR (coverage)", "shadow disagreement"]
 
 
 def _pct(p: float, ci=None) -> str:
@@ -22,19 +22,24 @@ def _pct(p: float, ci=None) -> str:
     return text if ci is None else f"{text} [{ci[0]:.1%}, {ci[1]:.1%}]"
 
 
+def _estimate(mean: float | None, truth: float, coverage: float | None) -> str:
+    return "–" if mean is None else f"{mean:.3f} vs {truth:.3f} ({coverage:.0%})"
+
+
 def _row(r: dict[str, Any]) -> list[str]:
     q = r["rounds_to_full"]
     to_full = "–" if q["median"] is None else (f"{q['median']:.0f} [{q['q10']:.0f}, "
                                                f"{q['q90']:.0f}]")
-    shadow = "–" if r["shadow_snips_mean"] is None else (
-        f"{r['shadow_snips_mean']:.3f} vs {r['value_candidate']:.3f} "
-        f"({r['shadow_ci95_coverage']:.0%})")
     wrong = ("ships worse " if r["lift"] < 0 else "blocks better " if r["lift"] > 0
              else "") + (f"{r['p_wrong']:.1%}" if r["lift"] else "–")
     return [f"{r['lift']:+.0%}", _pct(r["p_full"], r["p_full_ci95"]),
             _pct(r["p_rollback"], r["p_rollback_ci95"]), wrong, to_full,
             f"{r['regret_mean']:.1f} ± {1.96 * (r['regret_se'] or 0):.1f}",
-            f"{r['exposed_mean']:.0f}", shadow, f"{r['shadow_disagreement']:.3f}"]
+            f"{r['exposed_mean']:.0f}",
+            _estimate(r["shadow_snips_mean"], r["value_candidate"], r["shadow_ci95_coverage"]),
+            _estimate(r["shadow_dr_mean"], r["value_candidate"],
+                      r["shadow_dr_ci95_coverage"]),
+            f"{r['shadow_disagreement']:.3f}"]
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -58,8 +63,9 @@ def markdown(summary: dict[str, Any]) -> str:
         "P(·): share of rollouts with its 95% Wilson interval. Regret: expected reward lost "
         "against serving the better policy to everyone (mean ± 95%). Users on candidate: "
         "decisions it served (for a negative lift, users exposed to a worse policy). "
-        "Shadow: the candidate's SNIPS value from the incumbent's shadow traffic, its true "
-        "value and how often the 95% CLT interval covered it.",
+        "Shadow: the candidate's SNIPS and doubly robust (DR; per-arm mean reward model, "
+        "fitted on rewards learnt before each decision) values from the incumbent's "
+        "shadow traffic, its true value and how often the 95% CLT interval covered it.",
         "",
         f"Time: {timing['wall_s']:.1f} s in all ({timing['compile_s']:.1f} s compiling, "
         f"{timing['run_s']:.1f} s running, {timing['lane_rounds_per_s'] / 1e6:.1f} M "
