@@ -58,6 +58,11 @@ def _checked(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], RolloutConfig, Fee
     for key in ("n_seeds", "n_rounds"):
         if key not in study:
             raise ConfigError(f"study.{key} is required")
+    if cfg.get("drift") is not None:
+        raise ConfigError("drift must be null in the staged-rollout study: its outcomes are "
+                          "judged by each candidate's exact lift on a stationary world; to "
+                          "roll out on a drifting world, run bandits.staged_rollout through "
+                          "envs.engine.simulate on envs.make_drift(...)")
     return dict(study), rollout_from_config(cfg.get("rollout"), study["n_rounds"]), \
         _feedback(cfg)
 

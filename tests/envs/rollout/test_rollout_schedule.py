@@ -72,3 +72,7 @@ def test_the_study_dispatch_checks_before_compiling():
     cfg["rollout"] = _cfg()
     with pytest.raises(ConfigError, match="one feedback setting per key"):
         run_study(cfg)
+    cfg["feedback"] = None
+    cfg["drift"] = {"name": "abrupt", "rate": 0.001}
+    with pytest.raises(ConfigError, match="drift must be null in the staged-rollout study"):
+        run_study(cfg)
