@@ -2,7 +2,8 @@
 surely it fires after an injected incident, for every threshold at once.
 
 ``python scripts/simulate.py experiment=simulate/alerts`` runs one policy on one world
-with the monitor of the ``monitor`` config in every lane (thresholds given as lists are
+with the monitor of the ``monitor`` config in every lane and the study's ``feedback``
+(delays, refresh cadence) (thresholds given as lists are
 evaluated in the same program), first healthy, then once per incident, each starting at
 ``alerts.incident_round``:
 
@@ -32,6 +33,7 @@ from envs.engine.driver import EngineOptions, simulate
 from envs.monitor import monitor_spec
 from envs.monitor.online import LaneMonitor
 from envs.regret.alerts_report import rule_rows, write_alerts
+from envs.regret.study import feedback_of
 from envs.worlds import registry as env_registry
 
 INCIDENTS = ("world_change", "context_shift", "broken_model", "exploration_collapse",
@@ -64,6 +66,10 @@ def check_alerts(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if cfg.get("drift") is not None:
         raise ConfigError("drift must be null in an alerts study: its incidents are the "
                           "changes of the world (alerts.incidents)")
+    swept = {k: v for k, v in (cfg.get("sweep") or {}).items() if v is not None}
+    if swept:
+        raise ConfigError(f"an alerts study sweeps thresholds in its rules (a list in "
+                          f"`when`), not sweep: got sweep keys {sorted(swept)}")
     if len(cfg.get("bandit") or {}) != 1:
         raise ConfigError(f"an alerts study runs one bandit, got "
                           f"{list(cfg.get('bandit') or {})}")
@@ -90,12 +96,13 @@ def incident_setup(kind: str, policy, world, at: int, jump_size: float):
     return bandits.faulty(policy, **faults, name=policy.name), world
 
 
-def _run(policy, world, spec, watch_from: int, study: Mapping[str, Any], label: str):
+def _run(policy, world, spec, watch_from: int, study: Mapping[str, Any], label: str,
+         feedback=None):
     """One monitored run: every seed's alert results (``Rollout.alerts``)."""
     if study.get("progress", False):
         print(f"{label}:", flush=True)
     rollout = simulate(policy, world, n_rounds=study["n_rounds"], n_seeds=study["n_seeds"],
-                       seed=study.get("seed", 0),
+                       seed=study.get("seed", 0), feedback=feedback,
                        monitor=LaneMonitor(spec, world.n_arms, world.dim, watch_from),
                        options=EngineOptions(layout=study.get("layout", "lanes")),
                        progress=study.get("progress", False))
@@ -113,10 +120,11 @@ def run(cfg: Mapping[str, Any], out_dir: str | None = None,
     bandits.validate(bname, dict(hyper or {}))
     policy = bandits.make(bname, world.n_arms, world.dim, **dict(hyper or {}))
     study, at = cfg["study"], settings["incident_round"]
-    results = {"healthy": _run(policy, world, spec, 0, study, "healthy")}
+    feedback = feedback_of(cfg)
+    results = {"healthy": _run(policy, world, spec, 0, study, "healthy", feedback)}
     for kind in settings["incidents"]:
         p, w = incident_setup(kind, policy, world, at, settings["jump_size"])
-        results[kind] = _run(p, w, spec, at, study, kind)
+        results[kind] = _run(p, w, spec, at, study, kind, feedback)
     summary = {"policy": bname, "hyperparameters": dict(hyper or {}), "env": world.name,
                "n_seeds": study["n_seeds"], "n_rounds": study["n_rounds"],
                "incident_round": at, "incidents": settings["incidents"],

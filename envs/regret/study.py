@@ -70,7 +70,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if isinstance(env, DriftWorld):
         env.check_horizon(cfg["study"]["n_rounds"])
     _check_sweep(_swept(cfg), list(cfg["bandit"]), _drift_knobs(env))
-    _feedback(cfg)
+    feedback_of(cfg)
     _check_drift_sweep(cfg, env)
     _monitor(cfg)
     tracking.validate(cfg.get("logger"))
@@ -186,7 +186,7 @@ def _feedback_source(cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return "env.", dict(world)
 
 
-def _feedback(cfg: Mapping[str, Any], sweep: Mapping[str, list] | None = None) -> Feedback:
+def feedback_of(cfg: Mapping[str, Any], sweep: Mapping[str, list] | None = None) -> Feedback:
     """The feedback of the study or of its world (:func:`_feedback_source`), with the
     swept feedback settings as lists when ``sweep`` gives the grid's columns; checked,
     every value (errors name ``env.feedback.<key>`` for the world's)."""
@@ -235,7 +235,7 @@ def _grid(policy, cfg: Mapping[str, Any]) -> tuple[Any, Feedback, World]:
     params = policy.default_params._replace(**{
         k: np.array(v, np.float32) for k, v in cols.items()
         if k in policy.default_params._fields})
-    return (params, _feedback(cfg, {k: v for k, v in cols.items() if k in FEEDBACK_NUMERIC}),
+    return (params, feedback_of(cfg, {k: v for k, v in cols.items() if k in FEEDBACK_NUMERIC}),
             _make_world(cfg["env"], _drift_config(cfg, cols)))
 
 

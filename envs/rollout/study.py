@@ -58,6 +58,10 @@ def _checked(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], RolloutConfig, Fee
     for key in ("n_seeds", "n_rounds"):
         if key not in study:
             raise ConfigError(f"study.{key} is required")
+    swept = {k: v for k, v in (cfg.get("sweep") or {}).items() if v is not None}
+    if swept:
+        raise ConfigError(f"the staged-rollout study's grid is rollout.lifts; sweep is not "
+                          f"read, got sweep keys {sorted(swept)}")
     if cfg.get("drift") is not None:
         raise ConfigError("drift must be null in the staged-rollout study: its outcomes are "
                           "judged by each candidate's exact lift on a stationary world; to "

@@ -102,6 +102,7 @@ def test_a_broken_model_is_detected_on_95_percent_of_seeds_within_1000_rounds():
     ({"alerts": {"incident_round": 10}}, "alerts.jump_size is required"),
     ({"drift": {"name": "abrupt"}}, "drift must be null"),
     ({"bandit": {"ucb1": {}, "lin_ucb": {}}}, "one bandit"),
+    ({"sweep": {"epsilon": [0.1, 0.2]}}, "not sweep: got sweep keys ['epsilon']"),
 ])
 def test_bad_study_configs_stop_with_the_key(change, message):
     cfg = {"study": {"n_rounds": 1000}, "bandit": {"lin_eps_greedy": {}},

@@ -76,3 +76,7 @@ def test_the_study_dispatch_checks_before_compiling():
     cfg["drift"] = {"name": "abrupt", "rate": 0.001}
     with pytest.raises(ConfigError, match="drift must be null in the staged-rollout study"):
         run_study(cfg)
+    cfg["drift"] = None
+    cfg["sweep"] = {"alpha": [1, 2]}
+    with pytest.raises(ConfigError, match="sweep is not read"):
+        run_study(cfg)
