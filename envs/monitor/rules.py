@@ -144,6 +144,16 @@ def parse_when(where: str, when: Any) -> tuple[str, str, tuple[float, ...], bool
     return kpi, op, thresholds, relative
 
 
+def _check_keys(where: str, value: Any, allowed: tuple[str, ...]) -> None:
+    """``value`` is a mapping whose keys are among ``allowed``."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping with keys {', '.join(allowed)}, got "
+                          f"{value!r}")
+    for key in value:
+        if key not in allowed:
+            raise ConfigError(f"{where} has no key {key!r}; allowed: {', '.join(allowed)}")
+
+
 def _multiple(where: str, value: Any, hop: int, low: int) -> int:
     """``value`` as an int after checking it is a multiple of ``hop``, at least ``low``."""
     try:
@@ -160,12 +170,7 @@ def _multiple(where: str, value: Any, hop: int, low: int) -> int:
 def parse_rule(name: str, rule: Any, hop: int, where: str = "monitor.rules") -> AlertRule:
     """One rule of ``monitor.rules`` (``name: {when, window, for, severity}``)."""
     at = f"{where}.{name}"
-    if not isinstance(rule, Mapping):
-        raise ConfigError(f"{at} must be a mapping with keys {', '.join(RULE_KEYS)}, got "
-                          f"{rule!r}")
-    for key in rule:
-        if key not in RULE_KEYS:
-            raise ConfigError(f"{at} has no key {key!r}; allowed: {', '.join(RULE_KEYS)}")
+    _check_keys(at, rule, RULE_KEYS)
     for key in ("when", "window"):
         if rule.get(key) is None:
             raise ConfigError(f"{at}.{key} is required (e.g. {at}.when=\"max_share > 0.9\" "
@@ -189,9 +194,7 @@ def _spec_numbers(cfg: Mapping[str, Any], where: str) -> tuple[int, int, float |
         reference = check_int(f"{where}.reference", cfg.get("reference"), 1)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    if reference < hop:
-        raise ConfigError(f"{where}.reference must be at least {where}.hop={hop} (one "
-                          f"evaluation's rounds), got {reference}")
+    _multiple(f"{where}.reference", reference, hop, 1)
     baseline = cfg.get("baseline")
     if baseline is not None:
         try:
@@ -207,12 +210,7 @@ def _spec_numbers(cfg: Mapping[str, Any], where: str) -> tuple[int, int, float |
 def monitor_spec(cfg: Mapping[str, Any] | None, where: str = "monitor") -> MonitorSpec:
     """The :class:`MonitorSpec` of a config mapping (``conf/monitor/default.yaml``);
     raises ``ConfigError`` naming the key and the value on anything wrong."""
-    if not isinstance(cfg, Mapping):
-        raise ConfigError(f"{where} must be a mapping with keys {', '.join(SPEC_KEYS)}, got "
-                          f"{cfg!r}")
-    for key in cfg:
-        if key not in SPEC_KEYS:
-            raise ConfigError(f"{where} has no key {key!r}; allowed: {', '.join(SPEC_KEYS)}")
+    _check_keys(where, cfg, SPEC_KEYS)
     hop, reference, baseline = _spec_numbers(cfg, where)
     rules = cfg.get("rules")
     if not isinstance(rules, Mapping) or not rules:

@@ -140,7 +140,7 @@ def test_vectorised_windows_match_a_loop_over_the_definitions(monkeypatch):
                                   propensity=rng.uniform(0.1, 1, n), context=context,
                                   probs=probs, regret=rng.uniform(size=n),
                                   failed=rng.uniform(size=n) < 0.1)
-    spec = monitor_spec({"hop": 10, "reference": 35, "baseline": None, "rules": {
+    spec = monitor_spec({"hop": 10, "reference": 40, "baseline": None, "rules": {
         "a": {"when": "avg_reward < 1", "window": 30}, "b": {"when": "regret > 1",
                                                               "window": 50}}})
     kpis = window_kpis(x, spec)
