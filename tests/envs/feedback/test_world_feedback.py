@@ -16,7 +16,7 @@ from feedback_runs import (
 
 import bandits
 from envs.feedback import Feedback
-from envs.regret.study import _feedback, _grid, validate
+from envs.regret.study import _grid, feedback_of, validate
 from envs.worlds import registry
 
 FIXED = {"delay": "fixed", "delay_mean": 5, "attribution_window": 8}
@@ -52,7 +52,7 @@ def _cfg(feedback=None, env_feedback=None, sweep=None):
 def test_the_study_reads_the_world_s_feedback_and_sweeps_it():
     cfg = _cfg(env_feedback=FIXED, sweep={"delay_mean": [2, 5]})
     validate(cfg)
-    assert _feedback(_cfg(env_feedback=FIXED)) == Feedback(**FIXED)
+    assert feedback_of(_cfg(env_feedback=FIXED)) == Feedback(**FIXED)
     policy = bandits.make("lin_ucb", 3, 4)
     _, feedback, _ = _grid(policy, cfg)
     assert feedback == Feedback(**{**FIXED, "delay_mean": [2, 5]})
