@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 import numpy as np
 import yaml
@@ -63,11 +64,10 @@ OUTCOME_KPIS = ("avg_reward", "max_share", "share_entropy", "context_drift")
 def default_monitor(outcomes_only: bool = False):
     """The monitor of ``conf/monitor/default.yaml`` (only its rules on outcomes)."""
     with open(MONITOR) as f:
-        cfg = yaml.safe_load(f)
+        spec = monitor_spec(yaml.safe_load(f))
     if outcomes_only:
-        cfg["rules"] = {name: rule for name, rule in cfg["rules"].items()
-                        if rule["when"].split()[0] in OUTCOME_KPIS}
-    return monitor_spec(cfg)
+        spec = replace(spec, rules=tuple(r for r in spec.rules if r.kpi in OUTCOME_KPIS))
+    return spec
 
 
 def run_case(policy_name: str, case: str, n_seeds: int, n_rounds: int, repeat: int,

@@ -173,20 +173,17 @@ def close_hop(monitor: LaneMonitor, state: MonitorState, seen: Array) -> Monitor
 
 def window_value(monitor: LaneMonitor, kpi: str, sums: dict, n: int,
                  reference: dict) -> Array:
-    """KPI ``kpi`` of a window of ``n`` rounds whose sums are ``sums``; ``reference``
-    holds the reference rounds' sums."""
-    if kpi in MEAN_KPIS:
-        return sums[MEAN_KPIS[kpi]] / n
+    """KPI ``kpi`` of a window of ``n`` rounds whose sums are ``sums``, for the KPIs that
+    are not a count over rounds (:data:`COUNTED` are compared as sums in
+    :func:`_condition`); ``reference`` holds the reference rounds' sums."""
     if kpi == "min_propensity":
         return sums["least"]
     if kpi == "context_drift":
         return _drift(sums, n, reference, monitor.spec.reference)
-    shares = sums["shares"] / n
-    if kpi == "max_share":
-        return jnp.max(shares)
     if kpi == "share_entropy":
+        shares = sums["shares"] / n
         return -jnp.sum(shares * jnp.log(jnp.where(shares > 0, shares, 1.0)))
-    raise ValueError(f"unknown KPI {kpi!r}")
+    raise ValueError(f"KPI {kpi!r} is compared as a count over rounds (COUNTED)")
 
 
 def _moments(sums: dict, n: int) -> tuple[Array, Array]:

@@ -33,7 +33,7 @@ from envs.engine.driver import EngineOptions, simulate
 from envs.monitor import monitor_spec
 from envs.monitor.online import LaneMonitor
 from envs.regret.alerts_report import rule_rows, write_alerts
-from envs.regret.study import feedback_of
+from envs.regret.study import feedback_of, make_world
 from envs.worlds import registry as env_registry
 
 INCIDENTS = ("world_change", "context_shift", "broken_model", "exploration_collapse",
@@ -76,12 +76,6 @@ def check_alerts(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {**alerts, "incidents": incidents}
 
 
-def _world(cfg: Mapping[str, Any]):
-    options = dict(cfg["env"])
-    options.pop("feedback", None)
-    return env_registry.make(options.pop("name", None), **options)
-
-
 def incident_setup(kind: str, policy, world, at: int, jump_size: float):
     """The policy and world of one incident starting at round ``at``."""
     if kind == "world_change":
@@ -115,7 +109,7 @@ def run(cfg: Mapping[str, Any], out_dir: str | None = None,
     ``out_dir`` when given and returns ``{"summary": ..., "alerts": {run: results}}``."""
     settings = check_alerts(cfg)
     spec = monitor_spec(cfg.get("monitor") or {})
-    world = _world(cfg)
+    world = make_world(cfg["env"])
     (bname, hyper), = cfg["bandit"].items()
     bandits.validate(bname, dict(hyper or {}))
     policy = bandits.make(bname, world.n_arms, world.dim, **dict(hyper or {}))

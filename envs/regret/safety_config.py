@@ -28,7 +28,7 @@ from bandits.base import Policy
 from common.errors import ConfigError
 from envs.monitor.rules import MonitorSpec, monitor_spec
 from envs.regret.safety_audit import audited
-from envs.worlds import registry as env_registry
+from envs.regret.study import make_world
 from envs.worlds.base import World
 
 SAFETY_KEYS = ("faults", "breaker", "fallback")
@@ -168,8 +168,7 @@ def _check_unused(cfg: Mapping[str, Any]) -> None:
 def check_config(cfg: Mapping[str, Any]) -> SafetyPlan:
     """The checked :class:`SafetyPlan` of a composed config (see the module docstring)."""
     _check_unused(cfg)
-    options = _mapping("env", cfg.get("env"))
-    env = env_registry.make(options.pop("name", None), **options)
+    env = make_world(_mapping("env", cfg.get("env")))
     policy = _policy(cfg, env)
     safety = _mapping("safety", cfg.get("safety"), SAFETY_KEYS)
     for key in SAFETY_KEYS:

@@ -64,7 +64,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     for key in ("env", "bandit", "study"):
         if not isinstance(cfg.get(key), Mapping):
             raise ValueError(f"config needs a mapping at {key!r}")
-    env = _make_world(cfg["env"], cfg.get("drift"))
+    env = make_world(cfg["env"], cfg.get("drift"))
     _check_bandits(cfg["bandit"], env)
     _check_study(cfg["study"])
     if isinstance(env, DriftWorld):
@@ -82,11 +82,11 @@ def _monitor(cfg: Mapping[str, Any]) -> MonitorSpec | None:
     return monitor_spec(cfg["monitor"]) if cfg.get("monitor") else None
 
 
-def _make_world(env_cfg: Mapping[str, Any], drift_cfg: Any = None) -> World:
+def make_world(env_cfg: Mapping[str, Any], drift_cfg: Any = None) -> World:
     """The world of the ``env`` config (``name`` and its options), validated; changing
     over time as the optional ``drift`` config (``name`` and its options) says."""
     options = dict(env_cfg)
-    options.pop("feedback", None)  # the world's own delays: read by _feedback
+    options.pop("feedback", None)  # the world's own delays: read by feedback_of
     world = env_registry.make(options.pop("name", None), **options)
     if drift_cfg is None:
         return world
@@ -208,7 +208,7 @@ def _check_drift_sweep(cfg: Mapping[str, Any], env: World) -> None:
                          f"with sweep.{name}=[...]")
     for key, values in _swept(cfg).items():
         if key in _drift_knobs(env):
-            _make_world(cfg["env"], _drift_config(cfg, {key: values}))
+            make_world(cfg["env"], _drift_config(cfg, {key: values}))
 
 
 def _drift_config(cfg: Mapping[str, Any], columns: Mapping[str, list]) -> Any:
@@ -227,7 +227,7 @@ def _grid(policy, cfg: Mapping[str, Any]) -> tuple[Any, Feedback, World]:
     swept), the feedback with its swept settings as (G,) lists and the world with its
     swept drift options as (G,) lists."""
     sweep = _swept(cfg)
-    drift_knobs = _drift_knobs(_make_world(cfg["env"], cfg.get("drift")))
+    drift_knobs = _drift_knobs(make_world(cfg["env"], cfg.get("drift")))
     own = {k: v for k, v in sweep.items() if k in policy.default_params._fields
            or k in FEEDBACK_NUMERIC or k in drift_knobs}
     combos = list(itertools.product(*own.values()))
@@ -236,7 +236,7 @@ def _grid(policy, cfg: Mapping[str, Any]) -> tuple[Any, Feedback, World]:
         k: np.array(v, np.float32) for k, v in cols.items()
         if k in policy.default_params._fields})
     return (params, feedback_of(cfg, {k: v for k, v in cols.items() if k in FEEDBACK_NUMERIC}),
-            _make_world(cfg["env"], _drift_config(cfg, cols)))
+            make_world(cfg["env"], _drift_config(cfg, cols)))
 
 
 def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
@@ -264,7 +264,7 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
         from envs.engine.runtime import enable_compilation_cache
 
         enable_compilation_cache()
-    env = _make_world(cfg["env"], cfg.get("drift"))
+    env = make_world(cfg["env"], cfg.get("drift"))
     rollouts: list[Rollout] = []
     for bname, hyper in cfg["bandit"].items():
         policy = bandits.make(bname, env.n_arms, env.dim, **dict(hyper or {}))

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from common.formatting import markdown_table
+from envs.regret.alerts_report import false_alarms_per_10k
 from envs.regret.over_time import plot_over_time, regret_after_changes
 from envs.regret.report import label
 from envs.regret.sweep_plot import plot_against_sweep, swept_names
@@ -57,8 +58,8 @@ def alert_rows(rollouts: list, n_rounds: int) -> list[dict[str, Any]]:
                     first = out["first"][g, :, j]
                     rows.append({
                         "algorithm": label(r, g), "rule": rule, "threshold_index": j,
-                        "episodes_per_10k": float(out["episodes"][g, :, j].mean()
-                                                  * 1e4 / n_rounds),
+                        "episodes_per_10k": false_alarms_per_10k(
+                            out["episodes"][g, :, j], n_rounds)[0],
                         "seeds_alerted": float((first > 0).mean()),
                         "median_first_round": float(np.median(first[first > 0]))
                         if (first > 0).any() else None})
