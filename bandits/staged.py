@@ -39,6 +39,11 @@ full) inside the policy state, so thousands of rollouts run in one compiled prog
   rewards). Both look only once each branch has ``min_rewards`` rewards on the stage
   (the plug-in variances of a few rewards are too unreliable). Stages without traffic
   promote at their end.
+* **Alerts.** A :class:`Watch` (alert rules on the candidate's own decisions, built from
+  a monitor's high-severity rules by :func:`envs.monitor.watch.rollout_watch`) sees every
+  candidate decision, in every stage; while one of its rules is active the rollout rolls
+  back at the next round. ``StagedState.cause`` records why a rollout rolled back
+  (:data:`CAUSES`: a failed decision, an alert, the guardrail, the promotion rule).
 
 Transitions happen at the start of a round (in ``decide`` and again in ``observe``, from
 the same state), so stage ``i`` serves exactly its scheduled rounds and its rule reads
@@ -47,18 +52,27 @@ every reward learnt before the round that ends it.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from functools import partial
-from statistics import NormalDist
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 
 from bandits.base import Decision, Policy, observed
 from bandits.safety import decision_failures, user_hash
+from bandits.staged_schedule import (
+    DEFAULT_RULE,
+    PLAYBOOK,
+    PromotionRule,
+    Schedule,
+    Stage,
+    check_rule,
+    check_stages,
+    check_value,
+    compiled_schedule,
+)
 from bandits.staged_shadow import (
     N_OPE,
     context_hash,
@@ -69,126 +83,13 @@ from bandits.staged_shadow import (
 )
 from bandits.staged_shadow import shadow_estimates as shadow_estimates
 from common.errors import ConfigError
-from common.validation import Choice, Range
+from common.validation import Range
 
-RULES = ("confidence", "sequential")
 NEVER = -(2**30)  # a round long before the first
-FOREVER = 2**30  # the duration of the last stage
 CANDIDATE, INCUMBENT = 0, 1  # rows of the per-stage statistics
 MOMENTS = 3  # count, sum, sum of squares
-
-
-class Stage(NamedTuple):
-    """One step of the schedule: ``rounds`` long (``None``: until the end, the last stage
-    only), the candidate serving users with hash below ``share``; ``tolerance`` and
-    ``alpha`` override the rule's for this stage; ``shadow``: the candidate decides
-    beside the incumbent (share 0 only)."""
-
-    name: str
-    rounds: int | None
-    share: float
-    tolerance: float | None = None
-    alpha: float | None = None
-    shadow: bool = False
-
-
-class PromotionRule(NamedTuple):
-    """How a stage with traffic ends (see the module docstring)."""
-
-    kind: str = "confidence"
-    alpha: float = 0.05
-    tolerance: float = 0.02
-    look_every: int = 100
-    tau: float = 0.05
-    guard_ratio: float = 0.8
-    min_rewards: int = 100
-
-
-DEFAULT_RULE = PromotionRule()
-
-# The playbook: canary stages of 3,000 rounds, each allowing a smaller shortfall than the
-# one before (tolerances in reward units: they suit rewards whose mean is near 1).
-PLAYBOOK = (Stage("staging", 500, 0.0), Stage("shadow", 1000, 0.0, shadow=True),
-            Stage("canary_5", 3000, 0.05, tolerance=0.15),
-            Stage("canary_10", 3000, 0.10, tolerance=0.10),
-            Stage("canary_20", 3000, 0.20, tolerance=0.05),
-            Stage("canary_50", 3000, 0.50, tolerance=0.02), Stage("full", None, 1.0))
-
-_RULE_RANGES = {"alpha": Range(0.0, 0.5, low_open=True), "tolerance": Range(0.0),
-                "look_every": Range(1, 2**30, integer=True),
-                "tau": Range(0.0, math.inf, low_open=True, high_open=True),
-                "guard_ratio": Range(0.0, 1.0),
-                "min_rewards": Range(2, 2**30, integer=True)}
-
-
-def _check(where: str, spec, value) -> None:
-    try:
-        spec.check(where, value)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-
-
-def check_rule(rule: PromotionRule, where: str = "staged_rollout.rule") -> PromotionRule:
-    """``rule`` with every field in range; raises ``ConfigError`` naming
-    ``<where>.<field>`` and the value."""
-    _check(f"{where}.kind", Choice(RULES), rule.kind)
-    for key, spec in _RULE_RANGES.items():
-        _check(f"{where}.{key}", spec, getattr(rule, key))
-    return rule
-
-
-def check_stages(stages, where: str = "staged_rollout.stages") -> tuple[Stage, ...]:
-    """The schedule, checked: shares in [0, 1] and not decreasing, a whole number of
-    rounds for every stage but the last, the last at share 1, shadow stages at share 0,
-    overrides in the rule's ranges; errors name ``<where>[i].<key>`` and the value."""
-    stages = tuple(stages)
-    if len(stages) < 2:
-        raise ConfigError(f"{where} needs at least two stages (the last is full), got "
-                          f"{len(stages)}")
-    previous = 0.0
-    for i, stage in enumerate(stages):
-        here, last = f"{where}[{i}]", i == len(stages) - 1
-        _check(f"{here}.share", Range(0.0, 1.0), stage.share)
-        if stage.share < previous:
-            raise ConfigError(f"{here}.share must not be below the previous stage's "
-                              f"{previous!r} (shares only grow), got {stage.share!r}")
-        previous = stage.share
-        if last and stage.share != 1.0:
-            raise ConfigError(f"{here}.share must be 1.0 (the last stage is the full "
-                              f"rollout), got {stage.share!r}")
-        if not last or stage.rounds is not None:
-            _check(f"{here}.rounds", Range(1, FOREVER, integer=True), stage.rounds)
-        if stage.shadow and stage.share != 0.0:
-            raise ConfigError(f"{here}.shadow needs share 0 (the incumbent serves), got "
-                              f"share {stage.share!r}")
-        for key in ("tolerance", "alpha"):
-            if getattr(stage, key) is not None:
-                _check(f"{here}.{key}", _RULE_RANGES[key], getattr(stage, key))
-    return stages
-
-
-class _Schedule(NamedTuple):
-    """The schedule as the program reads it (host arrays, one entry per stage)."""
-
-    shares: np.ndarray  # (S,) float32
-    rounds: np.ndarray  # (S,) int32, FOREVER for the last
-    tolerance: np.ndarray  # (S,) float32
-    z: np.ndarray  # (S,) float32 one-sided normal quantile 1 − alpha
-    log_bound: np.ndarray  # (S,) float32 log(1/alpha), the mixture SPRT's threshold
-    shadow: np.ndarray  # (S,) bool
-
-
-def _schedule(stages: tuple[Stage, ...], rule: PromotionRule) -> _Schedule:
-    alpha = [rule.alpha if s.alpha is None else s.alpha for s in stages]
-    rounds = [FOREVER if s.rounds is None else int(s.rounds) for s in stages]
-    rounds[-1] = FOREVER
-    return _Schedule(np.array([s.share for s in stages], np.float32),
-                     np.array(rounds, np.int32),
-                     np.array([rule.tolerance if s.tolerance is None else s.tolerance
-                               for s in stages], np.float32),
-                     np.array([NormalDist().inv_cdf(1 - a) for a in alpha], np.float32),
-                     np.array([math.log(1 / a) for a in alpha], np.float32),
-                     np.array([s.shadow for s in stages], bool))
+__all__ = ["PLAYBOOK", "PromotionRule", "Stage", "StagedInfo", "StagedState", "Watch",
+           "check_rule", "check_stages", "shadow_estimates", "staged_rollout"]
 
 
 class StagedState(NamedTuple):
@@ -214,6 +115,44 @@ class StagedState(NamedTuple):
     pending_weight: Array  # (W + 1,) float32 their weights (NaN: none)
     pending_baseline: Array  # (W + 1,) float32 their DR baselines (NaN: none)
     arm_rewards: Array  # (K, 2) float32 count and sum of shadow rewards per served arm
+    cause: Array  # () int32 why it rolled back: an index into CAUSES (0: it did not)
+    watch: Any = ()  # the alert rules' state (:class:`Watch`), () without
+
+
+# Why a rollout rolled back, by ``StagedState.cause``; the first that holds is recorded.
+CAUSES = ("none", "failed_decision", "alert", "guardrail", "promotion_rule")
+
+
+class Watch(NamedTuple):
+    """Alert rules watching the candidate's decisions; an active one rolls the rollout
+    back (:func:`envs.monitor.rollout_watch` builds one from a monitor's rules).
+
+    ``init() -> state``; ``step(state, watched, t) -> state`` after round ``t``'s
+    candidate decision (a :class:`WatchedRound`; every round, whether or not the
+    candidate served); ``alarm(state) -> ()`` bool, whether a rule is active now.
+    ``reads_failures``: the rules read the candidate's failed decisions, which needs
+    ``validate=True``."""
+
+    init: Callable[[], Any]
+    step: Callable[[Any, Any, Array], Any]
+    alarm: Callable[[Any], Array]
+    reads_failures: bool = False
+
+
+class WatchedFlags(NamedTuple):
+    failed: Array  # () bool the candidate's decision failed validation
+    fallback: Array  # () bool the candidate's own safety layer served its fallback
+
+
+class WatchedRound(NamedTuple):
+    """The candidate's decision of one round, as alert rules read it."""
+
+    action: Array  # () int32
+    probs: Array  # (K,) the candidate's action distribution
+    info: WatchedFlags
+    context: Array
+    mask: Array  # (K,) bool eligible arms
+    propensity: Array  # () the candidate's probability of its action
 
 
 class StagedInfo(NamedTuple):
@@ -235,10 +174,11 @@ class _Spec(NamedTuple):
     incumbent: Policy
     incumbent_params: Any
     split: Any
-    schedule: _Schedule
+    schedule: Schedule
     rule: PromotionRule
     window: int
     validate: bool
+    watch: Watch | None = None
 
 
 def _pick(onehot: Array, values) -> Array:
@@ -255,14 +195,13 @@ def _branch_moments(stats: Array, branch: int):
     return n, mean, jnp.maximum(var, 0.0)
 
 
-def _verdict(spec: _Spec, state: StagedState, onehot: Array, t: Array):
-    """(roll back now, the stage's end reached) for the current stage at round ``t``."""
+def _test_fails(spec: _Spec, state: StagedState, onehot: Array, t: Array, at_end: Array
+                ) -> tuple[Array, Array]:
+    """(guardrail tripped, promotion rule failed) for the current stage at round ``t``."""
     sched, rule = spec.schedule, spec.rule
     start = state.started_at
-    at_end = t >= start + _pick(onehot, sched.rounds)
-    stats = state.stats
-    n_c, m_c, v_c = _branch_moments(stats, CANDIDATE)
-    n_i, m_i, v_i = _branch_moments(stats, INCUMBENT)
+    n_c, m_c, v_c = _branch_moments(state.stats, CANDIDATE)
+    n_i, m_i, v_i = _branch_moments(state.stats, INCUMBENT)
     enough = (n_c >= 2) & (n_i >= 2)
     diff, var = m_c - m_i, v_c / jnp.maximum(n_c, 1.0) + v_i / jnp.maximum(n_i, 1.0)
     tol = _pick(onehot, sched.tolerance)
@@ -278,8 +217,18 @@ def _verdict(spec: _Spec, state: StagedState, onehot: Array, t: Array):
         log_lr = 0.5 * jnp.log(v / (v + tau2)) + tau2 * (diff + tol)**2 / (2 * v * (v + tau2))
         harm = sampled & (diff < -tol) & (log_lr >= _pick(onehot, sched.log_bound))
     traffic = _pick(onehot, sched.shares) > 0
-    failed = state.failures > 0
-    return failed | (traffic & (guard | harm)), at_end
+    return traffic & guard, traffic & harm
+
+
+def _verdict(spec: _Spec, state: StagedState, onehot: Array, t: Array):
+    """(why to roll back now: an index into :data:`CAUSES`, 0 for not; the stage's end
+    reached) for the current stage at round ``t``."""
+    at_end = t >= state.started_at + _pick(onehot, spec.schedule.rounds)
+    guard, harm = _test_fails(spec, state, onehot, t, at_end)
+    alarm = jnp.zeros((), bool) if spec.watch is None else spec.watch.alarm(state.watch)
+    causes = jnp.stack([state.failures > 0, alarm, guard, harm])
+    first = jnp.argmax(causes).astype(jnp.int32) + 1
+    return jnp.where(jnp.any(causes), first, 0), at_end
 
 
 def _advance(spec: _Spec, state: StagedState) -> StagedState:
@@ -290,15 +239,16 @@ def _advance(spec: _Spec, state: StagedState) -> StagedState:
     index = jnp.arange(n_stages, dtype=jnp.int32)
     onehot = index == state.stage
     live = ~state.rolled_back & (state.stage < n_stages - 1)
-    harm, at_end = _verdict(spec, state, onehot, t)
-    back = live & harm
-    promote = live & ~harm & at_end
+    cause, at_end = _verdict(spec, state, onehot, t)
+    back = live & (cause > 0)
+    promote = live & (cause == 0) & at_end
     band_open = t - state.changed_at < spec.window
     share = _pick(onehot, spec.schedule.shares)
     return state._replace(
         stage=state.stage + promote.astype(jnp.int32),
         rolled_back=state.rolled_back | back,
         rolled_back_at=jnp.where(back, t, state.rolled_back_at),
+        cause=jnp.where(back, cause, state.cause),
         entered=jnp.where(promote & (index == state.stage + 1), t, state.entered),
         started_at=jnp.where(promote, t, state.started_at),
         stats=jnp.where(promote, 0.0, state.stats),
@@ -325,7 +275,8 @@ def _decide(spec: _Spec, params, state: StagedState, noise, context, mask) -> De
     serve = routed & ~failed
     weight, baseline = decision_terms(now.arm_rewards, mine.probs, theirs.probs,
                                       theirs.action)
-    observes = spec.candidate.observe is not None or spec.incumbent.observe is not None
+    observes = (spec.candidate.observe is not None or spec.incumbent.observe is not None
+                or spec.watch is not None)
     info = StagedInfo(serve, now.stage, failed, now.rolled_back,
                       mine.action != theirs.action, weight, baseline,
                       theirs.action.astype(jnp.int32), (mine, theirs) if observes else ())
@@ -356,6 +307,7 @@ def _observe(spec: _Spec, params, state: StagedState, noise, context, mask,
                           noise["incumbent"], context, mask, info.decisions[1]))
     return now._replace(
         candidate=inner[0], incumbent=inner[1], round=now.round + 1,
+        watch=_watched(spec, now, info, context, mask),
         failures=now.failures + (live & info.failed).astype(jnp.int32),
         exposed=now.exposed + info.candidate.astype(jnp.int32),
         disagreement=now.disagreement + jnp.where(shadow & region, counts, 0.0),
@@ -364,6 +316,18 @@ def _observe(spec: _Spec, params, state: StagedState, noise, context, mask,
                                  now.pending_weight),
         pending_baseline=jnp.where(slot, jnp.where(shadow, info.baseline, jnp.nan),
                                    now.pending_baseline))
+
+
+def _watched(spec: _Spec, state: StagedState, info: StagedInfo, context, mask):
+    """The alert rules' state after the candidate's decision of round ``state.round``."""
+    if spec.watch is None:
+        return state.watch
+    mine = info.decisions[0]
+    fallback = jnp.asarray(getattr(mine.info, "fallback", False), bool)
+    flags = WatchedFlags(jnp.asarray(info.failed, bool), fallback)
+    watched = WatchedRound(mine.action, mine.probs, flags, context, mask,
+                           jnp.take(mine.probs, mine.action))
+    return spec.watch.step(state.watch, watched, state.round)
 
 
 def _update(spec: _Spec, params, state: StagedState, context, action, reward
@@ -409,7 +373,8 @@ def _init(spec: _Spec, params, key) -> StagedState:
         jnp.zeros((N_OPE,), jnp.float32), jnp.zeros((spec.window + 1,), jnp.uint32),
         jnp.full((spec.window + 1,), jnp.nan, jnp.float32),
         jnp.full((spec.window + 1,), jnp.nan, jnp.float32),
-        jnp.zeros((spec.candidate.n_arms, 2), jnp.float32))
+        jnp.zeros((spec.candidate.n_arms, 2), jnp.float32), zero,
+        () if spec.watch is None else spec.watch.init())
 
 
 def _draw(spec: _Spec, params, key) -> dict:
@@ -420,8 +385,8 @@ def _draw(spec: _Spec, params, key) -> dict:
 
 def staged_rollout(candidate: Policy, incumbent: Policy, stages=PLAYBOOK,
                    rule: PromotionRule = DEFAULT_RULE, attribution_window: int = 0,
-                   incumbent_params=None, validate: bool = True, name: str | None = None
-                   ) -> Policy:
+                   incumbent_params=None, validate: bool = True, name: str | None = None,
+                   watch: Watch | None = None) -> Policy:
     """``candidate`` rolled out against ``incumbent`` along ``stages`` (see the module
     docstring): one policy whose state is the rollout.
 
@@ -438,6 +403,9 @@ def staged_rollout(candidate: Policy, incumbent: Policy, stages=PLAYBOOK,
             a failure is served by the incumbent and rolls back); ``False`` for a
             candidate known to be valid, which compiles and runs faster.
         name: ``"staged_<candidate>_<incumbent>"`` by default.
+        watch: alert rules on the candidate's decisions (:class:`Watch`, e.g. a
+            monitor's high-severity rules through :func:`envs.monitor.rollout_watch`):
+            while one is active the rollout rolls back, in any stage.
 
     Returns:
         A policy with the candidate's params, state :class:`StagedState` and
@@ -445,8 +413,11 @@ def staged_rollout(candidate: Policy, incumbent: Policy, stages=PLAYBOOK,
     """
     stages = check_stages(stages)
     rule = check_rule(PromotionRule(*rule))
-    _check("staged_rollout.attribution_window", Range(0, 2**20, integer=True),
-           attribution_window)
+    check_value("staged_rollout.attribution_window", Range(0, 2**20, integer=True),
+                attribution_window)
+    if watch is not None and watch.reads_failures and not validate:
+        raise ConfigError("staged_rollout.watch reads the candidate's failed decisions "
+                          "(error_rate), which needs validate=True, got validate=False")
     if (incumbent.n_arms, incumbent.dim) != (candidate.n_arms, candidate.dim):
         raise ConfigError(f"staged_rollout.incumbent {incumbent.name!r} has n_arms="
                           f"{incumbent.n_arms}, dim={incumbent.dim}; candidate "
@@ -454,7 +425,8 @@ def staged_rollout(candidate: Policy, incumbent: Policy, stages=PLAYBOOK,
                           f"dim={candidate.dim}")
     fixed = incumbent.default_params if incumbent_params is None else incumbent_params
     spec = _Spec(candidate, incumbent, fixed, lambda params: params,
-                 _schedule(stages, rule), rule, int(attribution_window), bool(validate))
+                 compiled_schedule(stages, rule), rule, int(attribution_window),
+                 bool(validate), watch)
     return Policy(name or f"staged_{candidate.name}_{incumbent.name}", candidate.n_arms,
                   candidate.dim, candidate.default_params, partial(_init, spec),
                   partial(_draw, spec), partial(_decide, spec), partial(_update, spec),

@@ -87,6 +87,9 @@ SMALL: dict[str, str] = {
     "python scripts/simulate.py experiment=simulate/staged_rollout": ROLLOUT,
     "python scripts/simulate.py experiment=simulate/staged_rollout "
     "rollout.rule.kind=sequential": ROLLOUT,
+    "python scripts/simulate.py experiment=simulate/staged_rollout "
+    "rollout.candidate_faults={greedy_from:6000} "
+    "monitor.rules.exploration_too_low.severity=high": ROLLOUT,
     "python scripts/monitor.py data=logs.parquet": "",
     "python scripts/monitor.py data=obd obd.path=../shared/data/obd": "",
     "python scripts/bench_evaluate.py --numpy": "--rows 5000 --arms 4 --dim 3 --boot 20",

@@ -3,7 +3,9 @@
 Everything is read from the rollout's final state (:class:`bandits.staged.StagedState`,
 leaves (G, S, ...): G lifts, S seeds) and the engine's cumulative regret, on the host:
 
-* shipped: reached the last stage (full) without a rollback; blocked: rolled back;
+* shipped: reached the last stage (full) without a rollback; blocked: rolled back, and
+  why (:data:`bandits.staged.CAUSES`: a failed decision, an alert, the guardrail, the
+  promotion rule);
 * rounds to full: the round the last stage began, among shipped rollouts;
 * exposed: decisions the candidate served (users, since every round is a new context);
 * regret: expected reward lost against serving the better of the two policies to every
@@ -20,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from bandits.staged import CAUSES
 from bandits.staged_shadow import shadow_estimates
 
 FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -46,7 +49,7 @@ def per_rollout(rollout, n_stages: int, best_mean: float, better_values: np.ndar
     disagreement = np.asarray(fs.disagreement, np.float64).sum(-2)
     return {
         "shipped": (stage == n_stages - 1) & ~rolled_back,
-        "rolled_back": rolled_back, "stage": stage,
+        "rolled_back": rolled_back, "stage": stage, "cause": np.asarray(fs.cause),
         "full_at": np.asarray(fs.entered)[..., -1],
         "entered": np.asarray(fs.entered), "rolled_back_at": np.asarray(fs.rolled_back_at),
         "exposed": np.asarray(fs.exposed),
@@ -92,6 +95,8 @@ def lift_row(lift: float, values: tuple[float, float], out: dict[str, np.ndarray
                                      out["shadow_dr_high"][g], truth)
     blocked_at = {name: int(np.sum(back & (out["stage"][g] == i)))
                   for i, name in enumerate(stage_names)}
+    causes = {name: int(np.sum(back & (out["cause"][g] == i)))
+              for i, name in enumerate(CAUSES) if i}
     return {
         "lift": lift, "value_candidate": truth, "value_incumbent": values[1],
         "n_rollouts": n, "p_full": float(shipped.mean()), "p_full_ci95": [ship_lo, ship_hi],
@@ -103,6 +108,7 @@ def lift_row(lift: float, values: tuple[float, float], out: dict[str, np.ndarray
         "exposed_mean": float(out["exposed"][g].mean()),
         "exposed_bad_mean": float(out["exposed"][g].mean()) if lift < 0 else 0.0,
         "rolled_back_in": {k: v for k, v in blocked_at.items() if v},
+        "rolled_back_by": {k: v for k, v in causes.items() if v},
         "shadow_snips_mean": snips_mean, "shadow_ci95_coverage": snips_coverage,
         "shadow_dr_mean": dr_mean, "shadow_dr_ci95_coverage": dr_coverage,
         "shadow_disagreement": float(out["disagreement"][g].mean()),

@@ -12,9 +12,9 @@ import numpy as np
 from common.formatting import json_default, markdown_table
 from envs.rollout.plots import plot
 
-HEADER = ["true lift", "P(full)", "P(rolled back)", "wrong call", "rounds to full: median "
-          "[10%, 90%]", "regret", "users on candidate", "shadow SNIPS (coverage)",
-          "shadow DR (coverage)", "shadow disagreement"]
+HEADER = ["true lift", "P(full)", "P(rolled back)", "rolled back by", "wrong call",
+          "rounds to full: median [10%, 90%]", "regret", "users on candidate",
+          "shadow SNIPS (coverage)", "shadow DR (coverage)", "shadow disagreement"]
 
 
 def _pct(p: float, ci=None) -> str:
@@ -32,14 +32,27 @@ def _row(r: dict[str, Any]) -> list[str]:
                                                f"{q['q90']:.0f}]")
     wrong = ("ships worse " if r["lift"] < 0 else "blocks better " if r["lift"] > 0
              else "") + (f"{r['p_wrong']:.1%}" if r["lift"] else "–")
+    causes = ", ".join(f"{k.replace('_', ' ')} {v / r['n_rollouts']:.1%}"
+                       for k, v in r["rolled_back_by"].items()) or "–"
     return [f"{r['lift']:+.0%}", _pct(r["p_full"], r["p_full_ci95"]),
-            _pct(r["p_rollback"], r["p_rollback_ci95"]), wrong, to_full,
+            _pct(r["p_rollback"], r["p_rollback_ci95"]), causes, wrong, to_full,
             f"{r['regret_mean']:.1f} ± {1.96 * (r['regret_se'] or 0):.1f}",
             f"{r['exposed_mean']:.0f}",
             _estimate(r["shadow_snips_mean"], r["value_candidate"], r["shadow_ci95_coverage"]),
             _estimate(r["shadow_dr_mean"], r["value_candidate"],
                       r["shadow_dr_ci95_coverage"]),
             f"{r['shadow_disagreement']:.3f}"]
+
+
+def _alerts_line(alerts: dict[str, Any] | None) -> str:
+    """Which alert rules roll the rollouts back."""
+    if not alerts or not (alerts["watched"] or alerts["guardrail"]):
+        return ("Alert rules: none (monitor=null); the rollout rolls back on a failed "
+                "candidate decision, the guardrail and the promotion rule.")
+    watched, guard, low = (", ".join(alerts[k]) or "none"
+                           for k in ("watched", "guardrail", "not_rolling_back"))
+    return (f"High-severity alert rules roll back: {watched} on the candidate's decisions; "
+            f"{guard} as the guardrail. Rules below high severity do not: {low}.")
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -57,6 +70,8 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{rule['guard_ratio']} × the incumbent's mean). Incumbent value "
         f"{summary['world']['value']}, reward noise {summary['world']['noise_std']}, "
         f"attribution window {summary['attribution_window']} rounds.",
+        "",
+        _alerts_line(summary.get("alerts")),
         "",
         *markdown_table(HEADER, [_row(r) for r in summary["lifts"]]),
         "",

@@ -11,16 +11,21 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from bandits.faults import faulty
 from bandits.staged import PLAYBOOK, PromotionRule, Stage, check_rule, check_stages
+from bandits.staged_schedule import check_value
 from common.errors import ConfigError
 from common.validation import Range
+from envs.rollout.candidates import fixed_arm
 
 STAGE_KEYS = ("name", "rounds", "share", "tolerance", "alpha", "shadow")
 WORLD_KEYS = {"value": Range(0.0, math.inf, low_open=True, high_open=True),
               "noise_std": Range(0.0, math.inf, high_open=True),
               "epsilon": Range(0.0, 1.0, low_open=True, high_open=True),
               "dim": Range(2, 1024, integer=True)}
-ROLLOUT_KEYS = ("lifts", "stages", "rule", *WORLD_KEYS)
+ROLLOUT_KEYS = ("lifts", "stages", "rule", "candidate_faults", *WORLD_KEYS)
+FAULT_KEYS = ("nan_rate", "outages", "stale_from", "corrupt_at", "corruption",
+              "latency_mean", "latency_sigma", "greedy_from", "propensity_lost_from")
 LIFT = Range(-0.9, 10.0)
 
 
@@ -34,18 +39,12 @@ class RolloutConfig(NamedTuple):
     noise_std: float = 0.5
     epsilon: float = 0.1
     dim: int = 4
+    candidate_faults: tuple[tuple[str, Any], ...] = ()  # faulty()'s arguments, sorted
 
     @property
     def rollout_rounds(self) -> int:
         """Rounds before the last stage (full) can begin."""
         return sum(int(s.rounds) for s in self.stages[:-1])
-
-
-def _check(where: str, spec, value) -> None:
-    try:
-        spec.check(where, value)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
 
 
 def _unknown(where: str, given: Mapping[str, Any], allowed) -> None:
@@ -105,10 +104,34 @@ def lifts_from_config(values: Any) -> tuple[float, ...]:
     if not values:
         raise ConfigError("rollout.lifts must hold at least one lift, got []")
     for i, v in enumerate(values):
-        _check(f"rollout.lifts[{i}]", LIFT, v)
+        check_value(f"rollout.lifts[{i}]", LIFT, v)
     if len(set(values)) != len(values):
         raise ConfigError(f"rollout.lifts must be distinct, got {values!r}")
     return tuple(float(v) for v in values)
+
+
+def faults_from_config(entry: Any) -> tuple[tuple[str, Any], ...]:
+    """``rollout.candidate_faults``: :func:`bandits.faults.faulty`'s arguments injected
+    into every candidate (``None``: none), checked by building a faulty policy once."""
+    if entry is None:
+        return ()
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"rollout.candidate_faults must be a mapping of "
+                          f"{', '.join(FAULT_KEYS)}, got {entry!r}")
+    _unknown("rollout.candidate_faults", entry, FAULT_KEYS)
+    faults = tuple(sorted((k, _plain(v)) for k, v in entry.items()))
+    try:
+        faulty(fixed_arm(2, 1), **dict(faults))
+    except ValueError as e:
+        raise ConfigError(str(e).replace("faulty.", "rollout.candidate_faults.")) from None
+    return faults
+
+
+def _plain(value: Any) -> Any:
+    """A config value as plain Python (lists of lists as tuples of tuples)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return value
+    return tuple(_plain(v) for v in value)
 
 
 def rollout_from_config(cfg: Any, n_rounds: int) -> RolloutConfig:
@@ -123,11 +146,12 @@ def rollout_from_config(cfg: Any, n_rounds: int) -> RolloutConfig:
     world = {}
     for key, spec in WORLD_KEYS.items():
         if key in cfg:
-            _check(f"rollout.{key}", spec, cfg[key])
+            check_value(f"rollout.{key}", spec, cfg[key])
             world[key] = cfg[key]
     out = RolloutConfig(stages_from_config(cfg.get("stages")),
                         rule_from_config(cfg.get("rule")), lifts_from_config(cfg["lifts"]),
-                        **world)
+                        **world, candidate_faults=faults_from_config(
+                            cfg.get("candidate_faults")))
     if n_rounds <= out.rollout_rounds:
         raise ConfigError(f"study.n_rounds must exceed the rounds before full rollout "
                           f"({out.rollout_rounds}), got {n_rounds!r}")

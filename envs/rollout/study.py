@@ -6,10 +6,12 @@ One compiled program runs ``study.n_seeds`` rollouts for every true lift in
 make the candidate's value exactly ``(1 + lift)`` times the incumbent's
 (:mod:`envs.rollout.candidates`), wrapped in :func:`bandits.staged.staged_rollout` with
 the configured schedule and rule, with the study's ``feedback`` (its attribution window
-tells the rollout how long rewards may take). The candidates are fixed and valid, so
-their decisions are not validated (which would cost compile and run time and change
-nothing). The world, the policies and the lifts are the ``rollout`` block's; ``env`` and
-``bandit`` are not read.
+tells the rollout how long rewards may take) and the monitor's high-severity alert rules
+(:mod:`envs.rollout.alerts`). ``rollout.candidate_faults`` injects
+:func:`bandits.faults.faulty`'s faults into every candidate (the lifts stay those of the
+healthy candidates). Healthy candidates are fixed and valid, so their decisions are
+validated only when an alert rule reads their failures. The world, the policies and the
+lifts are the ``rollout`` block's; ``env`` and ``bandit`` are not read.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from bandits.faults import faulty
 from bandits.staged import staged_rollout
 from common.errors import ConfigError
 from envs.engine.driver import simulate
 from envs.feedback import Feedback
+from envs.rollout.alerts import NONE, RolloutAlerts, rollout_alerts
 from envs.rollout.candidates import (
-    FixedArmParams,
     arm_means,
     fixed_arm,
     lift_world,
@@ -51,7 +54,8 @@ def _feedback(cfg: Mapping[str, Any]) -> Feedback:
     return feedback
 
 
-def _checked(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], RolloutConfig, Feedback]:
+def _checked(cfg: Mapping[str, Any]
+             ) -> tuple[dict[str, Any], RolloutConfig, Feedback, RolloutAlerts]:
     study = cfg.get("study")
     if not isinstance(study, Mapping):
         raise ConfigError("config needs a mapping at 'study'")
@@ -67,22 +71,29 @@ def _checked(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], RolloutConfig, Fee
                           "judged by each candidate's exact lift on a stationary world; to "
                           "roll out on a drifting world, run bandits.staged_rollout through "
                           "envs.engine.simulate on envs.make_drift(...)")
-    return dict(study), rollout_from_config(cfg.get("rollout"), study["n_rounds"]), \
-        _feedback(cfg)
+    rc = rollout_from_config(cfg.get("rollout"), study["n_rounds"])
+    alerts = rollout_alerts(cfg.get("monitor"), rc.rule, 1 + len(rc.lifts), rc.dim)
+    return dict(study), rc, _feedback(cfg), alerts
 
 
-def build(rc: RolloutConfig, feedback: Feedback):
+def build(rc: RolloutConfig, feedback: Feedback, alerts: RolloutAlerts = NONE):
     """The rollout policy, its params grid (one candidate arm per lift), the world and its
-    instance."""
+    instance. Candidates get ``rc.candidate_faults``; their decisions are validated when
+    they have faults or an alert rule reads their failures."""
     world, world_params = lift_world(rc.lifts, rc.epsilon, rc.value, rc.noise_std, rc.dim)
     k = world.n_arms
     window = int(feedback.attribution_window) if feedback.delayed else 0
-    policy = staged_rollout(fixed_arm(k, rc.dim, 1, rc.epsilon),
-                            fixed_arm(k, rc.dim, 0, rc.epsilon), rc.stages, rc.rule,
-                            attribution_window=window, validate=False,
-                            name="staged_rollout")
-    params = FixedArmParams(jnp.arange(1, k, dtype=jnp.float32),
-                            jnp.full((k - 1,), rc.epsilon, jnp.float32))
+    candidate = fixed_arm(k, rc.dim, 1, rc.epsilon)
+    if rc.candidate_faults:
+        candidate = faulty(candidate, **dict(rc.candidate_faults))
+    reads = alerts.watch is not None and alerts.watch.reads_failures
+    policy = staged_rollout(candidate, fixed_arm(k, rc.dim, 0, rc.epsilon), rc.stages,
+                            rc.rule, attribution_window=window,
+                            validate=bool(rc.candidate_faults) or reads,
+                            name="staged_rollout", watch=alerts.watch)
+    defaults = candidate.default_params
+    params = type(defaults)(*(jnp.full((k - 1,), v, jnp.float32) for v in defaults))
+    params = params._replace(arm=jnp.arange(1, k, dtype=jnp.float32))
     return policy, params, world, world_params
 
 
@@ -116,17 +127,19 @@ def run(cfg: Mapping[str, Any], out_dir: str | None = None, echo: bool = True
     """Runs the study from the plain composed config; writes ``summary.json``,
     ``summary.md`` and ``staged_rollout.png`` to ``out_dir`` when given. Returns
     ``{"summary", "rollout", "outcomes"}``."""
-    study, rc, feedback = _checked(cfg)
+    study, rc, feedback, alerts = _checked(cfg)
     if study.get("compilation_cache", True):
         from envs.engine.runtime import enable_compilation_cache
 
         enable_compilation_cache()
-    policy, params, world, world_params = build(rc, feedback)
+    policy, params, world, world_params = build(rc, feedback, alerts)
     rollout = simulate(policy, world, n_rounds=study["n_rounds"], n_seeds=study["n_seeds"],
                        seed=study.get("seed", 0), policy_params=params,
                        env_params=world_params, feedback=feedback,
                        progress=study.get("progress", False))
     summary, out = summarise(rollout, rc, study, feedback)
+    summary["alerts"] = {"watched": alerts.watched, "guardrail": alerts.guardrail,
+                         "not_rolling_back": alerts.not_rolling_back}
     if out_dir:
         rounds = np.unique(np.linspace(0, study["n_rounds"] - 1, FAN_POINTS).astype(int))
         shares = np.array([s.share for s in rc.stages])
