@@ -17,6 +17,13 @@ a fault model counting rounds) sets ``observe(params, state, noise, context, mas
 decision) -> state``, which the engine calls right after every decision, before any
 reward is learnt; it is ``None`` for every other policy.
 
+A policy that trains a model on what it has learnt (a neural network on its replay
+buffer) sets ``train(params, state) -> state`` and ``train_every`` (static, rounds): the
+engine calls ``train`` once ``train_every``, ``2·train_every``, ... rounds are over,
+after that round's rewards are learnt, for a whole group of simulations at once;
+``update`` only records. Its randomness comes from a key in the state.
+:func:`learned` does the same for one simulation outside the engine.
+
 ``policy.act(params, state, key, context, mask)`` composes the two, which is the
 interface most users want.
 """
@@ -66,6 +73,8 @@ class Policy(NamedTuple):
     decide: Callable[[Params, State, Noise, Array, Array], Decision]
     update: Callable[[Params, State, Array, Array, Array], State]
     observe: Callable[[Params, State, Noise, Array, Array, Decision], State] | None = None
+    train: Callable[[Params, State], State] | None = None
+    train_every: int = 0
 
     def act(self, params: Params, state: State, key: Array, context: Array,
             mask: Array) -> Decision:
@@ -79,6 +88,29 @@ class Policy(NamedTuple):
         noise = self.draw(params, key)
         decision = self.decide(params, state, noise, context, mask)
         return decision, observed(self, params, state, noise, context, mask, decision)
+
+
+def learned(policy: Policy, params: Params, state: State, context: Array, action: Array,
+            reward: Array, seen: Array) -> State:
+    """The state after ``policy`` learnt a reward (``update``) once ``seen`` rounds are
+    over, trained (``train``) when its cadence ends there; for one simulation outside the
+    engine (the engine trains whole groups at once)."""
+    state = policy.update(params, state, context, action, reward)
+    if policy.train is None:
+        return state
+    return jax.lax.cond(seen % policy.train_every == 0,
+                        lambda s: policy.train(params, s), lambda s: s, state)
+
+
+def wrappable(policy: Policy, wrapper: str) -> Policy:
+    """``policy``, which ``wrapper`` drives through decide, observe and update; raises
+    ``ValueError`` for a policy that trains on a cadence (``Policy.train``), whose
+    trainings a wrapper would not pass on."""
+    if policy.train is not None:
+        raise ValueError(f"{wrapper} cannot wrap {policy.name!r}, which trains every "
+                         f"{policy.train_every} rounds (Policy.train): its trainings "
+                         f"would be lost")
+    return policy
 
 
 def observed(policy: Policy, params: Params, state: State, noise: Noise, context: Array,

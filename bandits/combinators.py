@@ -27,6 +27,7 @@ from bandits.base import (
     epsilon_mix,
     sample_categorical,
     uniform_probs,
+    wrappable,
 )
 from bandits.linear import lin_ucb
 
@@ -123,6 +124,7 @@ def restart(inner: Policy, threshold: float = DETECTOR_DEFAULTS[0],
         ``tolerance`` (one flat NamedTuple), and whose state is
         ``RestartState(inner, detector)``.
     """
+    wrappable(inner, "restart")
     defaults, split = extended_params(inner, dict(zip(DETECTOR_FIELDS,
                                                        (threshold, tolerance))), "restart")
 
@@ -163,6 +165,7 @@ def exploration_floor(inner: Policy, floor: float = 0.01, name: str | None = Non
         A policy whose params are the inner params followed by ``floor``; its state is
         the inner policy's.
     """
+    wrappable(inner, "exploration_floor")
     if not 0.0 <= floor <= 1.0 / inner.n_arms:
         raise ValueError(f"exploration_floor: floor must be in [0, 1/n_arms] = "
                          f"[0, {1.0 / inner.n_arms:g}], got {floor!r}")

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import Decision, Policy, first_argmax, observed, one_hot
+from bandits.base import Decision, Policy, first_argmax, observed, one_hot, wrappable
 from bandits.combinators import extended_params
 from bandits.context_free import ArmStats
 from bandits.linear import RidgeState
@@ -254,6 +254,7 @@ def faulty(inner: Policy, nan_rate: float = 0.0, outages=(), stale_from: int = -
         ValueError: an argument out of range, named with its value (``ConfigError``, a
             ValueError, for a malformed outage window or a ``flip`` the state cannot take).
     """
+    wrappable(inner, "faulty")
     PROBABILITY.check("faulty.nan_rate", nan_rate)
     for where, value in (("stale_from", stale_from), ("corrupt_at", corrupt_at),
                          ("greedy_from", greedy_from),

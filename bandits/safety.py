@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import Decision, Policy, observed
+from bandits.base import Decision, Policy, observed, wrappable
 from bandits.combinators import extended_params
 from common.errors import ConfigError
 from common.validation import PROBABILITY, Choice, Range, check_int
@@ -258,6 +258,8 @@ def validated(policy: Policy, fallback: Policy, timeout: float = math.inf,
         A policy with ``policy``'s params, state :class:`GuardState` and
         ``Decision.info`` :class:`SafetyInfo` (``breaker`` always 0).
     """
+    for part in (policy, fallback):
+        wrappable(part, "validated")
     _TIMEOUT.check("validated.timeout", timeout)
     pair = _pair(policy, fallback, fallback_params, _identity, ("policy", "fallback"),
                  "validated")
@@ -356,6 +358,8 @@ def circuit_breaker(policy: Policy, fallback: Policy, failures: int = 5, window:
         A policy with ``policy``'s params, state :class:`BreakerState` and
         ``Decision.info`` :class:`SafetyInfo`.
     """
+    for part in (policy, fallback):
+        wrappable(part, "circuit_breaker")
     window = check_int("circuit_breaker.window", window, 1, 2**20)
     failures = check_int("circuit_breaker.failures", failures, 1, window)
     cooldown = check_int("circuit_breaker.cooldown", cooldown, 0, 2**30)
@@ -461,6 +465,8 @@ def traffic_cap(candidate: Policy, incumbent: Policy, share: float, learn_from: 
         A policy whose params are the candidate's followed by ``share``, state
         :class:`TrafficState` and ``Decision.info`` :class:`TrafficInfo`.
     """
+    for part in (candidate, incumbent):
+        wrappable(part, "traffic_cap")
     PROBABILITY.check("traffic_cap.share", share)
     Choice(LEARN_FROM).check("traffic_cap.learn_from", learn_from)
     defaults, split = extended_params(candidate, {"share": share}, "traffic_cap")

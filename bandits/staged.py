@@ -60,7 +60,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import Decision, Policy, observed
+from bandits.base import Decision, Policy, observed, wrappable
 from bandits.safety import decision_failures, user_hash
 from bandits.staged_schedule import (
     DEFAULT_RULE,
@@ -411,6 +411,8 @@ def staged_rollout(candidate: Policy, incumbent: Policy, stages=PLAYBOOK,
         A policy with the candidate's params, state :class:`StagedState` and
         ``Decision.info`` :class:`StagedInfo`. Both policies learn from every reward.
     """
+    for part in (candidate, incumbent):
+        wrappable(part, "staged_rollout")
     stages = check_stages(stages)
     rule = check_rule(PromotionRule(*rule))
     check_value("staged_rollout.attribution_window", Range(0, 2**20, integer=True),

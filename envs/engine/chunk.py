@@ -97,6 +97,8 @@ class _ChunkSpec(NamedTuple):
     monitor: LaneMonitor | None = None  # the KPIs and alert rules every lane keeps
     monitor_round: Callable | None = None  # (monitor state, record) -> state, batched
     monitor_hop: Callable | None = None  # (monitor state, rounds seen) -> state, batched
+    train: Callable | None = None  # (policy params, policy state) -> state, batched
+    train_every: int = 0  # rounds between the policy's trainings (0: it does not train)
 
 
 def _keys_of_rounds(streams, ts):
@@ -216,9 +218,23 @@ def _run_block(spec: _ChunkSpec, constants: LaneConstants, t0, rounds, carry_and
         xs = (words, t0 + b * spec.block + rounds)
     words = program.block_keys(constants.streams, t0 + (b + 1) * spec.block + rounds)
     carry, ys = jax.lax.scan(body, carry, xs)
+    seen = t0 + (b + 1) * spec.block
+    if spec.train is not None:
+        carry = _train(spec, constants, carry, seen)
     if spec.monitor is not None:
-        carry = _close_hop(spec, carry, t0 + (b + 1) * spec.block)
+        carry = _close_hop(spec, carry, seen)
     return (carry, words), ys
+
+
+def _train(spec: _ChunkSpec, constants: LaneConstants, carry: LaneCarry, seen
+           ) -> LaneCarry:
+    """At the end of a block, once ``seen`` rounds are over: when the policy's training
+    cadence ends there (blocks divide it), every lane's policy trains on what it has
+    learnt (``Policy.train``). One ``lax.cond`` a block for the whole lane group."""
+    due = seen % spec.train_every == 0
+    pstate = jax.lax.cond(due, lambda s: spec.train(constants.policy_params, s),
+                          lambda s: s, carry.policy_state)
+    return carry._replace(policy_state=pstate)
 
 
 def _close_hop(spec: _ChunkSpec, carry: LaneCarry, seen) -> LaneCarry:
@@ -299,7 +315,10 @@ def make_chunk(policy: Policy, env: World, plan: Plan, lanes: LanePlan, layout: 
                       monitor_round=None if monitor is None else layout.bmap(
                           partial(monitor_step, monitor), (True, True)),
                       monitor_hop=None if monitor is None else layout.bmap(
-                          partial(close_hop, monitor), (True, False)))
+                          partial(close_hop, monitor), (True, False)),
+                      train=None if policy.train is None else layout.bmap(
+                          policy.train, (True, True)),
+                      train_every=int(policy.train_every))
     output_specs = (P(None, LANE),) + tuple(
         P(None, *(None for _ in ROUND_OUTPUTS[name].shape), LANE) for name in spec.outputs)
 

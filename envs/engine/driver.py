@@ -21,6 +21,7 @@ checkpoints (for quantiles). Per-seed trajectories are recorded on request
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -206,6 +207,18 @@ def _tiled(params, n: int):
     return jax.tree_util.tree_map(lambda leaf: np.full((n,), leaf, np.float32), params)
 
 
+def block_cadence(policy: Policy, monitor: LaneMonitor | None) -> int | None:
+    """The rounds every block must divide (``None``: any): the monitor's hop and the
+    policy's training cadence end at block ends."""
+    if policy.train is not None and (not isinstance(policy.train_every, int)
+                                     or policy.train_every < 1):
+        raise ValueError(f"policy {policy.name!r} trains every train_every rounds, which "
+                         f"must be a positive integer, got {policy.train_every!r}")
+    cadences = [c for c in (None if monitor is None else monitor.spec.hop,
+                            policy.train_every if policy.train is not None else None) if c]
+    return math.gcd(*cadences) if cadences else None
+
+
 def _plan_run(policy: Policy, env: World, policy_params, n_rounds: int, n_seeds: int,
               first_seed: int, record: str, options: EngineOptions,
               feedback: Feedback | None, monitor: LaneMonitor | None = None) -> _Setting:
@@ -217,7 +230,7 @@ def _plan_run(policy: Policy, env: World, policy_params, n_rounds: int, n_seeds:
                      options.chunk_rounds, options.block_rounds,
                      recorded_floats(record, env.n_arms, env.dim,
                                      feedback is not None and feedback.delayed),
-                     lanes.n_lanes, None if monitor is None else monitor.spec.hop)
+                     lanes.n_lanes, block_cadence(policy, monitor))
     return _Setting(n_rounds, params, grid, lanes, plan, Layout(options.layout),
                     Mesh(np.array(devices), (LANE,)), monitor)
 

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import Decision, Policy, observed
+from bandits.base import Decision, Policy, observed, wrappable
 from bandits.safety import FAILURE_REASONS, BreakerState, failure_reasons
 
 
@@ -81,6 +81,7 @@ def audited(policy: Policy, timeout: float = math.inf, pair_noise: bool = False,
         A policy with ``policy``'s params, decisions and updates (and noise, unless
         ``pair_noise``), and state :class:`AuditState`.
     """
+    wrappable(policy, "audited")
     def first(key):
         return jax.random.split(key)[0] if pair_noise and key is not None else key
 
