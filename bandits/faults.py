@@ -240,29 +240,28 @@ def faulty(inner: Policy, nan_rate: float = 0.0, outages=(), stale_from: int = -
             estimates negated (θ̂ of a RidgeState, the sums of ArmStats; counts and A⁻¹
             kept): in both families the model prefers bad arms, stays well-formed and
             relearns. ``"reset"``: ``inner.init`` afresh (a lost model).
-        latency_mean: mean milliseconds per decision, >= 0 (0: no latency).
-        latency_sigma: σ of the log-latency, >= 0.
-        greedy_from: the first round played greedily (−1: never).
-        propensity_lost_from: the first round whose probabilities are logged as 0.
+        latency_mean, latency_sigma: mean milliseconds per decision (0: no latency)
+            and σ of the log-latency, each >= 0.
+        greedy_from, propensity_lost_from: the first round played greedily, the first
+            whose probabilities are logged as 0 (−1: never).
         name: the wrapped policy's name; ``"faulty_" + inner.name`` by default.
 
     Returns:
-        A policy whose params are the inner ones followed by ``nan_rate``, whose state is
-        :class:`FaultState` and whose ``Decision.info`` is :class:`FaultInfo`.
+        A policy with params the inner ones then ``nan_rate``, state :class:`FaultState`
+        and ``Decision.info`` :class:`FaultInfo`.
 
     Raises:
-        ValueError: an argument out of range, named with its value (``ConfigError``, a
-            ValueError, for a malformed outage window or a ``flip`` the state cannot take).
+        ValueError: an argument out of range or malformed, named with its value.
     """
     wrappable(inner, "faulty")
     PROBABILITY.check("faulty.nan_rate", nan_rate)
     for where, value in (("stale_from", stale_from), ("corrupt_at", corrupt_at),
-                         ("greedy_from", greedy_from),
-                         ("propensity_lost_from", propensity_lost_from)):
+                         ("greedy_from", greedy_from), ("propensity_lost_from",
+                                                        propensity_lost_from)):
         _ROUND.check(f"faulty.{where}", value)
     Choice(CORRUPTIONS).check("faulty.corruption", corruption)
-    _FINITE_NONNEG.check("faulty.latency_mean", latency_mean)
-    _FINITE_NONNEG.check("faulty.latency_sigma", latency_sigma)
+    for where, value in (("latency_mean", latency_mean), ("latency_sigma", latency_sigma)):
+        _FINITE_NONNEG.check(f"faulty.{where}", value)
     if corruption == "flip" and corrupt_at >= 0:
         _check_flippable(inner)
     faults = _Faults(_check_outages(outages), int(stale_from), int(corrupt_at), corruption,

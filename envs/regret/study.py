@@ -201,9 +201,11 @@ def feedback_of(cfg: Mapping[str, Any], sweep: Mapping[str, list] | None = None)
 
 def _check_drift_sweep(cfg: Mapping[str, Any], env: World) -> None:
     """The drift's options are single values (lists go in ``sweep.drift_<option>``), and
-    every swept value is in the option's range."""
-    if env.swept():
-        name = next(iter(env.swept()))
+    every swept value is in the option's range. A world's own grid option given as a list
+    (``env.delta=[...]`` for the wheel, ``env_<option>``) runs as the grid."""
+    drift_lists = [k for k in env.swept() if k.startswith("drift_")]
+    if drift_lists:
+        name = drift_lists[0]
         raise ValueError(f"drift.{name[len('drift_'):]} is a list; sweep it in-process "
                          f"with sweep.{name}=[...]")
     for key, values in _swept(cfg).items():

@@ -22,12 +22,20 @@ bandit sees; full-information uses take ``sample_rewards``.
 Every world class declares its options in ``OPTIONS``: one entry per constructor field,
 each a :class:`common.validation.Range`, :class:`~common.validation.Choice` or
 :class:`~common.validation.Flag`; :mod:`envs.worlds.registry` checks values against it.
+A :class:`GridRange` option may also be given as a list of numbers: a grid run in one
+compiled program (:meth:`World.swept`, :meth:`World.sample_params_at`).
+
+A world may give one feature vector per arm (``arm_features = d > 0``): the context is
+then the K vectors flattened arm-major, shape (K·d,), ``dim == K·d``, and
+``context.reshape(K, d)[a]`` is arm a's features. The engine, logged data and monitors
+see a flat (dim,) context either way.
 """
 
 from __future__ import annotations
 
 import abc
 import copy
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import jax
@@ -45,6 +53,28 @@ ARMS = Range(1, 100_000, integer=True)
 DIM = Range(1, 100_000, integer=True)
 NOISE_STD = Range(0.0)
 P_ELIGIBLE = Range(0.0, 1.0, low_open=True)
+
+
+@dataclass(frozen=True)
+class GridRange(Range):
+    """A number in the range, or a non-empty list of such numbers: a grid, one value per
+    grid point, run in one compiled program (a world's :meth:`World.swept`)."""
+
+    def describe(self) -> str:
+        return f"{self.one().describe()} or a non-empty list of them"
+
+    def one(self) -> Range:
+        """The range one value must be in."""
+        return Range(self.low, self.high, self.low_open, self.high_open, self.integer)
+
+    def check(self, where: str, value: Any) -> None:
+        if not isinstance(value, (list, tuple)):
+            self.one().check(where, value)
+            return
+        if not value:
+            raise ValueError(f"{where} must be {self.describe()}, got {value!r}")
+        for i, v in enumerate(value):
+            self.one().check(f"{where}[{i}]", v)
 
 
 def eligible_mask(key: Array, n_arms: int, p_eligible: Array) -> Array:
@@ -67,7 +97,12 @@ class World(abc.ABC):
     Attributes:
         name: the registry name (class constant).
         n_arms: number of arms K (static).
-        dim: context dimension d (static).
+        dim: context dimension (static).
+        arm_features: features per arm d (static; 0, the default: one context shared by
+            every arm). When d > 0 the context holds one feature vector per arm,
+            flattened arm-major to (K·d,), so ``dim == K·d`` and
+            ``context.reshape(K, d)[a]`` is arm a's features; everything outside the
+            world (engine, logs, monitors) still sees a flat (dim,) context.
         binary_rewards: whether rewards are 0/1 clicks (class constant).
         p_eligible: probability that an arm is eligible in a round (static); at 1 every
             arm always is and no mask is drawn.
@@ -90,6 +125,7 @@ class World(abc.ABC):
     n_arms: int
     dim: int
     p_eligible: float
+    arm_features: int = 0
 
     # ------------------------------------------------------------------ instance and state
 
@@ -107,14 +143,16 @@ class World(abc.ABC):
 
     def sample_params_at(self, key: Array, index) -> Params:
         """The instance of grid point ``index`` of the options given as lists: the same
-        instance at every point; only a world with such options (a drift's ``KNOBS``)
-        tells them apart. :meth:`sample_params` for a world without a grid."""
+        instance at every point; only a world with such options (a drift's ``KNOBS``, a
+        :class:`GridRange` option) tells them apart. :meth:`sample_params` for a world
+        without a grid."""
         del index
         return self.sample_params(key)
 
     def swept(self) -> dict[str, list[float]]:
         """The options given as lists (a grid run in one program), name → values:
-        ``{}`` unless the world is a drift with such options."""
+        ``{}`` unless the world has such options (``env_<option>`` for a world's own
+        :class:`GridRange` options, ``drift_<option>`` for a drift's)."""
         return {}
 
     @property

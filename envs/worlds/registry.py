@@ -18,8 +18,10 @@ from envs.worlds.base import World
 from envs.worlds.covariate_shift import CovariateShiftWorld
 from envs.worlds.drift import AbruptWorld, GradualWorld, SeasonalWorld
 from envs.worlds.linear import LinearGaussian, LogisticBernoulli
+from envs.worlds.neural_synthetic import NeuralSyntheticWorld
 from envs.worlds.slice_sum import SliceSum
 from envs.worlds.supervised import SupervisedWorld
+from envs.worlds.wheel import WheelWorld
 from envs.worlds.wrapper import DriftWorld
 
 REGISTRY: dict[str, type[World]] = {}
@@ -174,5 +176,6 @@ def make_drift(kind: str, base: World, **kwargs: Any) -> DriftWorld:
 for _drift in (AbruptWorld, GradualWorld, SeasonalWorld, CovariateShiftWorld):
     register_drift(_drift)
 
-for _cls in (LinearGaussian, LogisticBernoulli, SliceSum, SupervisedWorld):
+for _cls in (LinearGaussian, LogisticBernoulli, SliceSum, SupervisedWorld, WheelWorld,
+             NeuralSyntheticWorld):
     register(_cls)

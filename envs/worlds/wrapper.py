@@ -209,6 +209,10 @@ class DriftWorld(World):
         return self.base.p_eligible
 
     @property
+    def arm_features(self) -> int:  # type: ignore[override]
+        return self.base.arm_features
+
+    @property
     def binary_rewards(self) -> bool:  # type: ignore[override]
         return self.base.binary_rewards
 

@@ -139,6 +139,9 @@ WORLDS = {
     "linear-gaussian": dict(n_arms=4, dim=6, noise_std=0.7, p_eligible=0.6),
     "logistic-bernoulli": dict(n_arms=4, dim=6, scale=2.0, base_logit=-1.0, p_eligible=0.6),
     "slice-sum": dict(n_arms=3, dim=11, noise_std=0.4, p_eligible=0.6),
+    "wheel": dict(delta=0.6, mu_1=0.5, mu_2=0.2, mu_3=3.0, noise_std=0.3, p_eligible=0.6),
+    "neural-synthetic": dict(function="h2", n_arms=3, arm_features=4, noise_std=0.4,
+                             p_eligible=0.6),
 }
 
 
