@@ -37,6 +37,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from bandits.argmax_probs import thompson_propensities
+
 Params = Any
 State = Any
 Noise = Any
@@ -49,8 +51,11 @@ class Decision(NamedTuple):
         action: int32, (): the chosen arm.
         probs: float, (n_arms,): the distribution ``action`` was drawn from
             (propensity = ``probs[action]``). One-hot for greedy choices, split evenly
-            across exact ties, zero on ineligible arms; a Monte Carlo estimate for
-            Thompson sampling, positive on the chosen arm (:func:`thompson_probs`).
+            across exact ties, zero on ineligible arms; for Thompson sampling over Beta
+            posteriors a Monte Carlo estimate (:func:`thompson_probs`), over Gaussian
+            scores a deterministic quadrature
+            (:func:`bandits.argmax_probs.gaussian_argmax_probs`); positive on the chosen
+            arm either way.
         info: what a wrapper reports about the decision, a pytree (``()`` for plain
             policies); the safety layer's :class:`bandits.safety.SafetyInfo` says whether
             the decision failed validation and who served it, which monitors count.
@@ -260,21 +265,22 @@ def draw_gaussian_scores(n_arms: int):
 
     def draw(params, key) -> dict:
         del params
-        k1, k2, k3 = jax.random.split(key, 3)
-        return {"z": jax.random.normal(k1, (n_arms,)), "prob_key": k2,
-                "tiebreak": jax.random.uniform(k3)}
+        k1, _, k3 = jax.random.split(key, 3)
+        return {"z": jax.random.normal(k1, (n_arms,)), "tiebreak": jax.random.uniform(k3)}
 
     return draw
 
 
 def gaussian_thompson(mean: Array, scale: Array, noise: dict, mask: Array,
-                      n_prob_draws: int) -> Decision:
-    """Greedy on one draw of N(mean_a, scale_a²) per arm; ``probs`` from that draw and
-    ``n_prob_draws`` more (:func:`thompson_probs`).
+                      n_prob_nodes: int) -> Decision:
+    """Greedy on one draw of N(mean_a, scale_a²) per arm; ``probs`` is the action
+    distribution of that rule, P(arm a is the largest draw), computed by quadrature on
+    ``n_prob_nodes`` nodes per arm (:func:`bandits.argmax_probs.thompson_propensities`:
+    absolute error below 2e-4 at 10 nodes, and positive on the chosen arm).
 
-    Exact ties (a zero scale) are broken at random, as the Monte Carlo estimate assumes.
+    Exact ties (a zero scale) are broken at random, and ``probs`` splits them evenly.
     """
     decided = mean + scale * noise["z"]
     choice = greedy(decided, mask, noise["tiebreak"]).action
-    z = jax.random.normal(noise["prob_key"], (n_prob_draws, mean.shape[-1]))
-    return Decision(choice, thompson_probs(decided, mean + scale * z, mask))
+    return Decision(choice, thompson_propensities(mean, scale, mask, decided, choice,
+                                                  n_prob_nodes))

@@ -188,16 +188,16 @@ def gaussian_posterior(params: GaussianTSParams, state: ArmStats):
     return mean / prec, 1.0 / jnp.sqrt(prec)
 
 
-def ts_gaussian(n_arms: int, dim: int = 1, n_prob_draws: int = 128) -> Policy:
+def ts_gaussian(n_arms: int, dim: int = 1, n_prob_nodes: int = 10) -> Policy:
     """Gaussian Thompson sampling: act greedily on one posterior draw per arm.
 
-    ``probs`` is estimated from the deciding draw and ``n_prob_draws`` further posterior
-    draws (:func:`bandits.base.thompson_probs`).
+    ``probs`` is P(arm a has the largest posterior draw), computed by quadrature on
+    ``n_prob_nodes`` nodes per arm (:func:`bandits.base.gaussian_thompson`), not sampled.
     """
 
     def decide(params, state, noise, context, mask) -> Decision:
         mean, std = gaussian_posterior(params, state)
-        return gaussian_thompson(mean, std, noise, mask, n_prob_draws)
+        return gaussian_thompson(mean, std, noise, mask, n_prob_nodes)
 
     return Policy("ts_gaussian", n_arms, dim, GaussianTSParams(), _init_stats(n_arms),
                   draw_gaussian_scores(n_arms), decide, _update_stats(n_arms))

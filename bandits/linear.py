@@ -133,19 +133,20 @@ class LinTSParams(NamedTuple):
     reg: Array = 1.0  # ridge regularisation, > 0
 
 
-def lin_ts(n_arms: int, dim: int, n_prob_draws: int = 128) -> Policy:
+def lin_ts(n_arms: int, dim: int, n_prob_nodes: int = 10) -> Policy:
     """Linear Thompson sampling (Agrawal & Goyal, 2013), disjoint arms.
 
     Drawing θ̃_a ~ N(θ̂_a, v²A_a⁻¹) independently per arm and scoring xᵀθ̃_a gives
     scores that are independent normals N(xᵀθ̂_a, v² xᵀA_a⁻¹x); the policy samples those
     scores directly, which yields exactly the same action distribution at O(d²) per arm
-    instead of a d×d Cholesky factorisation. ``probs`` is estimated from the deciding draw
-    and ``n_prob_draws`` further draws (:func:`bandits.base.thompson_probs`).
+    instead of a d×d Cholesky factorisation. ``probs`` is the probability that each arm's
+    score is the largest, by quadrature on ``n_prob_nodes`` nodes per arm
+    (:func:`bandits.base.gaussian_thompson`).
     """
 
     def decide(params, state, noise, context, mask) -> Decision:
         mean, var, _ = ridge_project(state, context)
-        return gaussian_thompson(mean, params.v * jnp.sqrt(var), noise, mask, n_prob_draws)
+        return gaussian_thompson(mean, params.v * jnp.sqrt(var), noise, mask, n_prob_nodes)
 
     return Policy("lin_ts", n_arms, dim, LinTSParams(), ridge_init(n_arms, dim),
                   draw_gaussian_scores(n_arms), decide, ridge_update(n_arms))

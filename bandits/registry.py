@@ -56,6 +56,7 @@ _CF = context_free.fold_logs
 _LIN = linear.fold_logs
 DISCOUNT = Range(0.0, 1.0, low_open=True)
 WINDOW = Range(1, 1_000_000, integer=True)
+NODES = Range(2, 256, integer=True)  # quadrature nodes per arm (Gaussian Thompson sampling)
 
 REGISTRY: dict[str, PolicySpec] = {
     s.name: s
@@ -71,7 +72,7 @@ REGISTRY: dict[str, PolicySpec] = {
         PolicySpec("ucb1", context_free.ucb1, {"c": NONNEG}, summary="UCB1", fold_logs=_CF),
         PolicySpec("ts_gaussian", context_free.ts_gaussian,
                    {"prior_mean": ANY, "prior_std": POSITIVE, "noise_std": POSITIVE},
-                   {"n_prob_draws": DRAWS}, summary="Gaussian Thompson sampling",
+                   {"n_prob_nodes": NODES}, summary="Gaussian Thompson sampling",
                    fold_logs=_CF),
         PolicySpec("ts_beta", context_free.ts_beta, {"a0": POSITIVE, "b0": POSITIVE},
                    {"n_prob_draws": DRAWS}, binary_rewards=True,
@@ -79,7 +80,7 @@ REGISTRY: dict[str, PolicySpec] = {
         PolicySpec("lin_ucb", linear.lin_ucb, {"alpha": NONNEG, "reg": POSITIVE},
                    contextual=True, summary="disjoint LinUCB", fold_logs=_LIN),
         PolicySpec("lin_ts", linear.lin_ts, {"v": NONNEG, "reg": POSITIVE},
-                   {"n_prob_draws": DRAWS}, contextual=True,
+                   {"n_prob_nodes": NODES}, contextual=True,
                    summary="linear Thompson sampling", fold_logs=_LIN),
         PolicySpec("lin_eps_greedy", linear.lin_eps_greedy,
                    {"epsilon": PROBABILITY, "reg": POSITIVE}, contextual=True,

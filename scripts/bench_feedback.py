@@ -12,7 +12,7 @@ public ``simulate`` API in this process; each figure is the median of ``--repeat
 undelayed case's. The ``monitored`` cases keep every KPI and alert rule of
 ``conf/monitor/default.yaml`` in every lane; ``monitored_outcomes`` only its rules that
 read no action distribution (reward, action shares, contexts), which a Thompson-sampling
-policy otherwise estimates by Monte Carlo.
+policy otherwise computes every round (by quadrature over its Gaussian scores).
 """
 
 from __future__ import annotations

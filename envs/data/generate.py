@@ -72,8 +72,9 @@ def learning_logs(cfg, env, params, seed: int, n_rows: int, n_datasets: int):
             d, i = bad[0]
             raise ValueError(
                 f"logging_policy {cfg['name']} recorded propensity {logs.pscore[d, i]} "
-                f"for its own action (dataset {start + d}, row {i}): its action "
-                "probabilities are a Monte Carlo estimate; raise its n_prob_draws")
+                f"for its own action (dataset {start + d}, row {i}): a Monte Carlo "
+                "estimate of its action probabilities (Beta Thompson sampling) needs more "
+                "n_prob_draws")
         yield start, logs
 
 

@@ -24,7 +24,10 @@ Z = 5.0  # tolerance, in standard errors
 
 HYPER = NONDEFAULT_HYPER
 NAMES = bandits.names()
-TS = [n for n in NAMES if "n_prob_draws" in bandits.spec(n).static]
+# Thompson sampling: Monte Carlo probs over Beta draws, or quadrature over Gaussian scores
+MC_TS = [n for n in NAMES if "n_prob_draws" in bandits.spec(n).static]
+GAUSSIAN_TS = [n for n in NAMES if "n_prob_nodes" in bandits.spec(n).static]
+TS = MC_TS + GAUSSIAN_TS
 LINEAR = [n for n in NAMES if bandits.spec(n).contextual]
 RIDGE = [n for n in LINEAR if bandits.spec(n).fold_logs is not None]
 # one-hot action probabilities away from exact ties
@@ -37,6 +40,7 @@ def test_every_registered_policy_is_covered():
     assert len(NAMES) == 15
     assert set(HYPER) == set(NAMES)
     assert set(TS) == {"ts_gaussian", "ts_beta", "lin_ts", "discounted_ts"}
+    assert set(GAUSSIAN_TS) == {"ts_gaussian", "lin_ts"}
     assert set(LINEAR) == {"lin_ucb", "lin_ts", "lin_eps_greedy", "discounted_lin_ucb",
                            "restart_lin_ucb"}
     assert set(RIDGE) == {"lin_ucb", "lin_ts", "lin_eps_greedy"}
@@ -144,7 +148,7 @@ def test_decisions_are_distributions_over_eligible_arms(name):
     assert masks[np.arange(N_KEYS), action].all()
     chosen = probs[np.arange(N_KEYS), action]
     assert (chosen > 0).all()
-    if name in TS:  # the deciding draw counts: at least 1/(n + 1), never a 0 propensity
+    if name in MC_TS:  # the deciding draw counts: at least 1/(n + 1), never a 0 propensity
         assert (chosen >= 1 / (HYPER[name]["n_prob_draws"] + 1) - 1e-7).all()
     if name == "uniform":
         np.testing.assert_allclose(probs, masks / masks.sum(-1, keepdims=True), rtol=1e-6)
@@ -153,16 +157,22 @@ def test_decisions_are_distributions_over_eligible_arms(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_actions_are_drawn_from_probs(name):
     """Empirical action frequencies over N_KEYS keys match ``probs`` (exact policies) or
-    the mean of the Monte Carlo ``probs`` across keys (Thompson sampling)."""
+    the mean of the Monte Carlo ``probs`` across keys (Beta Thompson sampling)."""
     state = updated_state(name, *random_history(4, 12))
     mask = np.array([True, True, False, True, True])
     action, probs = act_many(name, state, mask=mask, seed=5)
     freq = freq_of(action)
-    if name in TS:
+    if name in MC_TS:
         draws = HYPER[name]["n_prob_draws"]
         target = probs.mean(0)
         se = binom_se(target, N_KEYS) * np.sqrt(1 + 1 / draws)
         assert (target > 0.02).sum() >= 2, target  # a non-trivial distribution
+    elif name in GAUSSIAN_TS:  # quadrature: the same probs for every key, up to the
+        # chosen arm's positive floor
+        np.testing.assert_allclose(probs, np.broadcast_to(probs[0], probs.shape), atol=1e-6)
+        target = probs[0]
+        se = binom_se(target, N_KEYS)
+        assert (target > 0.02).sum() >= 2, target
     else:
         np.testing.assert_array_equal(probs, np.broadcast_to(probs[0], probs.shape))
         target = probs[0]
@@ -340,9 +350,9 @@ def test_context_free_ts_matches_numpy_posterior_argmax(name):
     want = freq_of(np.argmax(np.where(mask, draws, -np.inf), -1))
     assert (want > 0.05).sum() >= 3, want
     action, probs = act_many(name, ArmStats(*map(jnp.asarray, state)), mask=mask, seed=13)
-    n_mc = N_KEYS * hp["n_prob_draws"]
+    n_mc = N_KEYS * hp.get("n_prob_draws", np.inf)  # Gaussian TS: probs by quadrature
     assert_close_in_se(probs.mean(0), want, binom_se(want, 1) * np.sqrt(1 / n_mc + 1 / m),
-                       "mc probs")
+                       "probs")
     assert_close_in_se(freq_of(action), want, binom_se(want, 1) * np.sqrt(1 / N_KEYS + 1 / m),
                        "actions")
 
@@ -366,9 +376,7 @@ def test_lin_ts_equals_full_parameter_sampling():
     want = freq_of(np.argmax(np.where(mask, scores, -np.inf), -1))
     assert (want > 0.03).sum() >= 3, want
     action, probs = act_many(name, state, mask=mask, seed=16)
-    n_mc = N_KEYS * HYPER[name]["n_prob_draws"]
-    assert_close_in_se(probs.mean(0), want, binom_se(want, 1) * np.sqrt(1 / n_mc + 1 / m),
-                       "mc probs")
+    assert_close_in_se(probs.mean(0), want, binom_se(want, 1) * np.sqrt(1 / m), "probs")
     assert_close_in_se(freq_of(action), want, binom_se(want, 1) * np.sqrt(1 / N_KEYS + 1 / m),
                        "actions")
 
@@ -506,8 +514,12 @@ def test_make_rejects_out_of_range_values():
         bandits.make("softmax", 5, 1, temperature=0.0)  # open at 0
     with pytest.raises(ValueError, match="n_prob_draws"):
         bandits.make("ts_beta", 5, 1, n_prob_draws=0)
+    with pytest.raises(ValueError, match="n_prob_nodes"):
+        bandits.make("lin_ts", 5, 3, n_prob_nodes=2.5)
+    with pytest.raises(ValueError, match="n_prob_nodes"):
+        bandits.make("ts_gaussian", 5, 1, n_prob_nodes=1)
     with pytest.raises(ValueError, match="n_prob_draws"):
-        bandits.make("lin_ts", 5, 3, n_prob_draws=2.5)
+        bandits.make("ts_gaussian", 5, 1, n_prob_draws=128)
     with pytest.raises(ValueError, match="alpha"):
         bandits.make("lin_ucb", 5, 10, alpha=float("nan"))
     with pytest.raises(ValueError, match="alpha"):
@@ -553,7 +565,7 @@ def test_make_stores_values_in_params_and_sizes_in_the_policy():
     assert p.default_params.reg == 1.0
     # n_prob_draws is structural: with one draw besides the deciding one, probs are the
     # shares of two draws, one-hot where they agree and halves where they do not
-    p = bandits.make("ts_gaussian", 3, 1, n_prob_draws=1)
+    p = bandits.make("ts_beta", 3, 1, n_prob_draws=1)
     state = p.init(p.default_params, None)
     keys = jax.random.split(jax.random.key(0), 50)
     probs = jax.jit(jax.vmap(p.act, in_axes=(None, None, 0, None, None)))(

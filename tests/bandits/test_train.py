@@ -57,14 +57,14 @@ def test_linear_training_is_the_ridge_solution_and_continues():
 
 def test_checkpoint_round_trip_makes_identical_decisions(tmp_path):
     x, a, r = _rows(2500, seed=2)
-    ck = train_checkpoint("lin_ts", {"v": 0.3, "n_prob_draws": 64}, x, a, r, n_arms=K,
+    ck = train_checkpoint("lin_ts", {"v": 0.3, "n_prob_nodes": 16}, x, a, r, n_arms=K,
                           version="lin_ts-test-1", extra={"split": "train"})
     path = str(tmp_path / "ck.npz")
     save_checkpoint(path, ck)
     back = load_checkpoint(path, algorithm="lin_ts", n_arms=K, dim=D)
     assert (back.version, back.data_hash, back.n_train_rows) == ("lin_ts-test-1",
                                                                   data_hash(x, a, r), 2500)
-    assert back.hyperparameters == {"v": 0.3, "n_prob_draws": 64}
+    assert back.hyperparameters == {"v": 0.3, "n_prob_nodes": 16}
     assert back.extra == {"split": "train"} and back.created_at == ck.created_at
     p1, p2 = ck.policy(), back.policy()
     mask = jnp.ones(K, bool)
