@@ -36,6 +36,8 @@ LOG_SQRT_2PI = float(0.5 * np.log(2.0 * np.pi))
 SQRT_HALF = float(np.sqrt(0.5))
 SERIES_TAIL = 1e-2  # log(1 − q) by its series below this q (1 − q would round)
 SMALL_GROWTH = 0.1  # below this ΔL, the cell integrals use their Taylor series
+RELATIVE_TINY = 1e-6  # an arm this much narrower than the widest counts as deterministic
+#   (its nodes would round onto its mean in float32; the error is of order this ratio)
 
 
 def standard_nodes(n_nodes: int) -> np.ndarray:
@@ -76,7 +78,8 @@ def log_cdf_and_hazard(x: Array, mean: Array, scale: Array, random: Array):
     cdf = jnp.where(upper, 1.0 - tail, tail)
     series = -tail * (1.0 + tail * (0.5 + tail * (1.0 / 3.0 + tail * 0.25)))  # log1p(−tail)
     log_f = jnp.where(upper & (tail < SERIES_TAIL), series, jnp.log(cdf))
-    hazard = jnp.exp(-0.5 * z * z - LOG_SQRT_2PI) / (s * cdf)
+    # in log space: s·F underflows (a narrow arm, s ~ 1e-6, deep in its lower tail)
+    hazard = jnp.exp(-0.5 * z * z - LOG_SQRT_2PI - log_f) / s
     random = random[:, None]
     return jnp.where(random, log_f, 0.0), jnp.where(random, hazard, 0.0)
 
@@ -138,10 +141,12 @@ def gaussian_argmax_probs(mean: Array, scale: Array, mask: Array, n_nodes: int =
     Returns:
         (n_arms,) float32 probabilities summing to 1: exactly 0 on ineligible arms and
         on deterministic arms below the largest deterministic one; deterministic arms
-        tied at the top share their mass evenly.
+        tied at the top share their mass evenly. An arm whose scale is below
+        ``RELATIVE_TINY`` × the widest eligible arm's counts as deterministic.
     """
     mean, scale = mean.astype(jnp.float32), scale.astype(jnp.float32)
-    random = mask & (scale > 0)
+    widest = jnp.max(jnp.where(mask, scale, 0.0))
+    random = mask & (scale > RELATIVE_TINY * widest)  # a far narrower arm: deterministic
     deterministic = mask & ~random
     floor = jnp.max(jnp.where(deterministic, mean, -jnp.inf))
     tied = deterministic & (mean == floor)

@@ -15,10 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from bandits import combinators, context_free, drift, drift_linear, linear
+from bandits import combinators, context_free, drift, drift_linear, linear, neural
 from bandits.base import Policy, State
 from common.errors import ConfigError
-from common.validation import ANY, DRAWS, NONNEG, POSITIVE, PROBABILITY, Range, check_int
+from common.validation import (
+    ANY,
+    DRAWS,
+    NONNEG,
+    POSITIVE,
+    PROBABILITY,
+    Choice,
+    Range,
+    check_int,
+)
 
 Batches = Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
@@ -32,7 +41,8 @@ class PolicySpec:
         factory: ``factory(n_arms, dim, **static) -> Policy``.
         params: numeric hyperparameters (fields of the params pytree) and their ranges;
             these can be swept in one compiled program.
-        static: structural options (sizes) and their ranges; a change recompiles.
+        static: structural options (sizes, an optimiser's name) and their ranges or
+            choices; a change recompiles.
         contextual: whether the policy uses the context vector.
         binary_rewards: whether the policy assumes rewards in {0, 1}.
         summary: one line for listings.
@@ -45,7 +55,7 @@ class PolicySpec:
     name: str
     factory: Callable[..., Policy]
     params: Mapping[str, Range]
-    static: Mapping[str, Range] = field(default_factory=dict)
+    static: Mapping[str, Range | Choice] = field(default_factory=dict)
     contextual: bool = False
     binary_rewards: bool = False
     summary: str = ""
@@ -57,6 +67,12 @@ _LIN = linear.fold_logs
 DISCOUNT = Range(0.0, 1.0, low_open=True)
 WINDOW = Range(1, 1_000_000, integer=True)
 NODES = Range(2, 256, integer=True)  # quadrature nodes per arm (Gaussian Thompson sampling)
+_SIZE = Range(1, 1_000_000, integer=True)
+NETWORK = {"hidden": Range(1, 4096, integer=True), "depth": Range(1, 8, integer=True),
+           "buffer": _SIZE, "train_every": _SIZE, "n_steps": Range(1, 100_000, integer=True),
+           "batch": Range(1, 100_000, integer=True), "optimizer": Choice(("adam", "sgd")),
+           "arm_features": Range(0, 100_000, integer=True)}  # static, every neural policy
+TRAINING = {"lr": POSITIVE, "weight_decay": NONNEG}  # params, every neural policy
 
 REGISTRY: dict[str, PolicySpec] = {
     s.name: s
@@ -107,6 +123,22 @@ REGISTRY: dict[str, PolicySpec] = {
                    {"alpha": NONNEG, "reg": POSITIVE, "threshold": POSITIVE,
                     "tolerance": NONNEG}, contextual=True,
                    summary="disjoint LinUCB restarted by a Page–Hinkley test"),
+        # Neural: a network trained on a replay buffer every train_every rounds; no
+        # sufficient statistics to fold logs into (fold_logs=None).
+        PolicySpec("neural_eps_greedy", neural.neural_eps_greedy,
+                   {"epsilon": PROBABILITY, **TRAINING}, NETWORK, contextual=True,
+                   summary="ε-greedy on an MLP's predicted rewards"),
+        PolicySpec("neural_linear", neural.neural_linear,
+                   {"v": NONNEG, "reg": POSITIVE, **TRAINING},
+                   {**NETWORK, "n_prob_nodes": NODES}, contextual=True,
+                   summary="NeuralLinear: Thompson sampling on an MLP's last layer"),
+        PolicySpec("neural_ucb", neural.neural_ucb,
+                   {"gamma": NONNEG, "reg": POSITIVE, **TRAINING}, NETWORK,
+                   contextual=True, summary="NeuralUCB (diagonal design matrix)"),
+        PolicySpec("neural_ts", neural.neural_ts,
+                   {"nu": NONNEG, "reg": POSITIVE, **TRAINING},
+                   {**NETWORK, "n_prob_nodes": NODES}, contextual=True,
+                   summary="NeuralTS (diagonal design matrix)"),
     ]
 }
 
@@ -126,9 +158,10 @@ def _check_spec(name: Any, policy_spec: Any) -> None:
         raise ConfigError(f"bandit {name!r}: fold_logs must be callable or None")
     for kind, ranges in (("params", policy_spec.params), ("static", policy_spec.static)):
         for key, allowed in ranges.items():
-            if not isinstance(allowed, Range):
-                raise ConfigError(f"bandit {name!r}: {kind}[{key!r}] must be a Range, got "
-                                  f"{allowed!r}")
+            if not isinstance(allowed, Range | Choice) or (kind == "params"
+                                                            and isinstance(allowed, Choice)):
+                raise ConfigError(f"bandit {name!r}: {kind}[{key!r}] must be a Range (or, "
+                                  f"static, a Choice), got {allowed!r}")
 
 
 def register(name: str, policy_spec: PolicySpec) -> PolicySpec:

@@ -1,6 +1,9 @@
 """Settings shared by several test files (importable because pytest's ``pythonpath``
 includes ``tests/``)."""
 
+# a small network with non-default training settings (every neural policy)
+NEURAL = {"hidden": 4, "depth": 2, "buffer": 16, "train_every": 3, "n_steps": 2, "batch": 4,
+          "optimizer": "sgd", "arm_features": 0, "lr": 0.05, "weight_decay": 0.1}
 # Non-default values of every hyperparameter, so a policy that ignored one would show.
 NONDEFAULT_HYPER = {
     "uniform": {},
@@ -19,4 +22,8 @@ NONDEFAULT_HYPER = {
     "discounted_ts": {"gamma": 0.9, "a0": 1.2, "b0": 0.8, "n_prob_draws": 16},
     "decaying_eps_greedy": {"epsilon0": 0.6, "decay": 5.0},
     "restart_lin_ucb": {"alpha": 0.6, "reg": 0.8, "threshold": 3.0, "tolerance": 0.1},
+    "neural_eps_greedy": {"epsilon": 0.3, **NEURAL},
+    "neural_linear": {"v": 0.7, "reg": 1.3, "n_prob_nodes": 8, **NEURAL},
+    "neural_ucb": {"gamma": 0.8, "reg": 0.9, **NEURAL},
+    "neural_ts": {"nu": 0.6, "reg": 1.1, "n_prob_nodes": 8, **NEURAL},
 }

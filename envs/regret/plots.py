@@ -49,7 +49,7 @@ def log_axis_start(curves: list[Curve], floor: int = LOG_FLOOR_ROUND) -> int:
     return min(start, T)
 
 
-def _thin(rounds: np.ndarray, start: int, n: int, log: bool) -> np.ndarray:
+def thin(rounds: np.ndarray, start: int, n: int, log: bool) -> np.ndarray:
     """Indices of at most ``n`` rounds from ``start`` on, evenly spaced (or log-spaced)."""
     T = int(rounds[-1])
     pts = np.geomspace(start, T, n) if log else np.linspace(start, T, n)
@@ -74,7 +74,7 @@ def _slope_guides(ax, t0: int, T: int, top: float, bottom: float) -> None:
                     va="center" if room else "top", fontsize=8, color="0.3")
 
 
-def _draw_curve(ax, c: Curve, idx: np.ndarray, color) -> object:
+def draw_curve(ax, c: Curve, idx: np.ndarray, color) -> object:
     """The mean line and its 95% band on ``ax`` at the rounds ``idx``; returns the line."""
     (line,) = ax.plot(c.rounds[idx], c.mean[idx], color=color, lw=1.7)
     lo = c.lower[idx]
@@ -96,9 +96,9 @@ def plot_regret(rollouts, path: str, label: Callable):
     axl.set(xscale="log", yscale="log")
     lines = []
     for c, color in zip(curves, colors(len(curves))):
-        lines.append(_draw_curve(ax, c, _thin(c.rounds, int(c.rounds[0]), 1500, False), color))
+        lines.append(draw_curve(ax, c, thin(c.rounds, int(c.rounds[0]), 1500, False), color))
         if (c.mean[c.rounds >= t0] > 0).all():
-            _draw_curve(axl, c, _thin(c.rounds, t0, 400, True), color)
+            draw_curve(axl, c, thin(c.rounds, t0, 400, True), color)
     starts = [float(c.mean[c.rounds >= t0][0]) for c in curves]
     if max(starts) > 0:
         _slope_guides(axl, t0, T, top=max(float(c.mean[-1]) for c in curves),

@@ -38,10 +38,10 @@ STUDY_KEYS = {
 }
 STUDY_FLAGS = ("fixed_world", "progress", "compilation_cache")
 STUDY_CHOICES = {"layout": ("lanes", "vmap"), "record": ("curves", "trajectories"),
-                 "kind": ("regret", "alerts", "safety", "staged_rollout")}
+                 "kind": ("regret", "alerts", "safety", "staged_rollout", "panels")}
 # study.kind -> the module whose ``run(cfg, out_dir, echo)`` runs it (regret: this one)
 STUDY_KINDS = {"alerts": "envs.regret.alerts", "safety": "envs.regret.safety",
-               "staged_rollout": "envs.rollout.study"}
+               "staged_rollout": "envs.rollout.study", "panels": "envs.regret.panels"}
 REQUIRED_STUDY_KEYS = ("n_seeds", "n_rounds")
 
 
@@ -101,11 +101,21 @@ def _check_bandits(selected: Mapping[str, Any], env: World) -> None:
     if not selected:
         raise ValueError(f"bandit: choose at least one of {', '.join(bandits.names())}")
     for bname, hyper in selected.items():
-        bandits.validate(bname, dict(hyper or {}))
+        bandits.validate(bname, bandit_options(bname, hyper, env))
         if bandits.spec(bname).binary_rewards and not env.binary_rewards:
             raise ValueError(f"bandit.{bname} needs 0/1 rewards but env {env.name!r} has "
                              f"real-valued rewards; use a binary world such as "
                              f"logistic-bernoulli")
+
+
+def bandit_options(bname: str, hyper: Mapping[str, Any] | None, env: World
+                   ) -> dict[str, Any]:
+    """A bandit's hyperparameters for ``env``: an ``arm_features`` left null (the
+    neural policies' default) is the world's (``World.arm_features``)."""
+    options = dict(hyper or {})
+    if "arm_features" in bandits.spec(bname).static and options.get("arm_features") is None:
+        options["arm_features"] = int(getattr(env, "arm_features", 0))
+    return options
 
 
 def _check_study(study: Mapping[str, Any]) -> None:
@@ -269,7 +279,7 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
     env = make_world(cfg["env"], cfg.get("drift"))
     rollouts: list[Rollout] = []
     for bname, hyper in cfg["bandit"].items():
-        policy = bandits.make(bname, env.n_arms, env.dim, **dict(hyper or {}))
+        policy = bandits.make(bname, env.n_arms, env.dim, **bandit_options(bname, hyper, env))
         params, feedback, world = _grid(policy, cfg)
         rollouts.append(simulate(
             policy, world, n_rounds=study["n_rounds"], n_seeds=study["n_seeds"],

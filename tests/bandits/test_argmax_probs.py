@@ -178,3 +178,18 @@ def test_lin_ts_decides_on_the_same_draw():
     np.testing.assert_array_equal(np.asarray(dec.action), np.argmax(mean + sd * z, -1))
     freq = np.bincount(np.asarray(dec.action), minlength=n_arms) / n
     assert np.abs(np.asarray(dec.probs).mean(0) - freq).max() < 0.15
+
+
+@pytest.mark.parametrize("tiny", [1.5e-6, 1e-9, 1e-30])
+def test_a_nearly_deterministic_arm_gives_finite_exact_probabilities(tiny):
+    """An arm with scale 1.5e-6 beside arms of scale ~0.5 (NeuralLinear's head on a
+    feature vector it has seen many times) once made the cells' hazards underflow to
+    NaN: the probabilities must be finite and those of the deterministic limit,
+    P(arm 1 wins) = Φ(0.002/0.5)·Φ(−0.002/0.5)."""
+    mean = jnp.array([0.0, 0.001, 0.002], jnp.float32)
+    scale = jnp.array([0.5, tiny, 0.5], jnp.float32)
+    p = np.asarray(gaussian_argmax_probs(mean, scale, jnp.ones(3, bool)))
+    want = reference(np.asarray(mean, np.float64), np.array([0.5, 0.0, 0.5]),
+                     np.ones(3, bool))
+    np.testing.assert_allclose(p, want, atol=TOL)
+    assert np.isfinite(p).all() and abs(p[1] - 0.2499975) < 1e-5

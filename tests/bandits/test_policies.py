@@ -32,16 +32,18 @@ LINEAR = [n for n in NAMES if bandits.spec(n).contextual]
 RIDGE = [n for n in LINEAR if bandits.spec(n).fold_logs is not None]
 # one-hot action probabilities away from exact ties
 GREEDY = ("ucb1", "lin_ucb", "discounted_ucb", "sliding_window_ucb", "discounted_lin_ucb",
-          "restart_lin_ucb")
+          "restart_lin_ucb", "neural_ucb")
 CONTEXT = np.array([0.8, -0.5, 0.3, 1.1], np.float32)
 
 
 def test_every_registered_policy_is_covered():
-    assert len(NAMES) == 15
+    assert len(NAMES) == 19
     assert set(HYPER) == set(NAMES)
-    assert set(TS) == {"ts_gaussian", "ts_beta", "lin_ts", "discounted_ts"}
-    assert set(GAUSSIAN_TS) == {"ts_gaussian", "lin_ts"}
-    assert set(LINEAR) == {"lin_ucb", "lin_ts", "lin_eps_greedy", "discounted_lin_ucb",
+    assert set(TS) == {"ts_gaussian", "ts_beta", "lin_ts", "discounted_ts", "neural_linear",
+                       "neural_ts"}
+    assert set(GAUSSIAN_TS) == {"ts_gaussian", "lin_ts", "neural_linear", "neural_ts"}
+    assert set(LINEAR) - {n for n in NAMES if n.startswith("neural_")} == {
+        "lin_ucb", "lin_ts", "lin_eps_greedy", "discounted_lin_ucb",
                            "restart_lin_ucb"}
     assert set(RIDGE) == {"lin_ucb", "lin_ts", "lin_eps_greedy"}
 

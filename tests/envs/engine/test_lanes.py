@@ -75,7 +75,7 @@ def lane_states(p, rng):
     """A different, valid state per lane, batch first: random sufficient statistics for the
     context-free and ridge families, and for any other policy its own ``init`` followed by
     a few updates on different rows per lane."""
-    state_type = type(p.init(p.default_params, None))
+    state_type = type(p.init(p.default_params, jax.random.key(0)))
     if state_type is ArmStats:
         counts = rng.integers(0, 6, (B, N_ARMS)).astype(np.float32)
         sums = (counts * rng.random((B, N_ARMS))).astype(np.float32)  # 0 <= sums <= counts
