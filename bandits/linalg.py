@@ -11,6 +11,7 @@ whatever batch axes the arrays carry, which every layout vectorises.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 
@@ -54,3 +55,23 @@ def spd_solve(a: Array, b: Array) -> Array:
             acc = acc - low[k][i][..., None] * x[k]
         x[i] = acc / low[i][i][..., None]
     return jnp.stack(x, axis=-2)
+
+
+def spd_inverse(a: Array) -> Array:
+    """The inverse of symmetric positive-definite ``a`` (m, m) by Gauss–Jordan
+    elimination without pivoting (safe for SPD matrices), one ``fori_loop`` step per
+    pivot: O(m³) elementwise work that vectorises over a leading batch, for an m too
+    large to write out (:func:`spd_solve`)."""
+    m = a.shape[-1]
+    index = jnp.arange(m)
+
+    def pivot(k, x):
+        row = jax.lax.dynamic_index_in_dim(x, k, axis=0, keepdims=False)
+        p = jax.lax.dynamic_index_in_dim(row, k, keepdims=False)
+        row = jnp.where(index == k, 1.0, row) / p
+        col = jnp.where(index == k, 0.0, jax.lax.dynamic_index_in_dim(x, k, axis=1,
+                                                                      keepdims=False))
+        x = jnp.where(index[None, :] == k, 0.0, x) - col[:, None] * row[None, :]
+        return jnp.where(index[:, None] == k, row[None, :], x)
+
+    return jax.lax.fori_loop(0, m, pivot, a)

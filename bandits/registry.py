@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from bandits import combinators, context_free, drift, drift_linear, linear, neural
+from bandits import (
+    combinators,
+    context_free,
+    drift,
+    drift_linear,
+    linear,
+    linear_shared,
+    neural,
+)
 from bandits.base import Policy, State
 from common.errors import ConfigError
 from common.validation import (
@@ -68,10 +76,11 @@ DISCOUNT = Range(0.0, 1.0, low_open=True)
 WINDOW = Range(1, 1_000_000, integer=True)
 NODES = Range(2, 256, integer=True)  # quadrature nodes per arm (Gaussian Thompson sampling)
 _SIZE = Range(1, 1_000_000, integer=True)
+ARM_FEATURES = Range(0, 100_000, integer=True)  # 0: a shared context; d: each arm's own d
 NETWORK = {"hidden": Range(1, 4096, integer=True), "depth": Range(1, 8, integer=True),
            "buffer": _SIZE, "train_every": _SIZE, "n_steps": Range(1, 100_000, integer=True),
            "batch": Range(1, 100_000, integer=True), "optimizer": Choice(("adam", "sgd")),
-           "arm_features": Range(0, 100_000, integer=True)}  # static, every neural policy
+           "arm_features": ARM_FEATURES}  # static, every neural policy
 TRAINING = {"lr": POSITIVE, "weight_decay": NONNEG}  # params, every neural policy
 
 REGISTRY: dict[str, PolicySpec] = {
@@ -101,6 +110,15 @@ REGISTRY: dict[str, PolicySpec] = {
         PolicySpec("lin_eps_greedy", linear.lin_eps_greedy,
                    {"epsilon": PROBABILITY, "reg": POSITIVE}, contextual=True,
                    summary="ε-greedy on per-arm ridge estimates", fold_logs=_LIN),
+        # One ridge regression over every arm's own features (World.arm_features); no
+        # fold_logs yet (the logged-data path keeps a flat context).
+        PolicySpec("lin_ucb_shared", linear_shared.lin_ucb_shared,
+                   {"alpha": NONNEG, "reg": POSITIVE}, {"arm_features": ARM_FEATURES},
+                   contextual=True, summary="LinUCB with coefficients shared by the arms"),
+        PolicySpec("lin_ts_shared", linear_shared.lin_ts_shared,
+                   {"v": NONNEG, "reg": POSITIVE},
+                   {"arm_features": ARM_FEATURES, "n_prob_nodes": NODES}, contextual=True,
+                   summary="linear Thompson sampling with coefficients shared by the arms"),
         # Built for drift: their state depends on when each row happened, so they have
         # no sufficient statistics to fold logs into (fold_logs=None).
         PolicySpec("discounted_lin_ucb", drift_linear.discounted_lin_ucb,

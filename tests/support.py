@@ -22,6 +22,8 @@ NONDEFAULT_HYPER = {
     "discounted_ts": {"gamma": 0.9, "a0": 1.2, "b0": 0.8, "n_prob_draws": 16},
     "decaying_eps_greedy": {"epsilon0": 0.6, "decay": 5.0},
     "restart_lin_ucb": {"alpha": 0.6, "reg": 0.8, "threshold": 3.0, "tolerance": 0.1},
+    "lin_ucb_shared": {"alpha": 0.6, "reg": 0.8, "arm_features": 0},
+    "lin_ts_shared": {"v": 0.7, "reg": 1.2, "n_prob_nodes": 8, "arm_features": 0},
     "neural_eps_greedy": {"epsilon": 0.3, **NEURAL},
     "neural_linear": {"v": 0.7, "reg": 1.3, "n_prob_nodes": 8, **NEURAL},
     "neural_ucb": {"gamma": 0.8, "reg": 0.9, **NEURAL},

@@ -19,6 +19,8 @@ COMMANDS = {
     "bench_studies": ["scripts/bench_studies.py", "--quick", "--jobs", "evaluate"],
     "bench_feedback": ["scripts/bench_feedback.py", "--seeds", "8", "--rounds", "64",
                        "--repeat", "1", "--cases", "stationary,fixed_100,refresh_10"],
+    "bench_neural": ["scripts/bench_neural.py", "--policies", "neural_eps_greedy", "--seeds",
+                     "8", "--rounds", "40", "--loop-seeds", "2", "--repeat", "1"],
     "bench_ab": ["scripts/bench_ab.py", "--base", "HEAD", "--kinds", "lin_ucb", "--pairs", "2",
                  "--repeat", "1", "--seeds", "8", "--rounds", "64"],
 }
@@ -121,3 +123,11 @@ def test_bench_feedback_prints_each_case_against_the_stationary_run(scripts):
     for case in ("stationary", "fixed_100", "refresh_10"):
         assert f"| lin_ucb | {case} | 8 | 64 |" in text
     assert "| lin_ucb | stationary | 8 | 64 |" in text and "| 1.00× |" in text
+
+
+def test_bench_neural_prints_bandax_the_one_seed_loop_and_training(scripts):
+    text = _finished(scripts, "bench_neural")
+    assert "| policy | bandax agent-rounds/s | compile s | one seed at a time" in text
+    row = next(line for line in text.splitlines() if line.startswith("| neural_eps_greedy |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len(cells) == 7 and cells[4].endswith("×") and "%" in cells[6]

@@ -9,18 +9,19 @@ has its exact marginal posterior, as in :func:`bandits.linear.lin_ts`; the paper
 Normal-inverse-gamma prior on the noise is replaced by the fixed scale ``v``), so
 ``probs`` are exact (:func:`bandits.base.gaussian_thompson`). ``update`` adds the
 played arm's features to the regression (recursive least squares); after each
-training the regression is recomputed on the buffer with the new representation.
+training the regression is recomputed on the buffer with the new representation (two
+matrix products and a Gauss–Jordan inverse, :func:`bandits.linalg.spd_inverse`).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 from jax import Array
 
 from bandits.base import Decision, Policy, draw_gaussian_scores, gaussian_thompson
+from bandits.linalg import spd_inverse
 from bandits.neural.core import NeuralParts, NeuralSettings, neural_policy
 from bandits.neural.network import features
 from bandits.neural.replay import network_input, replay_filled
@@ -53,17 +54,16 @@ def rls(post: Posterior, phi: Array, reward: Array, weight: Array = 1.0) -> Post
 
 def _refresh(n_arms: int, arm_features: int):
     def refresh(params, state) -> Posterior:
+        """The regression on the buffer's observations with the current network:
+        A = reg·I + ΦᵀΦ and Φᵀr as two matrix products, A⁻¹ by Gauss–Jordan."""
         buffer = state.buffer
         x = network_input(buffer.inputs, buffer.action, n_arms, arm_features)
         phis = features(state.net, x)
         valid = (jnp.arange(phis.shape[0]) < replay_filled(buffer)).astype(jnp.float32)
-
-        def step(post, row):
-            return rls(post, *row), None
-
-        post, _ = jax.lax.scan(step, prior(params.reg, phis.shape[-1]),
-                               (phis, buffer.reward, valid))
-        return post
+        kept = phis * valid[:, None]
+        m = phis.shape[-1]
+        a_inv = spd_inverse(params.reg * jnp.eye(m, dtype=jnp.float32) + kept.T @ phis)
+        return Posterior(a_inv, a_inv @ (kept.T @ buffer.reward))
 
     return refresh
 

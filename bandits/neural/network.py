@@ -18,24 +18,15 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from bandits.arm_features import arm_inputs, input_size
+
+__all__ = ["Layer", "apply", "arm_inputs", "features", "flat_gradients", "init_mlp",
+           "input_size", "mlp_flops", "n_parameters"]
+
 
 class Layer(NamedTuple):
     weight: Array  # (fan_in, fan_out)
     bias: Array  # (fan_out,)
-
-
-def input_size(n_arms: int, dim: int, arm_features: int) -> int:
-    """The width of one arm's input: its own features, or the disjoint encoding's K·d."""
-    return arm_features if arm_features else n_arms * dim
-
-
-def arm_inputs(context: Array, n_arms: int, arm_features: int) -> Array:
-    """(K, input_size) every arm's input from one round's flat context (see the module
-    docstring)."""
-    if arm_features:
-        return context.reshape(n_arms, arm_features)
-    eye = jnp.eye(n_arms, dtype=context.dtype)
-    return (eye[:, :, None] * context[None, None, :]).reshape(n_arms, -1)
 
 
 def init_mlp(key: Array, sizes: tuple[int, ...]) -> tuple[Layer, ...]:

@@ -32,17 +32,19 @@ LINEAR = [n for n in NAMES if bandits.spec(n).contextual]
 RIDGE = [n for n in LINEAR if bandits.spec(n).fold_logs is not None]
 # one-hot action probabilities away from exact ties
 GREEDY = ("ucb1", "lin_ucb", "discounted_ucb", "sliding_window_ucb", "discounted_lin_ucb",
-          "restart_lin_ucb", "neural_ucb")
+          "restart_lin_ucb", "neural_ucb", "lin_ucb_shared")
 CONTEXT = np.array([0.8, -0.5, 0.3, 1.1], np.float32)
 
 
 def test_every_registered_policy_is_covered():
-    assert len(NAMES) == 19
+    assert len(NAMES) == 21
     assert set(HYPER) == set(NAMES)
     assert set(TS) == {"ts_gaussian", "ts_beta", "lin_ts", "discounted_ts", "neural_linear",
-                       "neural_ts"}
-    assert set(GAUSSIAN_TS) == {"ts_gaussian", "lin_ts", "neural_linear", "neural_ts"}
-    assert set(LINEAR) - {n for n in NAMES if n.startswith("neural_")} == {
+                       "neural_ts", "lin_ts_shared"}
+    assert set(GAUSSIAN_TS) == {"ts_gaussian", "lin_ts", "neural_linear", "neural_ts",
+                                "lin_ts_shared"}
+    per_arm = {n for n in NAMES if n.startswith("neural_") or n.endswith("_shared")}
+    assert set(LINEAR) - per_arm == {
         "lin_ucb", "lin_ts", "lin_eps_greedy", "discounted_lin_ucb",
                            "restart_lin_ucb"}
     assert set(RIDGE) == {"lin_ucb", "lin_ts", "lin_eps_greedy"}

@@ -57,11 +57,12 @@ def _rows(n, k=3, d=2, seed=0):
 
 def test_builtin_families_declare_how_they_learn_from_logs():
     """Families with sufficient statistics fold logs; the drift-aware policies (which
-    discount or window their statistics) and the neural ones (a network trained on a
-    buffer) declare that they cannot."""
+    discount or window their statistics), the neural ones (a network trained on a
+    buffer) and the shared-parameter ones (per-arm features, which logs do not keep yet)
+    declare that they cannot."""
     drift = {"discounted_lin_ucb", "discounted_ucb", "sliding_window_ucb", "discounted_ts",
              "decaying_eps_greedy", "restart_lin_ucb", "neural_eps_greedy", "neural_linear",
-             "neural_ucb", "neural_ts"}
+             "neural_ucb", "neural_ts", "lin_ucb_shared", "lin_ts_shared"}
     for name in bandits.names():
         fold = bandits.spec(name).fold_logs
         family = linear if bandits.spec(name).contextual else context_free
