@@ -22,6 +22,7 @@ OBD = os.path.join(ROOT, "..", "shared", "data", "obd")
 SIM = "study.n_seeds=16 study.n_rounds=300"
 OPE = "study.n_datasets=4 study.n_rows=600 study.n_boot=20 study.truth_contexts=20000"
 GATE = "evaluation.n_boot=50"
+PANELS = "study.n_seeds=2 study.n_rounds=40 bandit=[uniform,lin_ucb,neural_ts]"
 ROLLOUT = ("study.n_seeds=16 study.n_rounds=600 \"rollout.stages=[{name:shadow,rounds:100,"
            "share:0.0,shadow:true},{name:canary,rounds:200,share:0.1},{name:full,share:1.0}]\"")
 
@@ -84,6 +85,10 @@ SMALL: dict[str, str] = {
     "'~safety.faults.nan_scores' '~safety.faults.stale' "
     "'~safety.faults.corrupted' '~safety.faults.slow' "
     "'safety.faults.outage.outages=[[400,500]]'",
+    "python scripts/simulate.py experiment=simulate/wheel": PANELS + " '~panels.delta_70' "
+    "'~panels.delta_90' '~panels.delta_95' '~panels.delta_99'",
+    "python scripts/simulate.py experiment=simulate/neural": PANELS + " '~panels.wheel_95' "
+    "'~panels.h1' '~panels.h2' '~panels.digits'",
     "python scripts/simulate.py experiment=simulate/staged_rollout": ROLLOUT,
     "python scripts/simulate.py experiment=simulate/staged_rollout "
     "rollout.rule.kind=sequential": ROLLOUT,
