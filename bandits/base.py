@@ -22,7 +22,8 @@ buffer) sets ``train(params, state) -> state`` and ``train_every`` (static, roun
 engine calls ``train`` once ``train_every``, ``2·train_every``, ... rounds are over,
 after that round's rewards are learnt, for a whole group of simulations at once;
 ``update`` only records. Its randomness comes from a key in the state.
-:func:`learned` does the same for one simulation outside the engine.
+:func:`learned` does the same for one simulation outside the engine, and a wrapper passes
+its inner policies' trainings on (:func:`forward_training`).
 
 ``policy.act(params, state, key, context, mask)`` composes the two, which is the
 interface most users want.
@@ -107,15 +108,56 @@ def learned(policy: Policy, params: Params, state: State, context: Array, action
                         lambda s: policy.train(params, s), lambda s: s, state)
 
 
-def wrappable(policy: Policy, wrapper: str) -> Policy:
-    """``policy``, which ``wrapper`` drives through decide, observe and update; raises
-    ``ValueError`` for a policy that trains on a cadence (``Policy.train``), whose
-    trainings a wrapper would not pass on."""
-    if policy.train is not None:
-        raise ValueError(f"{wrapper} cannot wrap {policy.name!r}, which trains every "
-                         f"{policy.train_every} rounds (Policy.train): its trainings "
-                         f"would be lost")
-    return policy
+class Inner(NamedTuple):
+    """A policy a wrapper drives: its params from the wrapper's (``params``), and where
+    its state sits in the wrapper's state (``field``: a field name, or ``None`` when the
+    wrapper's state is the inner state itself)."""
+
+    policy: Policy
+    params: Callable[[Params], Params]
+    field: str | None
+
+
+def _inner_state(state: State, field: str | None) -> State:
+    return state if field is None else getattr(state, field)
+
+
+def _with_inner(state: State, field: str | None, inner: State) -> State:
+    return inner if field is None else state._replace(**{field: inner})
+
+
+def forward_training(wrapper: Policy, inners: tuple[Inner, ...]) -> Policy:
+    """``wrapper`` training those of its inner policies that train (``Policy.train``), on
+    their cadence; raises ``ValueError`` when they train on different cadences."""
+    training = [i for i in inners if i.policy.train is not None]
+    if not training:
+        return wrapper
+    cadences = sorted({i.policy.train_every for i in training})
+    if len(cadences) > 1:
+        raise ValueError(f"{wrapper.name}: its policies train every {cadences} rounds; "
+                         f"a wrapper trains them on one cadence")
+
+    def train(params, state):
+        for i in training:
+            inner = i.policy.train(i.params(params), _inner_state(state, i.field))
+            state = _with_inner(state, i.field, inner)
+        return state
+
+    return wrapper._replace(train=train, train_every=cadences[0])
+
+
+def forward_observe(inner: Inner) -> Callable | None:
+    """A wrapper's ``observe`` that lets ``inner`` observe the wrapper's decision (the
+    arm played), or ``None`` when the inner policy does not observe."""
+    if inner.policy.observe is None:
+        return None
+
+    def observe(params, state, noise, context, mask, decision):
+        seen = inner.policy.observe(inner.params(params), _inner_state(state, inner.field),
+                                    noise, context, mask, decision)
+        return _with_inner(state, inner.field, seen)
+
+    return observe
 
 
 def observed(policy: Policy, params: Params, state: State, noise: Noise, context: Array,

@@ -15,6 +15,7 @@ grid sweeps either).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -23,11 +24,13 @@ from jax import Array
 
 from bandits.base import (
     Decision,
+    Inner,
     Policy,
     epsilon_mix,
+    forward_observe,
+    forward_training,
     sample_categorical,
     uniform_probs,
-    wrappable,
 )
 from bandits.linear import lin_ucb
 
@@ -124,7 +127,6 @@ def restart(inner: Policy, threshold: float = DETECTOR_DEFAULTS[0],
         ``tolerance`` (one flat NamedTuple), and whose state is
         ``RestartState(inner, detector)``.
     """
-    wrappable(inner, "restart")
     defaults, split = extended_params(inner, dict(zip(DETECTOR_FIELDS,
                                                        (threshold, tolerance))), "restart")
 
@@ -143,8 +145,10 @@ def restart(inner: Policy, threshold: float = DETECTOR_DEFAULTS[0],
         return RestartState(_select(fire, fresh, grown),
                             _select(fire, page_hinkley_init(), detector))
 
-    return Policy(name or f"restart_{inner.name}", inner.n_arms, inner.dim, defaults, init,
-                  inner.draw, decide, update)
+    me = Inner(inner, split, "inner")
+    return forward_training(Policy(name or f"restart_{inner.name}", inner.n_arms, inner.dim,
+                                   defaults, init, inner.draw, decide, update,
+                                   forward_observe(me)), (me,))
 
 
 def exploration_floor(inner: Policy, floor: float = 0.01, name: str | None = None) -> Policy:
@@ -165,7 +169,6 @@ def exploration_floor(inner: Policy, floor: float = 0.01, name: str | None = Non
         A policy whose params are the inner params followed by ``floor``; its state is
         the inner policy's.
     """
-    wrappable(inner, "exploration_floor")
     if not 0.0 <= floor <= 1.0 / inner.n_arms:
         raise ValueError(f"exploration_floor: floor must be in [0, 1/n_arms] = "
                          f"[0, {1.0 / inner.n_arms:g}], got {floor!r}")
@@ -186,8 +189,18 @@ def exploration_floor(inner: Policy, floor: float = 0.01, name: str | None = Non
     def update(params, state, context, action, reward):
         return inner.update(split(params), state, context, action, reward)
 
-    return Policy(name or f"{inner.name}_floor", inner.n_arms, inner.dim, defaults,
-                  lambda params, key: inner.init(split(params), key), draw, decide, update)
+    me = Inner(inner, split, None)
+    observe = forward_observe(me)
+    if observe is not None:  # the inner policy's noise is the wrapper's "inner" entry
+        observe = partial(_observe_inner_noise, observe)
+    return forward_training(Policy(name or f"{inner.name}_floor", inner.n_arms, inner.dim,
+                                   defaults, lambda params, key: inner.init(split(params),
+                                                                            key),
+                                   draw, decide, update, observe), (me,))
+
+
+def _observe_inner_noise(observe, params, state, noise, context, mask, decision):
+    return observe(params, state, noise["inner"], context, mask, decision)
 
 
 def restart_lin_ucb(n_arms: int, dim: int) -> Policy:

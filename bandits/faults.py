@@ -36,7 +36,15 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import Decision, Policy, first_argmax, observed, one_hot, wrappable
+from bandits.base import (
+    Decision,
+    Inner,
+    Policy,
+    first_argmax,
+    forward_training,
+    observed,
+    one_hot,
+)
 from bandits.combinators import extended_params
 from bandits.context_free import ArmStats
 from bandits.linear import RidgeState
@@ -253,7 +261,6 @@ def faulty(inner: Policy, nan_rate: float = 0.0, outages=(), stale_from: int = -
     Raises:
         ValueError: an argument out of range or malformed, named with its value.
     """
-    wrappable(inner, "faulty")
     PROBABILITY.check("faulty.nan_rate", nan_rate)
     for where, value in (("stale_from", stale_from), ("corrupt_at", corrupt_at),
                          ("greedy_from", greedy_from), ("propensity_lost_from",
@@ -272,7 +279,8 @@ def faulty(inner: Policy, nan_rate: float = 0.0, outages=(), stale_from: int = -
     def init(params, key) -> FaultState:
         return FaultState(inner.init(split(params), key), jnp.zeros((), jnp.int32))
 
-    return Policy(name or f"faulty_{inner.name}", inner.n_arms, inner.dim, defaults, init,
-                  partial(_draw, inner, split, faults), partial(_decide, inner, split, faults),
-                  partial(_update, inner, split, faults),
-                  partial(_observe, inner, split, faults))
+    return forward_training(
+        Policy(name or f"faulty_{inner.name}", inner.n_arms, inner.dim, defaults, init,
+               partial(_draw, inner, split, faults), partial(_decide, inner, split, faults),
+               partial(_update, inner, split, faults),
+               partial(_observe, inner, split, faults)), (Inner(inner, split, "inner"),))

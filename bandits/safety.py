@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import Decision, Policy, observed, wrappable
+from bandits.base import Decision, Inner, Policy, forward_training, observed
 from bandits.combinators import extended_params
 from common.errors import ConfigError
 from common.validation import PROBABILITY, Choice, Range, check_int
@@ -89,6 +89,12 @@ class _Pair(NamedTuple):
     second_params: Any
     split: Any
     keys: tuple[str, str]
+
+
+def _inners(pair: _Pair, fields: tuple[str, str]) -> tuple[Inner, Inner]:
+    """The pair as a wrapper's inner policies, their states in ``fields``."""
+    return (Inner(pair.first, pair.split, fields[0]),
+            Inner(pair.second, lambda params: pair.second_params, fields[1]))
 
 
 # ----------------------------------------------------------------------- validation
@@ -258,8 +264,6 @@ def validated(policy: Policy, fallback: Policy, timeout: float = math.inf,
         A policy with ``policy``'s params, state :class:`GuardState` and
         ``Decision.info`` :class:`SafetyInfo` (``breaker`` always 0).
     """
-    for part in (policy, fallback):
-        wrappable(part, "validated")
     _TIMEOUT.check("validated.timeout", timeout)
     pair = _pair(policy, fallback, fallback_params, _identity, ("policy", "fallback"),
                  "validated")
@@ -270,11 +274,11 @@ def validated(policy: Policy, fallback: Policy, timeout: float = math.inf,
     def update(params, state, context, action, reward) -> GuardState:
         return GuardState(*_update_both(pair, params, state, context, action, reward))
 
-    return Policy(name or f"validated_{policy.name}", policy.n_arms, policy.dim,
-                  policy.default_params,
-                  lambda params, key: GuardState(*_init_both(pair, params, key)),
-                  partial(_draw, pair), partial(_validated_decide, pair, float(timeout)),
-                  update, observe)
+    return forward_training(Policy(
+        name or f"validated_{policy.name}", policy.n_arms, policy.dim, policy.default_params,
+        lambda params, key: GuardState(*_init_both(pair, params, key)), partial(_draw, pair),
+        partial(_validated_decide, pair, float(timeout)), update, observe),
+        _inners(pair, ("policy", "fallback")))
 
 
 # -------------------------------------------------------------------- the breaker
@@ -358,8 +362,6 @@ def circuit_breaker(policy: Policy, fallback: Policy, failures: int = 5, window:
         A policy with ``policy``'s params, state :class:`BreakerState` and
         ``Decision.info`` :class:`SafetyInfo`.
     """
-    for part in (policy, fallback):
-        wrappable(part, "circuit_breaker")
     window = check_int("circuit_breaker.window", window, 1, 2**20)
     failures = check_int("circuit_breaker.failures", failures, 1, window)
     cooldown = check_int("circuit_breaker.cooldown", cooldown, 0, 2**30)
@@ -372,11 +374,11 @@ def circuit_breaker(policy: Policy, fallback: Policy, failures: int = 5, window:
         return BreakerState(*_init_both(pair, params, key), zero,
                             jnp.zeros((window,), bool), zero, zero)
 
-    return Policy(name or f"breaker_{policy.name}", policy.n_arms, policy.dim,
-                  policy.default_params, init, partial(_draw, pair),
-                  partial(_breaker_decide, pair, float(timeout)),
-                  partial(_breaker_update, pair),
-                  partial(_breaker_observe, pair, failures, cooldown))
+    return forward_training(Policy(
+        name or f"breaker_{policy.name}", policy.n_arms, policy.dim, policy.default_params,
+        init, partial(_draw, pair), partial(_breaker_decide, pair, float(timeout)),
+        partial(_breaker_update, pair), partial(_breaker_observe, pair, failures, cooldown)),
+        _inners(pair, ("policy", "fallback")))
 
 
 # -------------------------------------------------------------------- traffic cap
@@ -465,8 +467,6 @@ def traffic_cap(candidate: Policy, incumbent: Policy, share: float, learn_from: 
         A policy whose params are the candidate's followed by ``share``, state
         :class:`TrafficState` and ``Decision.info`` :class:`TrafficInfo`.
     """
-    for part in (candidate, incumbent):
-        wrappable(part, "traffic_cap")
     PROBABILITY.check("traffic_cap.share", share)
     Choice(LEARN_FROM).check("traffic_cap.learn_from", learn_from)
     defaults, split = extended_params(candidate, {"share": share}, "traffic_cap")
@@ -475,8 +475,9 @@ def traffic_cap(candidate: Policy, incumbent: Policy, share: float, learn_from: 
     observe = None
     if candidate.observe is not None or incumbent.observe is not None:
         observe = partial(_traffic_observe, pair)
-    return Policy(name or f"cap_{candidate.name}_{incumbent.name}", candidate.n_arms,
-                  candidate.dim, defaults,
-                  lambda params, key: TrafficState(*_init_both(pair, params, key)),
-                  partial(_draw, pair), partial(_traffic_decide, pair),
-                  partial(_traffic_update, pair, learn_from == "own"), observe)
+    return forward_training(Policy(
+        name or f"cap_{candidate.name}_{incumbent.name}", candidate.n_arms, candidate.dim,
+        defaults, lambda params, key: TrafficState(*_init_both(pair, params, key)),
+        partial(_draw, pair), partial(_traffic_decide, pair),
+        partial(_traffic_update, pair, learn_from == "own"), observe),
+        _inners(pair, ("candidate", "incumbent")))

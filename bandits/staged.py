@@ -60,7 +60,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import Decision, Policy, observed, wrappable
+from bandits.base import Decision, Inner, Policy, forward_training, observed
 from bandits.safety import decision_failures, user_hash
 from bandits.staged_schedule import (
     DEFAULT_RULE,
@@ -411,8 +411,6 @@ def staged_rollout(candidate: Policy, incumbent: Policy, stages=PLAYBOOK,
         A policy with the candidate's params, state :class:`StagedState` and
         ``Decision.info`` :class:`StagedInfo`. Both policies learn from every reward.
     """
-    for part in (candidate, incumbent):
-        wrappable(part, "staged_rollout")
     stages = check_stages(stages)
     rule = check_rule(PromotionRule(*rule))
     check_value("staged_rollout.attribution_window", Range(0, 2**20, integer=True),
@@ -429,8 +427,10 @@ def staged_rollout(candidate: Policy, incumbent: Policy, stages=PLAYBOOK,
     spec = _Spec(candidate, incumbent, fixed, lambda params: params,
                  compiled_schedule(stages, rule), rule, int(attribution_window),
                  bool(validate), watch)
-    return Policy(name or f"staged_{candidate.name}_{incumbent.name}", candidate.n_arms,
-                  candidate.dim, candidate.default_params, partial(_init, spec),
-                  partial(_draw, spec), partial(_decide, spec), partial(_update, spec),
-                  partial(_observe, spec))
+    policy = Policy(name or f"staged_{candidate.name}_{incumbent.name}", candidate.n_arms,
+                    candidate.dim, candidate.default_params, partial(_init, spec),
+                    partial(_draw, spec), partial(_decide, spec), partial(_update, spec),
+                    partial(_observe, spec))
+    return forward_training(policy, (Inner(candidate, spec.split, "candidate"),
+                                     Inner(incumbent, lambda params: fixed, "incumbent")))
 

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from bandits.base import Decision, Policy, observed, wrappable
+from bandits.base import Decision, Inner, Policy, forward_training, observed
 from bandits.safety import FAILURE_REASONS, BreakerState, failure_reasons
 
 
@@ -81,7 +81,6 @@ def audited(policy: Policy, timeout: float = math.inf, pair_noise: bool = False,
         A policy with ``policy``'s params, decisions and updates (and noise, unless
         ``pair_noise``), and state :class:`AuditState`.
     """
-    wrappable(policy, "audited")
     def first(key):
         return jax.random.split(key)[0] if pair_noise and key is not None else key
 
@@ -103,5 +102,6 @@ def audited(policy: Policy, timeout: float = math.inf, pair_noise: bool = False,
         counts = _counted(state.counts, decision, mask, timeout, _opened(state.inner, inner))
         return AuditState(inner, counts)
 
-    return Policy(name or policy.name, policy.n_arms, policy.dim, policy.default_params,
-                  init, draw, decide, update, observe)
+    return forward_training(Policy(name or policy.name, policy.n_arms, policy.dim,
+                                   policy.default_params, init, draw, decide, update,
+                                   observe), (Inner(policy, lambda params: params, "inner"),))

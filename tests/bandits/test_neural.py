@@ -140,3 +140,22 @@ def test_actions_do_not_depend_on_how_many_seeds_run_together(make):
                    options=EngineOptions(layout="vmap", group_lanes=1), **kw)
     np.testing.assert_array_equal(four.trajectories["action"][:, 2:3],
                                   one.trajectories["action"])
+
+
+def test_wrapped_neural_policies_keep_observing_and_training():
+    """The exploration floor and a restart pass NeuralUCB's decision-time design updates
+    (``observe``) and its trainings on."""
+    from bandits.combinators import exploration_floor, restart
+
+    inner = neural_ucb(K, D, hidden=8, buffer=16, train_every=5, n_steps=1, batch=4)
+    for wrapped, state_of in ((exploration_floor(inner, 0.05), lambda s: s),
+                              (restart(inner), lambda s: s.inner)):
+        assert wrapped.observe is not None and wrapped.train_every == 5
+        params = wrapped.default_params
+        state = wrapped.init(params, jax.random.key(0))
+        _, state = wrapped.serve(params, state, jax.random.key(1), jnp.ones(D),
+                                 jnp.ones(K, bool))
+        assert float(jnp.sum(state_of(state).stats)) > float(jnp.sum(
+            state_of(wrapped.init(params, jax.random.key(0))).stats))
+        trained = wrapped.train(params, state)  # a training draws its minibatches' key
+        assert not np.array_equal(state_of(trained).key, state_of(state).key)

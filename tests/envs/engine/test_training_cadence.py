@@ -25,6 +25,10 @@ from envs.worlds import registry
 EVERY, ROUNDS = 40, 120
 
 
+class CountingParams(NamedTuple):
+    unused: float = 0.0  # a params field, so wrappers can extend the params
+
+
 class Counts(NamedTuple):
     updates: jax.Array  # () rewards learnt
     total: jax.Array  # () their sum
@@ -52,8 +56,8 @@ def counting(n_arms: int, dim: int) -> Policy:
                               seen=jnp.where(slot, state.updates, state.seen),
                               summed=jnp.where(slot, state.total, state.summed))
 
-    return Policy("counting", n_arms, dim, (), init, draw_uniform, decide, update,
-                  train=train, train_every=EVERY)
+    return Policy("counting", n_arms, dim, CountingParams(), init, draw_uniform, decide,
+                  update, train=train, train_every=EVERY)
 
 
 def _run(layout="lanes", feedback=None, monitor=None):
@@ -89,9 +93,10 @@ def test_with_delayed_rewards_a_training_sees_only_those_arrived():
 
 def test_learned_trains_one_simulation_on_the_same_cadence():
     policy = counting(2, 1)
-    state = policy.init((), None)
+    state = policy.init(CountingParams(), None)
     for t in range(ROUNDS):
-        state = learned(policy, (), state, jnp.zeros(1), 0, jnp.float32(t), jnp.int32(t + 1))
+        state = learned(policy, CountingParams(), state, jnp.zeros(1), 0, jnp.float32(t),
+                        jnp.int32(t + 1))
     np.testing.assert_array_equal(np.asarray(state.seen), [40, 80, 120])
     np.testing.assert_allclose(np.asarray(state.summed), [780, 3160, 7140])
 
@@ -103,12 +108,28 @@ def test_a_cadence_that_is_not_a_positive_integer_is_refused():
         simulate(policy, world, n_rounds=10, n_seeds=1)
 
 
-def test_a_wrapper_refuses_a_policy_that_trains_rather_than_lose_its_trainings():
+def test_wrappers_pass_the_trainings_on():
+    """A fault model, the safety layer and a staged rollout around a policy that trains:
+    its state inside the wrapper's is trained on the same cadence; two inner policies on
+    different cadences are refused."""
+    import bandits
     from bandits.faults import faulty
     from bandits.safety import validated
+    from bandits.staged import Stage, staged_rollout
 
-    policy = counting(2, 1)
-    with pytest.raises(ValueError, match="faulty cannot wrap 'counting', which trains every 40"):
-        faulty(policy)
-    with pytest.raises(ValueError, match="validated cannot wrap 'counting'"):
-        validated(policy, policy)
+    world = registry.make("linear-gaussian")
+    inner = counting(world.n_arms, world.dim)
+    uniform = bandits.make("uniform", world.n_arms, world.dim)
+    stages = (Stage("canary", 60, 0.5), Stage("full", None, 1.0))
+    wrapped = {"faulty": (faulty(inner), lambda s: s.inner),
+               "validated": (validated(inner, uniform), lambda s: s.policy),
+               "staged": (staged_rollout(inner, uniform, stages, validate=False),
+                          lambda s: s.candidate)}
+    for name, (policy, inner_state) in wrapped.items():
+        assert policy.train_every == EVERY, name
+        state = simulate(policy, world, n_rounds=ROUNDS, n_seeds=2).final_state
+        np.testing.assert_array_equal(np.asarray(inner_state(state).seen).reshape(-1, 3),
+                                      [[40, 80, 120]] * 2, err_msg=name)
+    other = inner._replace(train_every=30)
+    with pytest.raises(ValueError, match=r"train every \[30, 40\] rounds"):
+        validated(inner, other)
