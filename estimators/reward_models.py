@@ -6,6 +6,8 @@ and ``predict(model, X) -> (n, K)``, so folds, datasets and hyperparameters can 
 the fit, and :func:`cross_fit` never scores a row with a model that saw it.
 
 * :func:`ridge` — one ridge regression per action, in closed form;
+* :func:`ridge_shared` — one ridge regression over every arm's own features (per-arm
+  contexts, ``World.arm_features``), shared by the arms;
 * :func:`mlp` — a small network with one output per action trained with optax (AdamW on
   minibatches), the loss counting only each row's logged action.
 
@@ -90,6 +92,32 @@ def ridge(n_arms: int, reg: float = 1.0, intercept: bool = True) -> RewardModel:
     return RewardModel("ridge", fit, predict)
 
 
+def ridge_shared(n_arms: int, arm_features: int = 1, reg: float = 1.0,
+                 intercept: bool = True) -> RewardModel:
+    """One ridge regression over every arm's own features (``World.arm_features = d``:
+    the context is the K arms' d features flattened arm-major): q̂(x, a) = z_aᵀθ with
+    θ = (reg·I + Σ_i w_i z_{a_i} z_{a_i}ᵀ)⁻¹ Σ_i w_i z_{a_i} r_i, z_a arm a's features (and
+    an intercept), shared by the arms."""
+
+    def arms(X: Array) -> Array:  # (n, K, d') every arm's features
+        if X.shape[-1] != n_arms * arm_features:
+            raise ValueError(f"reward_model.arm_features={arm_features} needs contexts of "
+                             f"n_arms·d = {n_arms * arm_features} features, got "
+                             f"{X.shape[-1]}")
+        return _features(X.reshape(X.shape[:-1] + (n_arms, arm_features)), intercept)
+
+    def fit(key, X, action, reward, weight):
+        del key
+        z = jnp.take_along_axis(arms(X), action[:, None, None], axis=1)[:, 0]  # (n, d')
+        gram = (z * weight[:, None]).T @ z + reg * jnp.eye(z.shape[1], dtype=z.dtype)
+        return jnp.linalg.solve(gram, (z * weight[:, None]).T @ reward)
+
+    def predict(theta, X):
+        return arms(X) @ theta
+
+    return RewardModel("ridge_shared", fit, predict)
+
+
 def mlp(n_arms: int, hidden: int = 32, steps: int = 1000, batch_size: int = 256,
         learning_rate: float = 3e-3, weight_decay: float = 1e-4) -> RewardModel:
     """One hidden tanh layer, K outputs; squared error on the logged action's output.
@@ -157,6 +185,9 @@ REGISTRY: dict[str, RewardModelSpec] = {
     s.name: s
     for s in [
         RewardModelSpec("ridge", ridge, {"reg": Range(0.0), "intercept": bool}),
+        RewardModelSpec("ridge_shared", ridge_shared, {
+            "arm_features": Range(1, 100_000, integer=True), "reg": Range(0.0),
+            "intercept": bool}),
         RewardModelSpec("mlp", mlp, {
             "hidden": Range(1, 4096, integer=True), "steps": Range(1, 10**6, integer=True),
             "batch_size": Range(0, 10**9, integer=True),
