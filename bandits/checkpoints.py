@@ -4,6 +4,11 @@ A :class:`Checkpoint` holds what it takes to make the same decisions again and t
 where they came from: algorithm, hyperparameters, sizes, params, state, a hash of the
 training data, a version string and the creation time. :func:`load_checkpoint` refuses a
 checkpoint built for another algorithm, number of arms or feature dimension.
+
+Params and state are saved leaf by leaf, each under its path in the pytree
+(``state.a_inv``, ``state.net[0].weight``, ``state.opt.mu[0].bias``), so nested states
+(a network, its optimiser state, a replay buffer) are kept as they are; on load the
+policy's own ``init`` gives the structure the leaves go back into.
 """
 
 from __future__ import annotations
@@ -56,15 +61,34 @@ class Checkpoint:
                 "hyperparameters": self.hyperparameters, "n_arms": self.n_arms,
                 "dim": self.dim, "data_hash": self.data_hash, "version": self.version,
                 "created_at": self.created_at, "n_train_rows": self.n_train_rows,
-                "params_fields": list(self.params._fields),
+                "params_leaves": list(_leaves("params", self.params)),
                 "state_type": type(self.state).__name__,
-                "state_fields": list(self.state._fields), "extra": self.extra}
+                "state_leaves": list(_leaves("state", self.state)), "extra": self.extra}
+
+
+def _leaves(prefix: str, tree) -> dict[str, np.ndarray]:
+    """Every leaf of ``tree`` under its path: ``{"state.net[0].weight": array, ...}``."""
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {prefix + jax.tree_util.keystr(p): np.asarray(leaf) for p, leaf in flat}
+
+
+def _restore(path: str, prefix: str, like, arrays: dict[str, np.ndarray]):
+    """``like``'s structure filled with the saved leaves; the error names a missing one."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(like)
+    leaves = []
+    for p, _ in flat:
+        name = prefix + jax.tree_util.keystr(p)
+        if name not in arrays:
+            raise ValueError(f"checkpoint {path!r} lacks {name}: it was saved from another "
+                             f"version of the policy")
+        leaves.append(arrays[name])
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 def save_checkpoint(path: str, ckpt: Checkpoint) -> None:
-    """One ``.npz``: the params and state arrays, and the metadata as JSON."""
-    arrays = {f"params.{k}": np.asarray(v) for k, v in ckpt.params._asdict().items()}
-    arrays.update({f"state.{k}": np.asarray(v) for k, v in ckpt.state._asdict().items()})
+    """One ``.npz``: the params and state arrays (by their paths), and the metadata as
+    JSON."""
+    arrays = {**_leaves("params", ckpt.params), **_leaves("state", ckpt.state)}
     with open(path, "wb") as f:
         np.savez(f, meta=np.asarray(json.dumps(ckpt.meta())), **arrays)
 
@@ -91,10 +115,8 @@ def load_checkpoint(path: str, *, algorithm: str | None = None, n_arms: int | No
     spec(meta["algorithm"])  # a known algorithm
     policy = make(meta["algorithm"], meta["n_arms"], meta["dim"], **meta["hyperparameters"])
     init = policy.init(policy.default_params, jax.random.key(0))
-    params = type(policy.default_params)(
-        *(arrays[f"params.{k}"] for k in meta["params_fields"]))
-    state = type(init)(*(jax.numpy.asarray(arrays[f"state.{k}"])
-                         for k in meta["state_fields"]))
+    params = _restore(path, "params", policy.default_params, arrays)
+    state = jax.tree_util.tree_map(jax.numpy.asarray, _restore(path, "state", init, arrays))
     for got, want in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(init)):
         if got.shape != want.shape:
             raise ValueError(f"checkpoint {path!r}: state shape {got.shape} does not match "

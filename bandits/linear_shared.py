@@ -7,13 +7,17 @@ features (d × d, shared by the arms). LinUCB plays the largest x_aᵀθ̂ + α�
 sampling draws each arm's score from N(x_aᵀθ̂, v²·x_aᵀA⁻¹x_a) and plays the largest
 (``probs`` exact, :func:`bandits.base.gaussian_thompson`). With ``arm_features = 0`` the
 disjoint encoding makes them the disjoint policies of :mod:`bandits.linear`.
+
+Training from logs (:func:`fold_logs`) sums A and Σ x r over the logged rows in float64.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from bandits.arm_features import arm_inputs, input_size
@@ -92,3 +96,36 @@ def lin_ts_shared(n_arms: int, dim: int, arm_features: int = 0,
 
     return Policy("lin_ts_shared", n_arms, dim, LinTSParams(), _init(width),
                   draw_gaussian_scores(n_arms), decide, _update(n_arms, arm_features))
+
+
+def _played_inputs(context: np.ndarray, action: np.ndarray, width: int) -> np.ndarray:
+    """(b, width) the logged arms' own inputs: arm a's features (``width`` < the context's
+    width: K = dim / width arms of ``width`` features), or the disjoint encoding e_a ⊗ x
+    (``width`` = K·dim); with one arm both are the context itself."""
+    b, dim = context.shape
+    if width <= dim:
+        return context.reshape(b, dim // width, width)[np.arange(b), action]
+    out = np.zeros((b, width // dim, dim))
+    out[np.arange(b), action] = context
+    return out.reshape(b, width)
+
+
+def fold_logs(state: SharedRidge,
+              batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> SharedRidge:
+    """The shared ridge statistics after every logged row (float64 on the host): A and
+    Σ x r grown by one matrix product per batch over the logged arms' inputs, inverted
+    once at the end, as ``update`` on every row in turn would hold them without its
+    float32 rounding. Which inputs the rows give follows from the widths: the state's
+    ``width`` against the context's (see :func:`_played_inputs`)."""
+    if not isinstance(state, SharedRidge):
+        raise ValueError(f"a shared linear policy trains from a SharedRidge state, got "
+                         f"{type(state).__name__}")
+    gram = np.linalg.inv(np.asarray(state.a_inv, np.float64))
+    xty = gram @ np.asarray(state.theta, np.float64)
+    for context, action, reward in batches:
+        x = _played_inputs(np.asarray(context, np.float64), action, gram.shape[0])
+        gram += x.T @ x
+        xty += x.T @ np.asarray(reward, np.float64)
+    a_inv = np.linalg.inv(gram)
+    a_inv = (a_inv + a_inv.T) / 2
+    return SharedRidge(jnp.asarray(a_inv, np.float32), jnp.asarray(a_inv @ xty, np.float32))

@@ -58,6 +58,9 @@ class PolicySpec:
             logged ``(context (b, dim), action (b,) int64, reward (b,))`` batches in time
             order (see :func:`bandits.train.train`); ``None`` if the algorithm cannot
             train from logs.
+        replays_logs: whether the algorithm, lacking a ``fold_logs`` because its state is
+            not a sum over rows (a network trained on a replay buffer), trains from logs
+            by replaying them in order (:func:`bandits.log_replay.replay_logs`).
     """
 
     name: str
@@ -68,6 +71,11 @@ class PolicySpec:
     binary_rewards: bool = False
     summary: str = ""
     fold_logs: Callable[[State, Batches], State] | None = None
+    replays_logs: bool = False
+
+    @property
+    def trains_from_logs(self) -> bool:
+        return self.fold_logs is not None or self.replays_logs
 
 
 _CF = context_free.fold_logs
@@ -110,15 +118,16 @@ REGISTRY: dict[str, PolicySpec] = {
         PolicySpec("lin_eps_greedy", linear.lin_eps_greedy,
                    {"epsilon": PROBABILITY, "reg": POSITIVE}, contextual=True,
                    summary="ε-greedy on per-arm ridge estimates", fold_logs=_LIN),
-        # One ridge regression over every arm's own features (World.arm_features); no
-        # fold_logs yet (the logged-data path keeps a flat context).
+        # One ridge regression over every arm's own features (World.arm_features).
         PolicySpec("lin_ucb_shared", linear_shared.lin_ucb_shared,
                    {"alpha": NONNEG, "reg": POSITIVE}, {"arm_features": ARM_FEATURES},
-                   contextual=True, summary="LinUCB with coefficients shared by the arms"),
+                   contextual=True, summary="LinUCB with coefficients shared by the arms",
+                   fold_logs=linear_shared.fold_logs),
         PolicySpec("lin_ts_shared", linear_shared.lin_ts_shared,
                    {"v": NONNEG, "reg": POSITIVE},
                    {"arm_features": ARM_FEATURES, "n_prob_nodes": NODES}, contextual=True,
-                   summary="linear Thompson sampling with coefficients shared by the arms"),
+                   summary="linear Thompson sampling with coefficients shared by the arms",
+                   fold_logs=linear_shared.fold_logs),
         # Built for drift: their state depends on when each row happened, so they have
         # no sufficient statistics to fold logs into (fold_logs=None).
         PolicySpec("discounted_lin_ucb", drift_linear.discounted_lin_ucb,
@@ -142,21 +151,23 @@ REGISTRY: dict[str, PolicySpec] = {
                     "tolerance": NONNEG}, contextual=True,
                    summary="disjoint LinUCB restarted by a Page–Hinkley test"),
         # Neural: a network trained on a replay buffer every train_every rounds; no
-        # sufficient statistics to fold logs into (fold_logs=None).
+        # sufficient statistics to fold logs into: they replay logs in order.
         PolicySpec("neural_eps_greedy", neural.neural_eps_greedy,
                    {"epsilon": PROBABILITY, **TRAINING}, NETWORK, contextual=True,
-                   summary="ε-greedy on an MLP's predicted rewards"),
+                   summary="ε-greedy on an MLP's predicted rewards", replays_logs=True),
         PolicySpec("neural_linear", neural.neural_linear,
                    {"v": NONNEG, "reg": POSITIVE, **TRAINING},
                    {**NETWORK, "n_prob_nodes": NODES}, contextual=True,
-                   summary="NeuralLinear: Thompson sampling on an MLP's last layer"),
+                   summary="NeuralLinear: Thompson sampling on an MLP's last layer",
+                   replays_logs=True),
         PolicySpec("neural_ucb", neural.neural_ucb,
                    {"gamma": NONNEG, "reg": POSITIVE, **TRAINING}, NETWORK,
-                   contextual=True, summary="NeuralUCB (diagonal design matrix)"),
+                   contextual=True, summary="NeuralUCB (diagonal design matrix)",
+                   replays_logs=True),
         PolicySpec("neural_ts", neural.neural_ts,
                    {"nu": NONNEG, "reg": POSITIVE, **TRAINING},
                    {**NETWORK, "n_prob_nodes": NODES}, contextual=True,
-                   summary="NeuralTS (diagonal design matrix)"),
+                   summary="NeuralTS (diagonal design matrix)", replays_logs=True),
     ]
 }
 

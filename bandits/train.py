@@ -7,7 +7,10 @@ the rows, takes them in time order, in batches, and hands the batches to the alg
 ``fold_logs`` (declared in its :class:`bandits.registry.PolicySpec`), which folds each
 batch into the statistics with a few matrix products (float64, on the host). The state it
 returns is the one the policy would hold after calling ``update`` on every row in turn,
-without the rounding of 10⁶ sequential float32 Sherman–Morrison steps.
+without the rounding of 10⁶ sequential float32 Sherman–Morrison steps. The neural
+policies, whose network is trained on a replay buffer, have no such statistics: they
+declare ``replays_logs`` and learn by replaying the rows in order
+(:mod:`bandits.log_replay`), as they would have online.
 
 :func:`train_checkpoint` trains and records provenance in a
 :class:`bandits.checkpoints.Checkpoint`.
@@ -24,6 +27,7 @@ import numpy as np
 
 from bandits.base import Policy
 from bandits.checkpoints import Checkpoint, data_hash
+from bandits.log_replay import replay_logs
 from bandits.registry import make, spec
 from common.errors import ConfigError, DataError
 from common.validation import check_int
@@ -70,7 +74,8 @@ def train(policy: Policy, params, context, action, reward, *, state=None,
     """The policy's state after learning from logged rows (in time order).
 
     Args:
-        policy: a registered policy whose spec declares ``fold_logs``.
+        policy: a registered policy whose spec declares ``fold_logs`` or
+            ``replays_logs``.
         params: its params (``reg`` sets the linear policies' prior).
         context, action, reward: (n, d), (n,), (n,) logged rows.
         state: the state to continue from (default: ``policy.init``).
@@ -80,24 +85,31 @@ def train(policy: Policy, params, context, action, reward, *, state=None,
         ConfigError: an algorithm that cannot train from logs.
         DataError: bad rows (the first one named, with its value).
     """
-    fold_logs = spec(policy.name).fold_logs
-    if fold_logs is None:
+    family = spec(policy.name)
+    if not family.trains_from_logs:
         raise ConfigError(f"bandit {policy.name!r} cannot be trained from logs: its "
                           f"PolicySpec declares no fold_logs")
     check_int("batch_rows", batch_rows)
     context, action, reward = _check_rows(context, action, reward, policy.n_arms,
                                           policy.dim)
     state = policy.init(params, jax.random.key(0)) if state is None else state
-    return fold_logs(state, _batches(context, action, reward, batch_rows))
+    batches = _batches(context, action, reward, batch_rows)
+    if family.fold_logs is None:
+        return replay_logs(policy, params, state, batches)
+    return family.fold_logs(state, batches)
 
 
 def train_checkpoint(algorithm: str, hyperparameters: dict[str, Any] | None, context, action,
                      reward, *, n_arms: int, version: str | None = None,
-                     batch_rows: int = 65_536, extra: dict[str, Any] | None = None
-                     ) -> Checkpoint:
+                     batch_rows: int = 65_536, extra: dict[str, Any] | None = None,
+                     arm_features: int = 0) -> Checkpoint:
     """Builds ``algorithm`` with ``hyperparameters``, trains it on the rows, and records its
-    provenance (``version`` defaults to ``<algorithm>-<first 12 hex digits of the hash>``)."""
+    provenance (``version`` defaults to ``<algorithm>-<first 12 hex digits of the hash>``).
+    An algorithm with an ``arm_features`` option left unset gets the data's
+    ``arm_features`` (features per arm; 0: a shared context)."""
     hyper = dict(hyperparameters or {})
+    if "arm_features" in spec(algorithm).static and hyper.get("arm_features") is None:
+        hyper["arm_features"] = int(arm_features)
     context = np.asarray(context)
     policy = make(algorithm, n_arms, context.shape[1] if context.ndim == 2 else 0, **hyper)
     state = train(policy, policy.default_params, context, action, reward,

@@ -228,6 +228,8 @@ def _check_option(name: str, key: str, value: Any) -> None:
                           f"{', '.join([*spec.options, 'n_folds'])} (switch models with "
                           f"{others}, not reward_model.name)")
     rule = spec.options[key]
+    if key == "arm_features" and value is None:  # the data's, at from_config
+        return
     if rule is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"reward_model.{key} must be true or false, got {value!r}")
@@ -254,15 +256,34 @@ def check_config(cfg: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], in
     return name, opts, int(n_folds)
 
 
-def from_config(cfg: Mapping[str, Any] | None, n_arms: int) -> tuple[RewardModel, int]:
+def _arm_features(opts: dict[str, Any], arm_features: int) -> None:
+    """Sets a per-arm model's ``arm_features`` left null to the data's (or the world's)
+    ``arm_features``; refuses a value that contradicts it, or null on a shared context."""
+    given = opts.get("arm_features")
+    if given is None and not arm_features:
+        raise ConfigError("reward_model.arm_features is null and the data has one context "
+                          "shared by the arms (arm_features=0): give the features per arm, "
+                          "e.g. reward_model.arm_features=20, or choose reward_model=ridge")
+    if given is not None and arm_features and given != arm_features:
+        raise ConfigError(f"reward_model.arm_features={given}, but the data has "
+                          f"{arm_features} features per arm")
+    opts["arm_features"] = arm_features if given is None else given
+
+
+def from_config(cfg: Mapping[str, Any] | None, n_arms: int,
+                arm_features: int = 0) -> tuple[RewardModel, int]:
     """``(model, n_folds)`` from a ``reward_model`` config (``conf/reward_model/``), checked
-    by :func:`check_config`; the model has ``n_arms`` outputs."""
+    by :func:`check_config`; the model has ``n_arms`` outputs. A per-arm model's
+    ``arm_features: null`` is the data's ``arm_features`` (features per arm; 0: a shared
+    context)."""
     name, opts, n_folds = check_config(cfg)
+    if "arm_features" in REGISTRY[name].options:
+        _arm_features(opts, int(arm_features))
     return REGISTRY[name].factory(n_arms, **opts), n_folds
 
 
 def out_of_fold(cfg: Mapping[str, Any] | None, key: Array, context, action, reward,
-                n_arms: int) -> np.ndarray:
+                n_arms: int, arm_features: int = 0) -> np.ndarray:
     """Cross-fitted q̂(x, a) of the configured model on one dataset, as one compiled program.
 
     Args:
@@ -270,11 +291,12 @@ def out_of_fold(cfg: Mapping[str, Any] | None, key: Array, context, action, rewa
         key: the PRNG key of the folds and the fits.
         context: (n, d) contexts; action: (n,) logged actions; reward: (n,) rewards.
         n_arms: K, the number of actions.
+        arm_features: the data's features per arm (0: a shared context).
 
     Returns:
         (n, K) out-of-fold predictions (see :func:`cross_fit`).
     """
-    model, n_folds = from_config(cfg, n_arms)
+    model, n_folds = from_config(cfg, n_arms, arm_features)
     fit = jax.jit(functools.partial(cross_fit, model, n_folds=n_folds))
     q = fit(key, jnp.asarray(context, jnp.float32), jnp.asarray(action),
             jnp.asarray(reward, jnp.float32))

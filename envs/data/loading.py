@@ -54,7 +54,8 @@ def load_logs(cfg: Mapping[str, Any]):
     log = read_events(source, n_arms=ld.get("n_arms"),
                       missing_reward=0.0 if joining else ld.get("missing_reward"),
                       on_invalid=ld.get("on_invalid", "raise"),
-                      rejects_path=ld.get("rejects_path"))
+                      rejects_path=ld.get("rejects_path"),
+                      arm_features=ld.get("arm_features"))
     load = {k: v for k, v in log.report.items() if k != "batches"}
     if not joining:
         return log.data, log.timestamp, source, {**load, **_time_span(log.timestamp)}

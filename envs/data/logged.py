@@ -24,6 +24,7 @@ from common.errors import ConfigError, DataError
 from common.formatting import json_default, plain
 from common.validation import check_int
 from envs.data.validation import (
+    check_arm_features,
     check_count,
     check_finite,
     check_target,
@@ -92,6 +93,9 @@ class LoggedData:
         action_dist: (n, K) the logging policy's full distribution, or None.
         mask: (n, K) bool eligible arms, or None (all eligible).
         n_arms: K.
+        arm_features: d > 0 when every arm has its own d features (the context is the K
+            vectors flattened arm-major, (n, K·d), as ``World.arm_features`` gives them);
+            0, the default: one context shared by the arms.
     """
 
     context: np.ndarray
@@ -101,6 +105,7 @@ class LoggedData:
     n_arms: int
     action_dist: np.ndarray | None = None
     mask: np.ndarray | None = None
+    arm_features: int = 0
 
     @property
     def n_rows(self) -> int:
@@ -115,13 +120,14 @@ class LoggedData:
         pick = lambda x: None if x is None else x[rows]
         return LoggedData(self.context[rows], self.action[rows], self.reward[rows],
                           self.pscore[rows], self.n_arms, pick(self.action_dist),
-                          pick(self.mask))
+                          pick(self.mask), self.arm_features)
 
     @classmethod
     def from_arrays(cls, *, context, action, reward, pscore, n_arms: int | None = None,
-                    action_dist=None, mask=None) -> LoggedData:
+                    action_dist=None, mask=None, arm_features: int = 0) -> LoggedData:
         """Builds validated logged data (see :func:`envs.data.validation.validate`); K is
-        ``n_arms``, else the width of ``action_dist`` or of ``mask``."""
+        ``n_arms``, else the width of ``action_dist`` or of ``mask``; ``arm_features``
+        (d > 0: per-arm features) must give K·d = the context's width."""
         arrays = {
             "context": np.asarray(context, dtype=np.float64 if np.asarray(context).dtype
                                   == np.float64 else np.float32),
@@ -140,10 +146,12 @@ class LoggedData:
                 raise ConfigError("n_arms is required when neither action_dist nor mask is "
                                   "given")
         validate(n_arms=n_arms, **arrays)
+        arm_features = check_arm_features(arm_features, int(n_arms),
+                                          arrays["context"].shape[1])
         arrays["action"] = arrays["action"].astype(np.int32)
         if arrays["mask"] is not None:
             arrays["mask"] = arrays["mask"].astype(bool)
-        return cls(n_arms=int(n_arms), **arrays)
+        return cls(n_arms=int(n_arms), arm_features=arm_features, **arrays)
 
     def to_npz(self, path: str) -> None:
         data = {f.name: getattr(self, f.name) for f in fields(self)
@@ -155,31 +163,38 @@ class LoggedData:
         with np.load(path) as z:
             kw = {k: z[k] for k in z.files}
         kw["n_arms"] = int(kw["n_arms"])
+        kw["arm_features"] = int(kw.get("arm_features", 0))
         return cls.from_arrays(**kw)
 
     @classmethod
-    def from_batch(cls, batch: LoggedBatch, dataset: int = 0) -> LoggedData:
-        """Dataset ``dataset`` of a batch (its mean rewards are not kept), validated."""
+    def from_batch(cls, batch: LoggedBatch, dataset: int = 0,
+                   arm_features: int = 0) -> LoggedData:
+        """Dataset ``dataset`` of a batch (its mean rewards are not kept), validated;
+        ``arm_features`` as the world that drew it gives them."""
         m = dataset
         return cls.from_arrays(context=batch.context[m], action=batch.action[m],
                                reward=batch.reward[m], pscore=batch.pscore[m],
-                               action_dist=batch.action_dist[m], mask=batch.mask[m])
+                               action_dist=batch.action_dist[m], mask=batch.mask[m],
+                               arm_features=arm_features)
 
     @classmethod
-    def from_rollout(cls, rollout, seed: int = 0, grid_point: int = 0) -> LoggedData:
+    def from_rollout(cls, rollout, seed: int = 0, grid_point: int = 0,
+                     arm_features: int = 0) -> LoggedData:
         """The log of one simulated run, a policy logged as it learns: seed ``seed`` of
-        :meth:`LoggedBatch.from_rollout`."""
-        return cls.from_batch(LoggedBatch.from_rollout(rollout, grid_point), seed)
+        :meth:`LoggedBatch.from_rollout` (``arm_features``: the world's)."""
+        return cls.from_batch(LoggedBatch.from_rollout(rollout, grid_point), seed,
+                              arm_features)
 
     @classmethod
     def from_events(cls, columns: Mapping[str, np.ndarray], n_arms: int,
-                    mask: np.ndarray | None = None) -> LoggedData:
+                    mask: np.ndarray | None = None, arm_features: int = 0) -> LoggedData:
         """Logged data from decision-event columns (the fields of ``docs/events.md``):
         ``context`` (n, d), ``action`` (n,), ``reward`` (n,) and ``propensity`` (n,), with
-        ``mask`` (n, K) the rows' eligible arms."""
+        ``mask`` (n, K) the rows' eligible arms and ``arm_features`` the log's declared
+        features per arm (0: a shared context)."""
         return cls.from_arrays(context=columns["context"], action=columns["action"],
                                reward=columns["reward"], pscore=columns["propensity"],
-                               n_arms=n_arms, mask=mask)
+                               n_arms=n_arms, mask=mask, arm_features=arm_features)
 
     @classmethod
     def from_obp(cls, bandit_feedback: Mapping) -> LoggedData:
@@ -344,8 +359,9 @@ def events_from_logged(data: LoggedData, *, policy_version: str, algorithm: str,
     ``trajectories["delay"]`` times ``interval_s``);
     ``eligible_actions`` is ``data.mask`` (left out when the data has none: every arm is
     eligible). ``exploration`` is stored as its JSON text (keys sorted; NumPy and JAX
-    numbers and arrays as numbers). The entry ``n_arms`` (an int, ``data.n_arms``) is not a
-    column: the writers declare it in the file (Parquet metadata ``bandax.n_arms``).
+    numbers and arrays as numbers). The entries ``n_arms`` and ``arm_features`` (ints,
+    ``data``'s) are not columns: the writers declare them in the file (Parquet metadata
+    ``bandax.n_arms``, and ``bandax.arm_features`` for per-arm features).
     """
     if not isinstance(exploration, dict):
         raise ConfigError(f"exploration must be a dict (a JSON object), got "
@@ -364,7 +380,7 @@ def events_from_logged(data: LoggedData, *, policy_version: str, algorithm: str,
         "algorithm": np.full(n, str(algorithm).encode()),
         "exploration": np.full(n, exploration_text.encode()),
         "reward": np.asarray(data.reward, np.float64), "reward_timestamp": reward_ts,
-        "n_arms": int(data.n_arms),
+        "n_arms": int(data.n_arms), "arm_features": int(data.arm_features),
     }
     if data.mask is not None:
         cols["eligible_actions"] = np.asarray(data.mask, bool)

@@ -114,10 +114,21 @@ def _sample(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum(a, probs.shape[1] - 1)
 
 
+def disjoint_contexts(context: np.ndarray, n_arms: int) -> np.ndarray:
+    """(n, K·K·d) every row's per-arm features in the disjoint encoding, flattened
+    arm-major: arm a's vector e_a ⊗ x holds the row's context x in its block a (as
+    ``SupervisedWorld(per_arm=True)`` gives it)."""
+    n, d = context.shape
+    out = np.zeros((n, n_arms, n_arms, d), context.dtype)
+    arms = np.arange(n_arms)
+    out[:, arms, arms, :] = context[:, None, :]
+    return out.reshape(n, n_arms * n_arms * d)
+
+
 def supervised_logs(dataset: str, key_or_seed, n_rows: int, *, behaviour: str = "softmax",
                     model: str = "logistic", temperature: float = 1.0, epsilon: float = 0.1,
-                    fit_fraction: float = 0.5, split_seed: int = 0,
-                    intercept: bool = False) -> tuple[LoggedData, Callable[..., float]]:
+                    fit_fraction: float = 0.5, split_seed: int = 0, intercept: bool = False,
+                    per_arm: bool = False) -> tuple[LoggedData, Callable[..., float]]:
     """``n_rows`` logged rounds of a behaviour policy, and the exact value of any target.
 
     Rows are drawn uniformly, with replacement, from the ``log_rows`` of
@@ -125,7 +136,10 @@ def supervised_logs(dataset: str, key_or_seed, n_rows: int, *, behaviour: str = 
     :func:`behaviour_probs` at that row; the reward ~ Bernoulli(P(y = a | x)) (the row's
     own label when its context is unique). ``pscore`` and ``action_dist`` are the exact
     probabilities the actions were drawn from. ``split_seed`` (not the key) fixes the
-    split, so logs of different keys share one behaviour policy and one truth.
+    split, so logs of different keys share one behaviour policy and one truth. With
+    ``per_arm`` the contexts are every arm's features in the disjoint encoding
+    (:func:`disjoint_contexts`, ``arm_features = K·d``); the behaviour policy and the
+    draws are the same.
 
     Returns:
         ``(logs, truth)``: ``truth(target_probs_fn)`` is :func:`true_value` over the
@@ -144,15 +158,20 @@ def supervised_logs(dataset: str, key_or_seed, n_rows: int, *, behaviour: str = 
     dist = probs[rows]
     action = _sample(dist, u_action)
     reward = (u_reward < t.probs[rows, action]).astype(np.float64)
-    logs = LoggedData.from_arrays(context=t.context[rows], action=action, reward=reward,
+    context, arm_features = t.context[rows], 0
+    if per_arm:
+        context = disjoint_contexts(context, t.n_classes)
+        arm_features = t.n_classes * t.context.shape[1]
+    logs = LoggedData.from_arrays(context=context, action=action, reward=reward,
                                   pscore=dist[np.arange(n_rows), action], action_dist=dist,
-                                  n_arms=t.n_classes)
-    truth = functools.partial(true_value, dataset, rows=pool, intercept=intercept)
+                                  n_arms=t.n_classes, arm_features=arm_features)
+    truth = functools.partial(true_value, dataset, rows=pool, intercept=intercept,
+                              per_arm=per_arm)
     return logs, truth
 
 
 def true_value(dataset: str, target_probs_fn: Callable, rows: np.ndarray | None = None,
-               intercept: bool = False) -> float:
+               intercept: bool = False, per_arm: bool = False) -> float:
     """V(π) = mean over rows i of Σ_a π(a | x_i) · P(y = a | x_i), exactly.
 
     Args:
@@ -161,9 +180,12 @@ def true_value(dataset: str, target_probs_fn: Callable, rows: np.ndarray | None 
             JAX), the contexts as :func:`load_table` / the world give them.
         rows: row indices to average over (default: every row).
         intercept: whether contexts carry the leading constant 1.
+        per_arm: whether ``target_probs_fn`` reads the disjoint per-arm encoding
+            (:func:`disjoint_contexts`).
     """
     t = load_table(dataset, intercept)
     idx = np.arange(len(t.label)) if rows is None else np.asarray(rows)
-    pi = np.asarray(target_probs_fn(t.context[idx]), np.float64)
+    context = disjoint_contexts(t.context[idx], t.n_classes) if per_arm else t.context[idx]
+    pi = np.asarray(target_probs_fn(context), np.float64)
     check_target(pi, len(idx), t.n_classes, name="target_probs_fn(context)")
     return float(np.mean(np.sum(pi * t.probs[idx], 1)))

@@ -33,6 +33,27 @@ def check_count(where: str, value, error: type[ValueError] = ConfigError) -> int
         raise error(f"{where} must be an integer >= 1, got {value!r}") from None
 
 
+def check_arm_features(arm_features, n_arms: int, dim: int,
+                       source: str = "arm_features") -> int:
+    """``arm_features`` as an ``int``: 0 (one context shared by the arms) or d >= 1 with
+    K·d equal to the context's width ``dim``.
+
+    Raises:
+        ConfigError: not an integer >= 0, named as ``source``.
+        DataError: K·d differs from ``dim``.
+    """
+    if isinstance(arm_features, bool) or not isinstance(arm_features, (int, np.integer)) \
+            or arm_features < 0:
+        raise ConfigError(f"{source} must be an integer >= 0 (0: one context for every "
+                          f"arm), got {arm_features!r}")
+    d = int(arm_features)
+    if d and d * n_arms != dim:
+        raise DataError(f"{source}={d} needs contexts of n_arms·d = {n_arms}·{d} = "
+                        f"{n_arms * d} features (each arm's d, arm-major), but the context "
+                        f"has {dim}")
+    return d
+
+
 def first_bad_row(bad: np.ndarray) -> int:
     """The first row of ``bad`` (n, ...) bool holding a True."""
     return int(np.argmax(bad.reshape(bad.shape[0], -1).any(axis=1)))

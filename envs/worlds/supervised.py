@@ -26,6 +26,15 @@ Standardisation uses the mean and standard deviation of the whole dataset (a con
 feature is centred and left unscaled). With ``intercept`` the first feature is the
 constant 1, as in the linear worlds.
 
+**Per-arm features.** With ``per_arm`` the world describes each arm by its own vector, the
+disjoint encoding of the drawn row x (d features, the intercept included): arm a's vector
+is e_a ⊗ x, K·d features whose block a holds x and the others 0
+(:func:`bandits.arm_features.arm_inputs`). So ``arm_features = K·d``, the context is the
+K vectors flattened arm-major, ``dim = K·K·d``, and the row is the context's first d
+entries (arm 0's block 0). The same key draws the same row, mask and rewards as without
+``per_arm``; a shared-parameter policy over these features is the disjoint policy over x.
+A context that is not the encoding of a drawn row gets NaN mean rewards.
+
 Memory: the params pytree holds the table (features, hashes, class probabilities); the
 engine gives every lane its own copy — about 0.55 MB for ``digits``, under 100 KB for the
 others.
@@ -42,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from bandits.arm_features import arm_inputs
 from common.validation import Choice, Flag
 from envs.worlds.base import P_ELIGIBLE, Option, World, eligible_mask
 
@@ -174,28 +184,36 @@ class SupervisedWorld(World):
 
     Each round draws a row uniformly; the context is its standardised features (with a
     leading 1 when ``intercept``); arm a pays 1 with probability P(y = a | x) (see the
-    module docstring). ``n_arms`` (classes) and ``dim`` follow from the dataset.
+    module docstring). ``n_arms`` (classes) and ``dim`` follow from the dataset; with
+    ``per_arm`` every arm gets the disjoint encoding of the row as its own features
+    (``arm_features = K·d``, ``dim = K·K·d`` for d features per row).
     """
 
     dataset: str = "wine"
     intercept: bool = False
     p_eligible: float = 1.0
+    per_arm: bool = False
     n_arms: int = field(init=False)
     dim: int = field(init=False)
+    arm_features: int = field(init=False)
     name: ClassVar[str] = "supervised"
     draws_read_state: ClassVar[bool] = False  # contexts and noise from the key alone
     binary_rewards: ClassVar[bool] = True
     OPTIONS: ClassVar[dict[str, Option]] = {
         "dataset": Choice(DATASETS), "intercept": Flag(), "p_eligible": P_ELIGIBLE,
+        "per_arm": Flag(),
     }
 
     def __post_init__(self):
         check_dataset(self.dataset)
         self.OPTIONS["intercept"].check("env.intercept", self.intercept)
+        self.OPTIONS["per_arm"].check("env.per_arm", self.per_arm)
         t = load_table(self.dataset, self.intercept)
         hash_table(self.dataset, self.intercept)  # checks distinct contexts, distinct hashes
-        object.__setattr__(self, "n_arms", t.n_classes)
-        object.__setattr__(self, "dim", t.context.shape[1])
+        k, d = t.n_classes, t.context.shape[1]
+        object.__setattr__(self, "n_arms", k)
+        object.__setattr__(self, "arm_features", k * d if self.per_arm else 0)
+        object.__setattr__(self, "dim", k * k * d if self.per_arm else d)
 
     @property
     def n_rows(self) -> int:
@@ -213,13 +231,21 @@ class SupervisedWorld(World):
         k_x, k_m = jax.random.split(key)
         row = jax.random.randint(k_x, (), 0, params.context.shape[0])
         x = params.context[row]
+        if self.per_arm:
+            x = arm_inputs(x, self.n_arms, 0).reshape(self.dim)
         if self.p_eligible >= 1.0:
             return x, jnp.ones((self.n_arms,), bool)
         return x, eligible_mask(k_m, self.n_arms, self.p_eligible)
 
     def mean_rewards(self, params: SupervisedParams, state, context: Array) -> Array:
-        h = context_hash(context, params.words)
+        """(K,) P(y = a | x) for the row x the context holds; NaN for a context the world
+        does not draw (with ``per_arm``, also one that is not x's disjoint encoding)."""
+        x = context[:self.arm_features // self.n_arms] if self.per_arm else context
+        h = context_hash(x, params.words)
         m = params.hashes.shape[0]
         i = jnp.minimum(jnp.searchsorted(params.hashes, h, method="scan_unrolled"), m - 1)
         found = params.hashes[i] == h
+        if self.per_arm:
+            encoded = arm_inputs(x, self.n_arms, 0).reshape(self.dim)
+            found = found & jnp.all(context == encoded)
         return jnp.where(found, params.probs[i], jnp.nan)

@@ -57,7 +57,8 @@ def time_split(timestamp, n_rows: int, test_fraction: float) -> tuple[np.ndarray
 def load_candidate(spec: Mapping[str, Any], train, n_arms: int, dim: int, out_dir=None):
     """A :class:`bandits.checkpoints.Checkpoint` from ``{"checkpoint": path}`` (checked against
     the data's sizes) or ``{"algorithm": name, "params": {...}}`` (trained on ``train``
-    and saved as ``<out_dir>/<name>.npz``), with where it came from in words."""
+    and saved as ``<out_dir>/<name>.npz``; a per-arm policy gets the data's
+    ``arm_features``), with where it came from in words."""
     from bandits.checkpoints import load_checkpoint, save_checkpoint
     from bandits.train import train_checkpoint
 
@@ -66,7 +67,7 @@ def load_candidate(spec: Mapping[str, Any], train, n_arms: int, dim: int, out_di
             f"checkpoint {spec['checkpoint']}"
     ck = train_checkpoint(spec["algorithm"], spec.get("params") or {}, train.context,
                           train.action, train.reward, n_arms=n_arms,
-                          version=spec.get("version"))
+                          version=spec.get("version"), arm_features=train.arm_features)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         save_checkpoint(os.path.join(out_dir, f"{spec['name']}.npz"), ck)

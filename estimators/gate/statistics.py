@@ -279,4 +279,4 @@ def reward_model_predictions(data, cfg: Mapping[str, Any] | None, key) -> np.nda
     """(n, K) out-of-fold q̂(x, a) on ``data``'s rows; ``cfg`` is a ``reward_model`` config
     (``conf/reward_model/``, see :func:`estimators.reward_models.from_config`)."""
     return reward_models.out_of_fold(cfg, key, data.context, data.action, data.reward,
-                                     data.n_arms)
+                                     data.n_arms, data.arm_features)

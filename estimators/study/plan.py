@@ -113,7 +113,8 @@ def make_plan(cfg: Mapping[str, Any]) -> Plan:
     target = None if swept == "target_policy" else fixed_policy(
         tgt_cfg, env, params, jax.random.fold_in(root, 4))
     hypers = est_registry.from_config(cfg["estimator"])
-    model, n_folds = reward_models.from_config(cfg["reward_model"], env.n_arms)
+    model, n_folds = reward_models.from_config(cfg["reward_model"], env.n_arms,
+                                               getattr(env, "arm_features", 0))
     return Plan(cfg, settings, env, params, root, path, values,
                 jnp.asarray(values if path else [0.0], jnp.float32), list(hypers), hypers,
                 logging, target, model, n_folds)

@@ -5,8 +5,8 @@ context (``arm_features = 0``) shared LinUCB is disjoint LinUCB."""
 import numpy as np
 import pytest
 
-import envs  # noqa: F401  (XLA flags before JAX starts)
 import bandits
+import envs  # noqa: F401  (XLA flags before JAX starts)
 from envs.engine import simulate
 from envs.worlds import registry
 

@@ -29,7 +29,8 @@ MC_TS = [n for n in NAMES if "n_prob_draws" in bandits.spec(n).static]
 GAUSSIAN_TS = [n for n in NAMES if "n_prob_nodes" in bandits.spec(n).static]
 TS = MC_TS + GAUSSIAN_TS
 LINEAR = [n for n in NAMES if bandits.spec(n).contextual]
-RIDGE = [n for n in LINEAR if bandits.spec(n).fold_logs is not None]
+RIDGE = [n for n in LINEAR if bandits.spec(n).fold_logs is not None
+         and not n.endswith("_shared")]  # one ridge per arm (RidgeState)
 # one-hot action probabilities away from exact ties
 GREEDY = ("ucb1", "lin_ucb", "discounted_ucb", "sliding_window_ucb", "discounted_lin_ucb",
           "restart_lin_ucb", "neural_ucb", "lin_ucb_shared")

@@ -9,7 +9,7 @@ import pytest
 
 import bandits
 import envs  # noqa: F401  (XLA flags before JAX computes)
-from bandits import context_free, linear
+from bandits import context_free, linear, linear_shared
 from bandits.base import Decision, Policy, draw_uniform, one_hot
 from bandits.registry import PolicySpec
 from bandits.train import train
@@ -56,17 +56,20 @@ def _rows(n, k=3, d=2, seed=0):
 
 
 def test_builtin_families_declare_how_they_learn_from_logs():
-    """Families with sufficient statistics fold logs; the drift-aware policies (which
-    discount or window their statistics), the neural ones (a network trained on a
-    buffer) and the shared-parameter ones (per-arm features, which logs do not keep yet)
-    declare that they cannot."""
+    """Families with sufficient statistics fold logs; the neural ones (a network trained
+    on a buffer) replay them; the drift-aware policies (which discount or window their
+    statistics) declare that they cannot."""
     drift = {"discounted_lin_ucb", "discounted_ucb", "sliding_window_ucb", "discounted_ts",
-             "decaying_eps_greedy", "restart_lin_ucb", "neural_eps_greedy", "neural_linear",
-             "neural_ucb", "neural_ts", "lin_ucb_shared", "lin_ts_shared"}
+             "decaying_eps_greedy", "restart_lin_ucb"}
+    neural = {"neural_eps_greedy", "neural_linear", "neural_ucb", "neural_ts"}
     for name in bandits.names():
-        fold = bandits.spec(name).fold_logs
-        family = linear if bandits.spec(name).contextual else context_free
-        assert fold is (None if name in drift else family.fold_logs), name
+        s = bandits.spec(name)
+        family = linear if s.contextual else context_free
+        if name.endswith("_shared"):
+            family = linear_shared
+        assert s.fold_logs is (None if name in drift | neural else family.fold_logs), name
+        assert s.replays_logs == (name in neural), name
+        assert s.trains_from_logs == (name not in drift), name
 
 
 def test_register_a_policy_and_make_it_by_name():

@@ -138,12 +138,27 @@ def test_reward_model_config_builds_the_configured_model():
     for fname in sorted(os.listdir(root)):
         with open(os.path.join(root, fname)) as f:
             cfg = yaml.safe_load(f)
-        model, n_folds = rm.from_config(cfg, 4)
+        model, n_folds = rm.from_config(cfg, 4, arm_features=3)
         assert model.name == cfg["name"] and n_folds == cfg["n_folds"]
     model, _ = rm.from_config({"name": "mlp", "hidden": 7, "n_folds": 2}, 4)
     params = model.fit(jax.random.key(0), jnp.ones((20, 3)), jnp.zeros(20, jnp.int32),
                        jnp.ones(20), jnp.ones(20))
     assert params["w1"].shape == (3, 7) and params["w2"].shape == (7, 4)
+
+
+def test_shared_ridge_takes_the_datas_features_per_arm_and_refuses_a_contradiction():
+    """``arm_features: null`` (the config file's default) is the data's; a shared context
+    (0) with null, or a value other than the data's, is refused by name."""
+    cfg = {"name": "ridge_shared", "arm_features": None}
+    X = jnp.asarray(np.random.default_rng(0).standard_normal((30, 12)), jnp.float32)
+    a, r = jnp.arange(30) % 4, jnp.ones(30)
+    model, _ = rm.from_config(cfg, 4, arm_features=3)
+    assert model.predict(model.fit(None, X, a, r, jnp.ones(30)), X).shape == (30, 4)
+    with pytest.raises(ValueError, match="arm_features is null and the data has one"):
+        rm.from_config(cfg, 4, arm_features=0)
+    with pytest.raises(ValueError, match="arm_features=2, but the data has 3 features"):
+        rm.from_config({**cfg, "arm_features": 2}, 4, arm_features=3)
+    assert rm.from_config({**cfg, "arm_features": 3}, 4)[0].name == "ridge_shared"
 
 
 def test_shared_ridge_on_per_arm_features_matches_numpy_and_beats_per_arm_ridge():

@@ -3,7 +3,8 @@
 NumPy has no nulls, so they are read from conventions: NaN reward and NaT
 ``reward_timestamp`` are *pending*, a negative ``position`` and an empty string are null,
 a scores row that is all NaN is null; ``eligible_actions`` is given as the (n, K) boolean
-mask. An ``n_arms`` entry (an int) states the number of arms and is not a column.
+mask. An ``n_arms`` entry (an int) states the number of arms, an ``arm_features`` entry
+(an int) the features per arm of a context that holds K arms' vectors; neither is a column.
 """
 
 from __future__ import annotations
@@ -72,6 +73,18 @@ def declared_arms(columns: dict, n_arms: int | None = None) -> int | None:
             found[f"the width of {f}"] = int(np.shape(columns[f])[1])
     if len(set(found.values())) > 1:
         raise DataError("the number of arms must agree: " + ", ".join(
+            f"{k} is {v}" for k, v in found.items()))
+    return next(iter(found.values()), None)
+
+
+def declared_arm_features(columns: dict, arm_features: int | None = None) -> int | None:
+    """The features per arm that ``arm_features`` and a batch's ``arm_features`` entry
+    state (0 or None: a shared context), or None; they must agree."""
+    found = {k: int(v) for k, v in (("arm_features", arm_features),
+                                    ("the columns' arm_features", columns.get("arm_features")))
+             if v}
+    if len(set(found.values())) > 1:
+        raise DataError("the features per arm must agree: " + ", ".join(
             f"{k} is {v}" for k, v in found.items()))
     return next(iter(found.values()), None)
 
@@ -160,8 +173,10 @@ def _optional(columns: dict, n: int) -> dict[str, pa.Array]:
 
 def columns_to_batch(columns: dict, schema: pa.Schema, dim: int) -> pa.RecordBatch:
     """NumPy columns (n rows; see the module notes for nulls) as a batch of ``schema``;
-    an ``n_arms`` entry is a declaration, not a column, and is skipped here."""
-    columns = {k: v for k, v in columns.items() if v is not None and k != "n_arms"}
+    ``n_arms`` and ``arm_features`` entries are declarations, not columns, and are
+    skipped here."""
+    columns = {k: v for k, v in columns.items()
+               if v is not None and k not in ("n_arms", "arm_features")}
     n = batch_rows(columns, schema)
     out = _id_and_time(columns, n)
     out["context"] = _context(columns, n, dim)

@@ -21,8 +21,8 @@ class Source:
     Attributes set on opening: ``present`` (the event fields the file holds),
     ``ignored`` (its columns that are not event fields, first seen first), ``dim_hint``
     (d when the file states it), ``ctx_cols`` (CSV: the ``context_j`` columns),
-    ``declared_arms`` (K from the file's metadata, Parquet only) and ``num_rows`` (known
-    up front for Parquet only).
+    ``declared_arms`` and ``declared_arm_features`` (K and the features per arm d from the
+    file's metadata, Parquet only) and ``num_rows`` (known up front for Parquet only).
     """
 
     fmt = ""
@@ -34,6 +34,7 @@ class Source:
         self.ignored: list[str] = []
         self.present: list[str] = []
         self.declared_arms = None
+        self.declared_arm_features = None
         self.num_rows = None
         if not os.path.exists(path):
             raise DataError(f"no such log file: {path!r}")

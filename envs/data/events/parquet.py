@@ -1,5 +1,6 @@
 """Decision logs in Parquet: read in row groups of typed columns, written by pyarrow's
-writer; the number of arms travels in the schema metadata (``bandax.n_arms``)."""
+writer; the number of arms and the features per arm travel in the schema metadata
+(``bandax.n_arms``, ``bandax.arm_features``)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,19 @@ import pyarrow.parquet as pq
 from common.errors import DataError
 from envs.data.events.cells import check_column_type
 from envs.data.events.files import Sink, Source, present_fields
-from envs.data.events.schema import N_ARMS_KEY
+from envs.data.events.schema import ARM_FEATURES_KEY, N_ARMS_KEY
 
 
-def _declared_arms(path: str, schema: pa.Schema) -> int | None:
-    """K from the schema metadata ``bandax.n_arms``, or None when it is not there."""
-    declared = (schema.metadata or {}).get(N_ARMS_KEY)
+def _declared(path: str, schema: pa.Schema, key: bytes, what: str) -> int | None:
+    """The count under the schema metadata ``key`` (``bandax.n_arms``: K,
+    ``bandax.arm_features``: d), or None when it is not there."""
+    declared = (schema.metadata or {}).get(key)
     if declared is None:
         return None
     text = declared.decode(errors="replace")
     if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
-        raise DataError(f"{path}: the metadata {N_ARMS_KEY.decode()} must be "
-                        f"an integer >= 1 (the number of arms), found {text!r}")
+        raise DataError(f"{path}: the metadata {key.decode()} must be "
+                        f"an integer >= 1 ({what}), found {text!r}")
     return int(text)
 
 
@@ -38,7 +40,9 @@ class ParquetSource(Source):
         except (pa.ArrowInvalid, OSError) as err:
             raise DataError(f"{self.path}: not a readable Parquet file ({err})") from None
         schema, self.num_rows = pf.schema_arrow, pf.metadata.num_rows
-        self.declared_arms = _declared_arms(self.path, schema)
+        self.declared_arms = _declared(self.path, schema, N_ARMS_KEY, "the number of arms")
+        self.declared_arm_features = _declared(self.path, schema, ARM_FEATURES_KEY,
+                                               "features per arm")
         self.present = present_fields(schema.names)
         self.note_ignored(schema.names)
         self.check_required(self.present)

@@ -27,10 +27,10 @@ from envs.data.events.files import Source
 from envs.data.events.formats import file_format, open_source
 from envs.data.events.messages import message
 from envs.data.events.rejects import Rejects
-from envs.data.events.schema import REASON_CODE, REASONS
+from envs.data.events.schema import ARM_FEATURES_KEY, REASON_CODE, REASONS
 from envs.data.events.store import KeptRows
 from envs.data.logged import LoggedData
-from envs.data.validation import check_count
+from envs.data.validation import check_arm_features, check_count
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,10 @@ _KEPT_FIELDS = ("context", "action", "propensity", "reward", "has_reward", "time
 class _Reader:
     """The state of one read: sizes learned so far, kept rows, counts, rejects."""
 
-    def __init__(self, src: Source, n_arms, missing_reward, on_invalid, rejects_path):
+    def __init__(self, src: Source, n_arms, missing_reward, on_invalid, rejects_path,
+                 arm_features=None):
         self.src = src
+        self.arm_features = arm_features
         self.missing_reward = missing_reward
         self.reject = on_invalid == "reject"
         self.rejects_path = rejects_path
@@ -191,8 +193,9 @@ class _Reader:
         mask = self.kept.mask(k, len(out["action"]), self.arms.n_arms, elig, sel)
         scores = sel(self.kept.store.pop_blocks("scores", k, np.nan)) \
             if "scores" in present else None
+        d = self.features_per_arm(k, report)
         return EventLog(
-            data=LoggedData.from_events(out, k, mask), event_id=out["event_id"],
+            data=LoggedData.from_events(out, k, mask, d), event_id=out["event_id"],
             timestamp=out["timestamp"].view("datetime64[us]"),
             user_id=out["user_id"] if "user_id" in present else None,
             position=out["position"] if "position" in present else None,
@@ -200,6 +203,18 @@ class _Reader:
             exploration=out["exploration"], scores=scores,
             reward_timestamp=out["reward_timestamp"].view("datetime64[us]"),
             has_reward=out["has_reward"], report=report)
+
+    def features_per_arm(self, k: int, report: dict) -> int:
+        """d, the features per arm (``load.arm_features``, else the file's metadata, else
+        0: a shared context), checked against K and the context's width; reported."""
+        d, source = self.arm_features, "load.arm_features"
+        if d is None:
+            d = self.src.declared_arm_features or 0
+            source = f"{ARM_FEATURES_KEY.decode()} in the file's metadata"
+        if d:
+            check_arm_features(d, k, self.dim, f"{self.src.path}: {source}")
+        report.update(arm_features=int(d), arm_features_source=source if d else None)
+        return int(d)
 
     def report(self, n_kept: int, counts: dict) -> dict:
         """The load report before assembly (the arm facts are filled by ``assemble``)."""
@@ -212,7 +227,7 @@ class _Reader:
 
 
 def _check_read_args(path: str, n_arms, missing_reward, on_invalid, rejects_path,
-                     batch_rows) -> None:
+                     batch_rows, arm_features=None) -> None:
     """Raises ConfigError for a setting of ``read_events`` (spelt as the gate's load.*)."""
     if on_invalid not in ("raise", "reject"):
         raise ConfigError(f"load.on_invalid must be 'raise' or 'reject', got {on_invalid!r}")
@@ -225,6 +240,10 @@ def _check_read_args(path: str, n_arms, missing_reward, on_invalid, rejects_path
             raise ConfigError("load.rejects_path must not be the log itself")
     if n_arms is not None:
         check_count("load.n_arms", n_arms)
+    if arm_features is not None and (isinstance(arm_features, bool) or not isinstance(
+            arm_features, (int, np.integer)) or arm_features < 0):
+        raise ConfigError(f"load.arm_features must be an integer >= 0 or null, got "
+                          f"{arm_features!r}")
     if missing_reward is not None and (
             isinstance(missing_reward, bool) or not isinstance(missing_reward, (
                 int, float, np.number)) or not np.isfinite(missing_reward)):
@@ -235,7 +254,7 @@ def _check_read_args(path: str, n_arms, missing_reward, on_invalid, rejects_path
 
 def read_events(path, *, n_arms: int | None = None, missing_reward: float | None = None,
                 on_invalid: str = "raise", rejects_path: str | None = None,
-                batch_rows: int = 65536) -> EventLog:
+                batch_rows: int = 65536, arm_features: int | None = None) -> EventLog:
     """Reads and validates a decision log (.parquet, .csv or .jsonl), streaming batches.
 
     Args:
@@ -254,6 +273,10 @@ def read_events(path, *, n_arms: int | None = None, missing_reward: float | None
         rejects_path: where the rejects go (.parquet, .csv or .jsonl); required with
             ``"reject"``.
         batch_rows: rows per batch.
+        arm_features: d when every arm has its own d features (the context holds the K
+            vectors arm-major, K·d numbers; the gate's ``load.arm_features``); 0: one
+            context shared by the arms. When None, the file's declared d (Parquet
+            metadata ``bandax.arm_features``), else 0.
 
     Returns:
         An :class:`EventLog`; ``report`` holds ``rows_read``, ``rows_kept``,
@@ -261,7 +284,8 @@ def read_events(path, *, n_arms: int | None = None, missing_reward: float | None
         ``n_arms``, ``n_arms_source`` (``"config"``, ``"file metadata"`` or
         ``"inferred"``), ``n_arms_from`` (where K came from, in words),
         ``n_arms_inferred``, ``arms_without_rows`` (ids in [0, K) that no kept row logs as
-        its action), ``dim``, ``format``, ``batches``, ``ignored_columns`` (columns or
+        its action), ``arm_features`` and ``arm_features_source`` (None for a shared
+        context), ``dim``, ``format``, ``batches``, ``ignored_columns`` (columns or
         JSON keys of the file that are not event fields).
 
     Raises:
@@ -269,10 +293,17 @@ def read_events(path, *, n_arms: int | None = None, missing_reward: float | None
         DataError: naming the field, the bad value and the row (see ``docs/events.md``).
     """
     path = str(path)
-    _check_read_args(path, n_arms, missing_reward, on_invalid, rejects_path, batch_rows)
+    _check_read_args(path, n_arms, missing_reward, on_invalid, rejects_path, batch_rows,
+                     arm_features)
     src = open_source(path, int(batch_rows))
     rd = _Reader(src, None if n_arms is None else int(n_arms), missing_reward, on_invalid,
-                 None if rejects_path is None else str(rejects_path))
+                 None if rejects_path is None else str(rejects_path),
+                 None if arm_features is None else int(arm_features))
+    return _read(rd, path)
+
+
+def _read(rd: _Reader, path: str) -> EventLog:
+    """Reads every batch, reports the rejects, and assembles the kept rows."""
     kept_rows, keep = rd.read_all()
     counts = {r: int(c) for r, c in zip(REASONS, rd.counts[1:]) if c}
     report = rd.report(int(keep.sum()), counts)
@@ -284,7 +315,7 @@ def read_events(path, *, n_arms: int | None = None, missing_reward: float | None
         raise DataError(f"{path}: no valid rows: all {rd.rows:,} rows were rejected (see "
                         f"{rd.rejects_path}; counts {counts})")
     log = rd.assemble(kept_rows, keep, report)
-    line = arms_line(report, src.declared_arms)
+    line = arms_line(report, rd.src.declared_arms)
     if line is not None:
         print(f"read_events {path}: {line}")
     return log

@@ -1,5 +1,6 @@
 """The decision-event schema: the fields, their kinds and Arrow types, the schema of a log
-and of a rejects file, the rejection reasons and the ``bandax.n_arms`` metadata key."""
+and of a rejects file, the rejection reasons and the ``bandax.n_arms`` and
+``bandax.arm_features`` metadata keys."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ EXPECTED = {"str": "a string", "ts": "an ISO-8601 UTC timestamp", "int": "an int
 # The types every batch is brought to before NumPy (and the types of a rejects file).
 CANON = {"str": pa.string(), "ts": TS, "int": pa.int64(), "float": pa.float64(),
          "float_list": pa.list_(pa.float64()), "int_list": pa.list_(pa.int64())}
-# The schema metadata key under which a Parquet log declares its number of arms.
+# The schema metadata keys under which a Parquet log declares its number of arms and,
+# when each arm has its own features (the context is K vectors of d, arm-major), d.
 N_ARMS_KEY = b"bandax.n_arms"
+ARM_FEATURES_KEY = b"bandax.arm_features"
 
 # Rejection reasons, in the order a row is judged (its reason is the first it breaks).
 REASONS = (
@@ -43,13 +46,15 @@ REASONS = (
 REASON_CODE = {r: i + 1 for i, r in enumerate(REASONS)}
 
 
-def event_schema(dim: int, with_scores: bool = False, n_arms: int | None = None) -> pa.Schema:
+def event_schema(dim: int, with_scores: bool = False, n_arms: int | None = None,
+                 arm_features: int | None = None) -> pa.Schema:
     """The Arrow schema of a decision log with ``dim`` context features.
 
     Required fields are declared non-nullable. ``context`` is a fixed-size list, so the
     file itself records ``dim``; ``scores`` is present only ``with_scores``. A known
     ``n_arms`` is declared in the schema metadata under ``bandax.n_arms`` (Parquet keeps
-    it; ``read_events`` takes K from it when no ``n_arms`` is given).
+    it; ``read_events`` takes K from it when no ``n_arms`` is given); a per-arm
+    ``arm_features`` d >= 1 likewise under ``bandax.arm_features``.
     """
     dim = check_count("dim", dim)
     req = set(REQUIRED)
@@ -60,9 +65,13 @@ def event_schema(dim: int, with_scores: bool = False, n_arms: int | None = None)
              "policy_version": pa.string(), "algorithm": pa.string(),
              "exploration": pa.string(), "scores": pa.list_(pa.float32()),
              "reward": pa.float64(), "reward_timestamp": TS}
-    meta = None if n_arms is None else {N_ARMS_KEY: str(check_count("n_arms", n_arms))}
+    meta = {}
+    if n_arms is not None:
+        meta[N_ARMS_KEY] = str(check_count("n_arms", n_arms))
+    if arm_features:
+        meta[ARM_FEATURES_KEY] = str(check_count("arm_features", arm_features))
     return pa.schema([pa.field(f, types[f], nullable=f not in req) for f in FIELDS
-                      if f != "scores" or with_scores], metadata=meta)
+                      if f != "scores" or with_scores], metadata=meta or None)
 
 
 def rejects_schema(with_scores: bool) -> pa.Schema:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from common.errors import DataError
-from envs.data.events.columns import columns_to_batch, declared_arms
+from envs.data.events.columns import columns_to_batch, declared_arm_features, declared_arms
 from envs.data.events.files import Sink
 from envs.data.events.formats import file_format, open_sink
 from envs.data.events.schema import event_schema
@@ -25,15 +25,20 @@ class EventWriter:
     ``n_arms`` entry (an int) states the number of arms. The number of arms is declared in
     a Parquet file's metadata (``bandax.n_arms``) when it is known at the first write: from
     ``n_arms`` here, or the first batch's ``n_arms``, eligible_actions width or scores
-    width. Every batch must agree with it.
+    width. Every batch must agree with it. A context made of every arm's own d features
+    (K·d, arm-major) is declared likewise (``bandax.arm_features``), from ``arm_features``
+    here or the first batch's ``arm_features`` entry.
     """
 
-    def __init__(self, path, dim, with_scores=False, n_arms: int | None = None):
+    def __init__(self, path, dim, with_scores=False, n_arms: int | None = None,
+                 arm_features: int | None = None):
         self.path = str(path)
         self.dim = check_count("dim", dim)
         self.with_scores = bool(with_scores)
         self.n_arms = None if n_arms is None else check_count("n_arms", n_arms)
-        self.schema = event_schema(self.dim, self.with_scores, self.n_arms)
+        self.arm_features = check_count("arm_features", arm_features) if arm_features \
+            else None
+        self.schema = event_schema(self.dim, self.with_scores, self.n_arms, self.arm_features)
         self.rows = 0
         file_format(self.path)
         self._sink: Sink | None = None
@@ -49,11 +54,12 @@ class EventWriter:
         if self._closed:
             raise ValueError(f"EventWriter for {self.path!r} is closed")
         k = declared_arms(columns, self.n_arms)
-        declare = self._sink is None and self.n_arms is None and k is not None
-        schema = event_schema(self.dim, self.with_scores, k) if declare else self.schema
+        d = declared_arm_features(columns, self.arm_features)
+        declare = self._sink is None
+        schema = event_schema(self.dim, self.with_scores, k, d) if declare else self.schema
         batch = columns_to_batch(columns, schema, self.dim)
         if declare:  # only once the batch is known to be good
-            self.schema, self.n_arms = schema, k
+            self.schema, self.n_arms, self.arm_features = schema, k, d
         self._open().write_batch(batch)
         self.rows += batch.num_rows
 
@@ -70,12 +76,13 @@ class EventWriter:
 
 
 def write_events(path, columns: dict[str, np.ndarray], batch_rows=65536,
-                 n_arms: int | None = None) -> None:
+                 n_arms: int | None = None, arm_features: int | None = None) -> None:
     """Writes a whole log, ``batch_rows`` rows per batch (a Parquet row group each).
 
     ``n_arms`` (or an ``n_arms`` entry of ``columns``, as ``events_from_logged`` gives)
     is declared in a Parquet file's metadata; without either, the width of the
-    eligible_actions mask or of scores is, when given.
+    eligible_actions mask or of scores is, when given. ``arm_features`` (or the columns'
+    entry) is declared with it.
     """
     batch_rows = check_count("batch_rows", batch_rows)
     for f in ("context", "action"):
@@ -86,7 +93,7 @@ def write_events(path, columns: dict[str, np.ndarray], batch_rows=65536,
         raise DataError(f"context must be 2-D (n, d), got shape {ctx.shape}")
     n = np.asarray(columns["action"]).shape[0]
     with EventWriter(path, ctx.shape[1], with_scores=columns.get("scores") is not None,
-                     n_arms=n_arms) as w:
+                     n_arms=n_arms, arm_features=arm_features) as w:
         for lo in range(0, max(n, 1), batch_rows):
             w.write({k: (v[lo:lo + batch_rows] if np.ndim(v) >= 1 else v)
                      for k, v in columns.items()})
