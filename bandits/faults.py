@@ -7,7 +7,8 @@
 * **outages**: in a window ``[start, stop)`` of rounds the model returns nothing, action
   −1 and all-zero probabilities;
 * **a stale model**: from round ``stale_from`` on, rewards no longer change the inner state
-  (the training pipeline stopped; the served model is frozen at that decision's state);
+  and a policy that trains (a neural network) no longer trains (the training pipeline
+  stopped; the served model is frozen at that decision's state);
 * **corruption**: at round ``corrupt_at`` the inner state is replaced, once
   (:data:`CORRUPTIONS`), and the model goes on learning from the corrupted state;
 * **latency**: each decision takes a log-normal time in milliseconds, reported in
@@ -279,8 +280,23 @@ def faulty(inner: Policy, nan_rate: float = 0.0, outages=(), stale_from: int = -
     def init(params, key) -> FaultState:
         return FaultState(inner.init(split(params), key), jnp.zeros((), jnp.int32))
 
-    return forward_training(
+    return _stale_training(faults, forward_training(
         Policy(name or f"faulty_{inner.name}", inner.n_arms, inner.dim, defaults, init,
                partial(_draw, inner, split, faults), partial(_decide, inner, split, faults),
                partial(_update, inner, split, faults),
-               partial(_observe, inner, split, faults)), (Inner(inner, split, "inner"),))
+               partial(_observe, inner, split, faults)), (Inner(inner, split, "inner"),)))
+
+
+def _stale_training(faults: _Faults, policy: Policy) -> Policy:
+    """``policy`` whose inner trainings (``Policy.train``) also stop once the model is
+    stale: a frozen model neither learns rewards nor trains on what it had stored."""
+    if faults.stale_from < 0 or policy.train is None:
+        return policy
+    trains = policy.train
+
+    def train(params, state: FaultState) -> FaultState:
+        stale = state.round > faults.stale_from
+        return jax.tree_util.tree_map(lambda old, new: jnp.where(stale, old, new), state,
+                                      trains(params, state))
+
+    return policy._replace(train=train)

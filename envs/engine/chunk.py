@@ -39,7 +39,13 @@ from jax.sharding import PartitionSpec as P
 
 from bandits.base import Policy
 from envs.engine.carry import LaneCarry, LaneConstants
-from envs.engine.delivery import DeliveryProgram, block_inputs, delivery_program, scan_body
+from envs.engine.delivery import (
+    DeliveryProgram,
+    block_inputs,
+    delivery_program,
+    scan_body,
+    served_after,
+)
 from envs.engine.layout import LANE, Layout
 from envs.engine.plan import LanePlan, Plan
 from envs.engine.records import ROUND_OUTPUTS, recorded_outputs
@@ -230,11 +236,22 @@ def _train(spec: _ChunkSpec, constants: LaneConstants, carry: LaneCarry, seen
            ) -> LaneCarry:
     """At the end of a block, once ``seen`` rounds are over: when the policy's training
     cadence ends there (blocks divide it), every lane's policy trains on what it has
-    learnt (``Policy.train``). One ``lax.cond`` a block for the whole lane group."""
-    due = seen % spec.train_every == 0
-    pstate = jax.lax.cond(due, lambda s: spec.train(constants.policy_params, s),
-                          lambda s: s, carry.policy_state)
-    return carry._replace(policy_state=pstate)
+    learnt (``Policy.train``). One ``lax.cond`` a block for the whole lane group. When
+    the served model lags (``update_every`` B > 1) and a refresh falls on the same round,
+    the refresh serves the trained state: the round's refresh, made before the training,
+    is made again."""
+    lags = spec.delivery is not None and spec.delivery.feedback.batched
+
+    def trained(states):
+        pstate = spec.train(constants.policy_params, states[0])
+        if not lags:
+            return pstate, states[1]
+        return pstate, served_after(spec.delivery, constants.feedback_params, states[1],
+                                    pstate, seen - 1)
+
+    pstate, served = jax.lax.cond(seen % spec.train_every == 0, trained, lambda s: s,
+                                  (carry.policy_state, carry.served_state))
+    return carry._replace(policy_state=pstate, served_state=served)
 
 
 def _close_hop(spec: _ChunkSpec, carry: LaneCarry, seen) -> LaneCarry:

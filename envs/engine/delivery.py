@@ -246,7 +246,7 @@ def _deliver_one_delay(program: DeliveryProgram, pparams, delay: int, pstate, ri
                         lambda s: s, pstate)
 
 
-def _served(program: DeliveryProgram, fparams, served, pstate, t):
+def served_after(program: DeliveryProgram, fparams, served, pstate, t):
     """The served state after round ``t``. One cadence B for every lane refreshes the
     whole group at once, every B rounds; a grid of cadences picks lane by lane."""
     feedback = program.feedback
@@ -280,7 +280,8 @@ def delivery_round(program: DeliveryProgram, constants: LaneConstants, carry: La
     else:
         pstate = program.update(pp, pstate, draws, record)
     if feedback.batched:
-        carry = carry._replace(served_state=_served(program, fp, carry.served_state, pstate, t))
+        carry = carry._replace(served_state=served_after(program, fp, carry.served_state,
+                                                         pstate, t))
     return carry._replace(policy_state=pstate, pending=ring), record._replace(delay=draws.delay)
 
 

@@ -189,3 +189,26 @@ def test_exploration_collapses_and_propensities_are_lost_in_their_rounds():
     np.testing.assert_array_equal(lost.action, plain.action)
     np.testing.assert_array_equal(lost.probs[:15], plain.probs[:15])
     assert (lost.probs[15:] == 0).all()
+
+
+def test_a_stale_neural_model_stops_training_too():
+    """A network that trains every 4 rounds: while fresh, a training changes it; once
+    stale (after decision 8), neither updates nor trainings do, so it serves the network
+    it had at decision 8."""
+    inner = bandits.make("neural_eps_greedy", K, D, hidden=8, buffer=16, train_every=4,
+                         n_steps=2, batch=4)
+    policy = bandits.faulty(inner, stale_from=8)
+    params = policy.default_params
+    state = policy.init(params, jax.random.key(0))
+    nets = []
+    for t in range(T):
+        _, state = policy.serve(params, state, KEYS[t], CONTEXTS[t], MASK)
+        state = policy.update(params, state, CONTEXTS[t], jnp.int32(t % K), jnp.float32(1.0))
+        if (t + 1) % 4 == 0:
+            state = policy.train(params, state)
+        nets.append(jax.tree_util.tree_leaves(state.inner.net))
+    changed = lambda a, b: any(not np.array_equal(x, y) for x, y in zip(a, b))  # noqa: E731
+    assert changed(nets[2], nets[3]) and changed(nets[6], nets[7])  # trained while fresh
+    for t in range(8, T):
+        assert not changed(nets[7], nets[t]), t  # frozen from decision 8 on
+    assert int(state.inner.buffer.count) == 8  # the rewards of decisions 8 on are dropped

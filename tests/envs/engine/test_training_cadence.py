@@ -133,3 +133,46 @@ def test_wrappers_pass_the_trainings_on():
     other = inner._replace(train_every=30)
     with pytest.raises(ValueError, match=r"train every \[30, 40\] rounds"):
         validated(inner, other)
+
+
+@pytest.mark.parametrize("update_every, changes", [(20, [40, 80]), (40, [40, 80]),
+                                                   (25, [50, 100])])
+def test_a_lagging_served_model_serves_the_trained_state_at_its_refresh(update_every,
+                                                                        changes):
+    """Decisions read the trainings of the served state (arm = trainings mod K). With
+    update_every B, a training after round 40 shows from the first refresh at or after
+    it: at round 40 when B divides 40 (the refresh of that round serves the trained
+    state, not the one before the training), at round 50 for B = 25."""
+    world = registry.make("linear-gaussian")
+    base = counting(world.n_arms, world.dim)
+
+    def decide(params, state, noise, context, mask):
+        return Decision((state.trainings % world.n_arms).astype(jnp.int32),
+                        uniform_probs(mask, jnp.float32))
+
+    out = simulate(base._replace(decide=decide), world, n_rounds=ROUNDS, n_seeds=2, seed=1,
+                   record="trajectories", feedback=Feedback(update_every=update_every))
+    actions = np.asarray(out.trajectories["action"]).reshape(2, ROUNDS)
+    for a in actions:
+        np.testing.assert_array_equal(np.flatnonzero(np.diff(a)) + 1, changes)
+    np.testing.assert_array_equal(np.asarray(out.final_state.seen).reshape(-1, 3),
+                                  [[40, 80, 120]] * 2)
+
+
+def test_a_neural_policy_served_on_its_training_cadence_decides_as_if_fresh():
+    """Neural ε-greedy decides from its network alone, which changes only at trainings;
+    served with update_every = train_every, every refresh carries the training just made,
+    so the whole run equals the run with a fresh served model, action for action."""
+    world = registry.make("wheel", delta=0.5)
+    from bandits.neural import neural_eps_greedy
+    policy = neural_eps_greedy(world.n_arms, world.dim, hidden=8, buffer=64, train_every=10,
+                               n_steps=2, batch=8)
+    runs = [simulate(policy, world, n_rounds=60, n_seeds=3, seed=2, record="trajectories",
+                     feedback=Feedback(update_every=b)) for b in (1, 10)]
+    for name in ("action", "reward", "propensity"):
+        np.testing.assert_array_equal(np.asarray(runs[0].trajectories[name]),
+                                      np.asarray(runs[1].trajectories[name]))
+    lagged = simulate(policy, world, n_rounds=60, n_seeds=3, seed=2, record="trajectories",
+                      feedback=Feedback(update_every=20))
+    assert not np.array_equal(np.asarray(lagged.trajectories["action"]),
+                              np.asarray(runs[0].trajectories["action"]))
