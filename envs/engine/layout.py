@@ -39,6 +39,22 @@ class Layout:
         return jax.vmap(fn, in_axes=tuple(0 if b else None for b in batched),
                         out_axes=out_axis)
 
+    def lane_map(self, fn: Callable, batch_size: int | None = None) -> Callable:
+        """``fn`` of one lane run lane after lane (``lax.map``) over every argument's lane
+        axis, outputs in this layout; ``batch_size`` lanes at a time (vmapped)."""
+        def front(x):
+            return jnp.moveaxis(x, -1, 0) if self.kind == "lanes" else x
+
+        def back(x):
+            return jnp.moveaxis(x, 0, -1) if self.kind == "lanes" else x
+
+        def mapped(*args):
+            lanes_first = jax.tree_util.tree_map(front, args)
+            out = jax.lax.map(lambda a: fn(*a), lanes_first, batch_size=batch_size)
+            return jax.tree_util.tree_map(back, out)
+
+        return mapped
+
     def spec(self, x) -> P:
         """How a lane-batched array is split over the mesh."""
         nd = np.ndim(x)

@@ -14,8 +14,8 @@ margins below leave room for about two standard errors.
 import numpy as np
 import pytest
 
-import envs  # noqa: F401  (XLA flags before JAX starts)
 import bandits
+import envs  # noqa: F401  (XLA flags before JAX starts)
 from envs.engine import simulate
 from envs.worlds import registry
 
