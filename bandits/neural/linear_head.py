@@ -9,14 +9,16 @@ has its exact marginal posterior, as in :func:`bandits.linear.lin_ts`; the paper
 Normal-inverse-gamma prior on the noise is replaced by the fixed scale ``v``), so
 ``probs`` are exact (:func:`bandits.base.gaussian_thompson`). ``update`` adds the
 played arm's features to the regression (recursive least squares); after each
-training the regression is recomputed on the buffer with the new representation (two
-matrix products and a Gauss–Jordan inverse, :func:`bandits.linalg.spd_inverse`).
+training the regression is recomputed on the buffer with the new representation (ΦᵀΦ
+and Φᵀr over the filled slots, chunk by chunk, and a Gauss–Jordan inverse,
+:func:`bandits.linalg.spd_inverse`).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 
@@ -52,18 +54,40 @@ def rls(post: Posterior, phi: Array, reward: Array, weight: Array = 1.0) -> Post
     return Posterior(post.a_inv - gain * ax[:, None] * ax[None, :], theta)
 
 
+# Buffer rows the refresh reads at a time: it reads only the chunks that hold an
+# observation, so a buffer a quarter full costs a quarter of a full one.
+REFRESH_ROWS = 256
+
+
+def _buffer_moments(net, buffer, n_arms: int, arm_features: int) -> tuple[Array, Array]:
+    """ΦᵀΦ (m, m) and Φᵀr (m,) over the buffer's filled slots (a prefix of the ring
+    until it is full), :data:`REFRESH_ROWS` slots at a time."""
+    n = buffer.action.shape[0]
+    rows = min(REFRESH_ROWS, n)
+    filled = replay_filled(buffer)
+
+    def chunk(i, acc):
+        start = jnp.minimum(i * rows, n - rows)  # the last chunk overlaps, masked
+        index = start + jnp.arange(rows)
+        take = lambda x: jax.lax.dynamic_slice_in_dim(x, start, rows)  # noqa: E731
+        x = network_input(take(buffer.inputs), take(buffer.action), n_arms, arm_features)
+        phi = features(net, x)
+        kept = phi * ((index >= i * rows) & (index < filled)).astype(phi.dtype)[:, None]
+        return acc[0] + kept.T @ phi, acc[1] + kept.T @ take(buffer.reward)
+
+    z = jnp.zeros_like(net[-1].weight[:, 0])  # the lane's own zeros (varying per lane
+    zero = (z[:, None] * z[None, :], z)  # under shard_map, as the loop's sums are)
+    return jax.lax.fori_loop(0, (filled + rows - 1) // rows, chunk, zero)
+
+
 def _refresh(n_arms: int, arm_features: int):
     def refresh(params, state) -> Posterior:
         """The regression on the buffer's observations with the current network:
-        A = reg·I + ΦᵀΦ and Φᵀr as two matrix products, A⁻¹ by Gauss–Jordan."""
-        buffer = state.buffer
-        x = network_input(buffer.inputs, buffer.action, n_arms, arm_features)
-        phis = features(state.net, x)
-        valid = (jnp.arange(phis.shape[0]) < replay_filled(buffer)).astype(jnp.float32)
-        kept = phis * valid[:, None]
-        m = phis.shape[-1]
-        a_inv = spd_inverse(params.reg * jnp.eye(m, dtype=jnp.float32) + kept.T @ phis)
-        return Posterior(a_inv, a_inv @ (kept.T @ buffer.reward))
+        A = reg·I + ΦᵀΦ and Φᵀr over the filled slots, A⁻¹ by Gauss–Jordan."""
+        gram, xty = _buffer_moments(state.net, state.buffer, n_arms, arm_features)
+        m = gram.shape[0]
+        a_inv = spd_inverse(params.reg * jnp.eye(m, dtype=jnp.float32) + gram)
+        return Posterior(a_inv, a_inv @ xty)
 
     return refresh
 

@@ -159,3 +159,24 @@ def test_wrapped_neural_policies_keep_observing_and_training():
             state_of(wrapped.init(params, jax.random.key(0))).stats))
         trained = wrapped.train(params, state)  # a training draws its minibatches' key
         assert not np.array_equal(state_of(trained).key, state_of(state).key)
+
+
+@pytest.mark.parametrize("stored", [1, 255, 256, 450, 700])
+def test_neural_linear_refresh_reads_exactly_the_filled_slots(stored):
+    """ΦᵀΦ and Φᵀr over a 600-slot buffer read 256 slots at a time: with 1, 255, 256 or
+    450 observations (chunk edges, a partial last chunk) they equal NumPy's sums over the
+    filled prefix; with 700 (the ring wrapped) over every slot."""
+    from bandits.neural.linear_head import _buffer_moments
+    net = init_mlp(jax.random.key(0), (K * D, 6, 1))
+    rng = np.random.default_rng(stored)
+    buf = replay_init(600, D)
+    for i in range(stored):
+        buf = replay_add(buf, jnp.asarray(rng.standard_normal(D), jnp.float32),
+                         jnp.int32(i % K), jnp.float32(rng.standard_normal()))
+    gram, xty = _buffer_moments(net, buf, K, 0)
+    n = min(stored, 600)
+    phi = np.asarray(features(net, network_input(buf.inputs[:n], buf.action[:n], K, 0)),
+                     np.float64)
+    np.testing.assert_allclose(gram, phi.T @ phi, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(xty, phi.T @ np.asarray(buf.reward[:n]), rtol=1e-4,
+                               atol=1e-4)
