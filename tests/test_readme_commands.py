@@ -107,6 +107,7 @@ SKIPPED = {
     "python scripts/bench_ope.py": BENCHMARKS,
     "python scripts/bench_studies.py": BENCHMARKS,
     "python scripts/bench_feedback.py": BENCHMARKS,
+    "python scripts/bench_neural.py": BENCHMARKS,
 }
 
 
