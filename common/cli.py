@@ -240,8 +240,9 @@ def hydra_entry(cfg, run: Callable[..., Any]) -> Any:
     ``logger`` key included, and returns its result: a regret study's
     ``{"summary", "rollouts"}``, an estimator study's ``{"summary": {...}, ...}`` or a
     gate report with ``"candidates"`` (what :mod:`common.tracking` logs to W&B when
-    ``logger=wandb``). A key left at ``???`` stops first (:func:`check_required`); see
-    :func:`run_entry` for other errors and what is printed.
+    ``logger=wandb``). A result with an ``objective`` (``study.objective``) returns that
+    number instead, for a Hydra sweeper to optimise. A key left at ``???`` stops first
+    (:func:`check_required`); see :func:`run_entry` for other errors and what is printed.
     """
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
@@ -253,8 +254,11 @@ def hydra_entry(cfg, run: Callable[..., Any]) -> Any:
     except ConfigError as err:
         fail(err)
     plain = OmegaConf.to_container(cfg, resolve=True)
-    return run_entry(plain, run, hc.runtime.output_dir, script,
-                     hc.runtime.choices.get("experiment"))
+    result = run_entry(plain, run, hc.runtime.output_dir, script,
+                       hc.runtime.choices.get("experiment"))
+    if isinstance(result, dict) and result.get("objective") is not None:
+        return result["objective"]  # what a Hydra sweeper (hydra/sweeper=optuna) optimises
+    return result
 
 
 def hydra_main(script: str, run: Callable[..., Any], open_keys: tuple[str, ...] = ()) -> None:

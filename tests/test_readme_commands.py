@@ -61,6 +61,13 @@ SMALL: dict[str, str] = {
         OPE,
     "python scripts/ope.py -m study.n_rows=1000,3000,10000":
         "study.n_datasets=3 study.n_boot=20 study.truth_contexts=20000",
+    "python scripts/simulate.py -m hydra/launcher=joblib hydra.launcher.n_jobs=2 "
+    "bandit=lin_ucb,lin_ts": SIM,
+    "python scripts/simulate.py -m hydra/launcher=submitit_local bandit=lin_ucb,lin_ts": SIM,
+    "python scripts/simulate.py -m hydra/sweeper=optuna hydra.sweeper.n_trials=20 "
+    "hydra.sweeper.sampler.seed=0 bandit=lin_ucb 'bandit.lin_ucb.alpha=interval(0.01,3)' "
+    "study.objective=final_regret_mean study.n_seeds=200 study.n_rounds=2000":
+    "hydra.sweeper.n_trials=2 study.n_seeds=8 study.n_rounds=200",
     "python scripts/simulate_log.py logs.parquet --rows 100000": "--rows 3000",
     "python scripts/evaluate.py data=logs.parquet candidate=lin_ts checkpoint_dir=outputs/ck":
         GATE,

@@ -194,10 +194,11 @@ class CombineSummaries(Callback):
         if not rows:
             return
         md = markdown_table(
-            ["job", "env", "algorithm", "final regret", "std", "run s"],
-            [[r["job"], str(r["env"]), r["algorithm"], f"{r['final_regret_mean']:.1f}",
-              f"{r['final_regret_std']:.1f}", f"{r['runtime_s']:.2f}"] for r in rows],
-            align="llllll")
+            ["job", "overrides", "env", "algorithm", "final regret", "std", "run s"],
+            [[r["job"], r["overrides"], str(r["env"]), r["algorithm"],
+              f"{r['final_regret_mean']:.1f}", f"{r['final_regret_std']:.1f}",
+              f"{r['runtime_s']:.2f}"] for r in rows],
+            align="lllllll")
         with open(os.path.join(sweep_dir, "combined_summary.md"), "w") as f:
             f.write("\n".join(md) + "\n")
         print("\n".join(md))

@@ -43,6 +43,10 @@ STUDY_CHOICES = {"layout": ("lanes", "vmap"), "record": ("curves", "trajectories
 STUDY_KINDS = {"alerts": "envs.regret.alerts", "safety": "envs.regret.safety",
                "staged_rollout": "envs.rollout.study", "panels": "envs.regret.panels"}
 REQUIRED_STUDY_KEYS = ("n_seeds", "n_rounds")
+# study.objective: the result column a job returns to a Hydra sweeper (Optuna minimises or
+# maximises it); null returns nothing
+OBJECTIVES = ("final_regret_mean", "final_regret_std", "final_regret_p97.5",
+              "mean_reward_per_round")
 
 
 # ------------------------------------------------------------------------ validation
@@ -70,10 +74,28 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if isinstance(env, DriftWorld):
         env.check_horizon(cfg["study"]["n_rounds"])
     _check_sweep(_swept(cfg), list(cfg["bandit"]), _drift_knobs(env))
+    _check_objective(cfg)
     feedback_of(cfg)
     _check_drift_sweep(cfg, env)
     _monitor(cfg)
     tracking.validate(cfg.get("logger"))
+
+
+def _check_objective(cfg: Mapping[str, Any]) -> None:
+    """A job with ``study.objective`` returns one number: one bandit, no in-process grid."""
+    objective = cfg["study"].get("objective")
+    swept = _swept(cfg)
+    if objective is not None and (len(cfg["bandit"]) != 1 or swept):
+        raise ValueError(
+            f"study.objective={objective} makes each job return one number, so a job runs "
+            f"one bandit and no sweep; got bandit={','.join(cfg['bandit'])} and sweep keys "
+            f"{sorted(swept) or 'none'} (search hyperparameters with hydra/sweeper=optuna)")
+
+
+def objective_value(cfg: Mapping[str, Any], rows: list[dict[str, Any]]) -> float | None:
+    """The job's ``study.objective`` column of its one result row, or None."""
+    objective = (cfg.get("study") or {}).get("objective")
+    return None if objective is None else float(rows[0][objective])
 
 
 def _monitor(cfg: Mapping[str, Any]) -> MonitorSpec | None:
@@ -121,7 +143,11 @@ def bandit_options(bname: str, hyper: Mapping[str, Any] | None, env: World
 def _check_study(study: Mapping[str, Any]) -> None:
     """The ``study`` keys: sizes and seed in range, flags true or false, choices known."""
     for key, value in study.items():
-        if key in STUDY_KEYS:
+        if key == "objective":
+            if value is not None and value not in OBJECTIVES:
+                raise ValueError(f"study.objective must be null or one of "
+                                 f"{', '.join(OBJECTIVES)}, got {value!r}")
+        elif key in STUDY_KEYS:
             STUDY_KEYS[key].check(f"study.{key}", value)
         elif key in STUDY_FLAGS:
             if not isinstance(value, bool):
@@ -132,7 +158,8 @@ def _check_study(study: Mapping[str, Any]) -> None:
                                  f"{', '.join(STUDY_CHOICES[key])}, got {value!r}")
         else:
             raise ValueError(f"study has no key {key!r}; allowed: "
-                             f"{', '.join([*STUDY_KEYS, *STUDY_FLAGS, *STUDY_CHOICES])}")
+                             f"{', '.join([*STUDY_KEYS, *STUDY_FLAGS, *STUDY_CHOICES])}, "
+                             f"objective")
     for key in REQUIRED_STUDY_KEYS:
         if key not in study:
             raise ValueError(f"study.{key} is required")
@@ -263,8 +290,9 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
         echo: print the results table.
 
     Returns:
-        ``{"summary": ..., "rollouts": [Rollout per bandit]}``; the summary holds the
-        world, sizes, machine, config and one result row per bandit and grid point.
+        ``{"summary": ..., "rollouts": [Rollout per bandit], "objective": ...}``; the
+        summary holds the world, sizes, machine, config and one result row per bandit
+        and grid point; ``objective`` is ``study.objective``'s value (None when unset).
     """
     kind = (cfg.get("study") or {}).get("kind", "regret")
     if kind != "regret":
@@ -297,7 +325,7 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
         write_outputs(out_dir, summary, rollouts)
     if echo:
         print(format_table(rows, env.name))
-    return {"summary": summary, "rollouts": rollouts}
+    return {"summary": summary, "rollouts": rollouts, "objective": objective_value(cfg, rows)}
 
 
 def machine() -> dict[str, Any]:

@@ -45,8 +45,12 @@ def test_curves_csv_has_a_row_per_grid_point_and_checkpoint(tmp_path):
 
 
 def test_a_multirun_gets_one_combined_table(tmp_path, capsys):
+    """One row per job, with the overrides that are the job's own (not shared by all)."""
     for job, env in (("0", "linear-gaussian"), ("1", "slice-sum")):
-        (tmp_path / job).mkdir()
+        (tmp_path / job / ".hydra").mkdir(parents=True)
+        name = env.replace("-", "_")
+        (tmp_path / job / ".hydra" / "overrides.yaml").write_text(
+            f"- env={name}\n- study.n_seeds=3\n")
         result = {"algorithm": "lin_ucb", "final_regret_mean": 12.34, "final_regret_std": 5.0,
                   "runtime_s": 0.25, "n_seeds": 3, "n_rounds": 24}
         (tmp_path / job / "summary.json").write_text(json.dumps({"env": env,
@@ -55,10 +59,11 @@ def test_a_multirun_gets_one_combined_table(tmp_path, capsys):
         "dir": str(tmp_path)}}}))
     with open(tmp_path / "combined_summary.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [(r["job"], r["env"], r["algorithm"]) for r in rows] == [
-        ("0", "linear-gaussian", "lin_ucb"), ("1", "slice-sum", "lin_ucb")]
+    assert [(r["job"], r["overrides"], r["env"], r["algorithm"]) for r in rows] == [
+        ("0", "env=linear_gaussian", "linear-gaussian", "lin_ucb"),
+        ("1", "env=slice_sum", "slice-sum", "lin_ucb")]
     md = (tmp_path / "combined_summary.md").read_text().splitlines()
-    assert md[:2] == ["| job | env | algorithm | final regret | std | run s |",
-                      "|---|---|---|---|---|---|"]
-    assert md[2] == "| 0 | linear-gaussian | lin_ucb | 12.3 | 5.0 | 0.25 |"
-    assert "| 1 | slice-sum |" in capsys.readouterr().out
+    assert md[:2] == ["| job | overrides | env | algorithm | final regret | std | run s |",
+                      "|---|---|---|---|---|---|---|"]
+    assert md[2] == "| 0 | env=linear_gaussian | linear-gaussian | lin_ucb | 12.3 | 5.0 | 0.25 |"
+    assert "| 1 | env=slice_sum | slice-sum |" in capsys.readouterr().out
