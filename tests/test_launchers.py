@@ -85,3 +85,17 @@ def test_an_objective_needs_one_bandit_and_no_sweep(tmp_path):
     assert p.returncode == 2
     assert "study.objective=final_regret_mean makes each job return one number" in p.stderr
     assert "bandit=lin_ucb,uniform" in p.stderr
+
+
+def test_a_study_split_in_three_jobs_combines_into_the_single_run(tmp_path, basic):
+    """``study.shard=0/3,1/3,2/3`` on joblib workers: ``combined/summary.json`` holds the
+    single run's final regret exactly (every seed's numbers are the same)."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sweep, p = _multirun(tmp_path, "shards", "hydra/launcher=joblib",
+                         "hydra.launcher.n_jobs=2", "study.shard=0/3,1/3,2/3",
+                         "bandit=lin_ucb")
+    with open(sweep / "combined" / "summary.json") as f:
+        combined = json.load(f)
+    assert combined["n_seeds"] == 4
+    assert combined["results"][0]["final_regret_mean"] == basic["bandit=lin_ucb"]
+    assert "combined 3 shards (4 seeds)" in p.stdout

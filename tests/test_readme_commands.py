@@ -64,6 +64,8 @@ SMALL: dict[str, str] = {
     "python scripts/simulate.py -m hydra/launcher=joblib hydra.launcher.n_jobs=2 "
     "bandit=lin_ucb,lin_ts": SIM,
     "python scripts/simulate.py -m hydra/launcher=submitit_local bandit=lin_ucb,lin_ts": SIM,
+    "python scripts/simulate.py -m hydra/launcher=joblib hydra.launcher.n_jobs=2 "
+    "study.shard=0/3,1/3,2/3": f"{SIM} bandit=[lin_ucb,lin_ts]",
     "python scripts/simulate.py -m hydra/sweeper=optuna hydra.sweeper.n_trials=20 "
     "hydra.sweeper.sampler.seed=0 bandit=lin_ucb 'bandit.lin_ucb.alpha=interval(0.01,3)' "
     "study.objective=final_regret_mean study.n_seeds=200 study.n_rounds=2000":

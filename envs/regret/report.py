@@ -185,7 +185,9 @@ def _combined_row(job: str, summary: dict[str, Any], result: dict[str, Any]) -> 
 class CombineSummaries(Callback):
     """Hydra callback: after ``-m``, one table of every job's results.
 
-    Writes ``combined_summary.csv`` and ``combined_summary.md`` in the sweep directory.
+    Writes ``combined_summary.csv`` and ``combined_summary.md`` in the sweep directory;
+    when the jobs are the shards of one study (``study.shard=i/N``), also that study's
+    outputs in ``combined/`` (:func:`envs.regret.shards.combine_shards`).
     """
 
     def on_multirun_end(self, config, **kwargs) -> None:
@@ -202,3 +204,6 @@ class CombineSummaries(Callback):
         with open(os.path.join(sweep_dir, "combined_summary.md"), "w") as f:
             f.write("\n".join(md) + "\n")
         print("\n".join(md))
+        from envs.regret.shards import combine_shards
+
+        combine_shards(sweep_dir)

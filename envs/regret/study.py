@@ -25,6 +25,7 @@ from envs.feedback import Feedback
 from envs.feedback.spec import NUMERIC as FEEDBACK_NUMERIC
 from envs.monitor import MonitorSpec, monitor_spec
 from envs.regret.report import format_table, summarise, write_outputs
+from envs.regret.shards import parse_shard, save_shard, shard_seeds
 from envs.regret.views import add_views
 from envs.worlds import registry as env_registry
 from envs.worlds.base import World
@@ -143,7 +144,10 @@ def bandit_options(bname: str, hyper: Mapping[str, Any] | None, env: World
 def _check_study(study: Mapping[str, Any]) -> None:
     """The ``study`` keys: sizes and seed in range, flags true or false, choices known."""
     for key, value in study.items():
-        if key == "objective":
+        if key == "shard":
+            if value is not None:
+                parse_shard(value, study.get("n_seeds", 1))
+        elif key == "objective":
             if value is not None and value not in OBJECTIVES:
                 raise ValueError(f"study.objective must be null or one of "
                                  f"{', '.join(OBJECTIVES)}, got {value!r}")
@@ -159,7 +163,7 @@ def _check_study(study: Mapping[str, Any]) -> None:
         else:
             raise ValueError(f"study has no key {key!r}; allowed: "
                              f"{', '.join([*STUDY_KEYS, *STUDY_FLAGS, *STUDY_CHOICES])}, "
-                             f"objective")
+                             f"objective, shard")
     for key in REQUIRED_STUDY_KEYS:
         if key not in study:
             raise ValueError(f"study.{key} is required")
@@ -305,27 +309,44 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
 
         enable_compilation_cache()
     env = make_world(cfg["env"], cfg.get("drift"))
+    shard = None if study.get("shard") is None else parse_shard(study["shard"],
+                                                                  study["n_seeds"])
+    first, count = shard_seeds(study["n_seeds"], *shard) if shard else (0, study["n_seeds"])
     rollouts: list[Rollout] = []
     for bname, hyper in cfg["bandit"].items():
         policy = bandits.make(bname, env.n_arms, env.dim, **bandit_options(bname, hyper, env))
         params, feedback, world = _grid(policy, cfg)
         rollouts.append(simulate(
-            policy, world, n_rounds=study["n_rounds"], n_seeds=study["n_seeds"],
+            policy, world, n_rounds=study["n_rounds"], n_seeds=count, first_seed=first,
             seed=study.get("seed", 0), policy_params=params, feedback=feedback,
             fixed_world=study.get("fixed_world", False),
             n_checkpoints=study.get("n_checkpoints", 60),
             record=study.get("record", "curves"),
             options=EngineOptions(layout=study.get("layout", "lanes")),
             monitor=_monitor(cfg), progress=study.get("progress", False)))
+    summary = summary_of(cfg, rollouts, out_dir, echo, env.name)
+    if shard and out_dir:
+        save_shard(out_dir, cfg, rollouts, shard, first)
+    return {"summary": summary, "rollouts": rollouts,
+            "objective": objective_value(cfg, summary["results"])}
+
+
+def summary_of(cfg: Mapping[str, Any], rollouts: list[Rollout], out_dir: str | None,
+               echo: bool, env_name: str | None = None) -> dict[str, Any]:
+    """The study's summary from its rollouts (one per bandit) in the world ``env_name``
+    (default: the rollouts'), written to ``out_dir`` when given and its table printed
+    when ``echo``; a shard's summary is of its own seeds."""
     rows = summarise(rollouts)
-    summary = {"env": env.name, "n_seeds": study["n_seeds"], "n_rounds": study["n_rounds"],
-               "machine": machine(), "config": cfg, "results": rows}
+    env_name = env_name or rollouts[0].env
+    summary = {"env": env_name, "n_seeds": rollouts[0].n_seeds,
+               "n_rounds": len(rollouts[0].rounds), "machine": machine(), "config": cfg,
+               "results": rows}
     add_views(summary, rollouts)
     if out_dir:
         write_outputs(out_dir, summary, rollouts)
     if echo:
-        print(format_table(rows, env.name))
-    return {"summary": summary, "rollouts": rollouts, "objective": objective_value(cfg, rows)}
+        print(format_table(rows, env_name))
+    return summary
 
 
 def machine() -> dict[str, Any]:
