@@ -1,6 +1,7 @@
 """Hydra launchers and sweepers that run bandax's jobs elsewhere than in one process:
-``hydra/launcher=joblib`` (local worker processes) and ``submitit_local`` (the code path
-of ``submitit_slurm``) give every job the numbers the basic launcher gives, and the
+``hydra/launcher=joblib`` (local worker processes), ``submitit_local`` (the code path
+of ``submitit_slurm``) and ``ray`` (a local Ray cluster; the optional extra ``ray``,
+skipped without it) give every job the numbers the basic launcher gives, and the
 combined table names each job's own overrides; ``hydra/sweeper=optuna`` minimises
 ``study.objective`` (the job's return value) and reports the best job's value."""
 
@@ -47,7 +48,8 @@ def basic(tmp_path_factory):
 
 
 @pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-                                      ["hydra/launcher=submitit_local"]])
+                                      ["hydra/launcher=submitit_local"],
+                                      ["hydra/launcher=ray"]])
 def test_a_launcher_gives_every_job_the_basic_launchers_numbers(tmp_path, basic, launcher):
     pytest.importorskip(f"hydra_plugins.hydra_{launcher[0].split('=')[1].split('_')[0]}"
                         f"_launcher")

@@ -110,6 +110,10 @@ SMALL: dict[str, str] = {
     "python scripts/obd_check.py --obd-path ../shared/data/obd": "--boot 50 --campaign men",
 }
 BENCHMARKS = "run at a small size by tests/test_bench_scripts.py"
+# Hydra plugins a README command names, and the module each installs (the extra `cluster`)
+PLUGINS = {"hydra/launcher=joblib": "hydra_plugins.hydra_joblib_launcher",
+           "hydra/launcher=submitit": "hydra_plugins.hydra_submitit_launcher",
+           "hydra/sweeper=optuna": "hydra_plugins.hydra_optuna_sweeper"}
 SKIPPED = {
     "python -m pytest": "the test suite itself",
     "python scripts/bench.py": BENCHMARKS,
@@ -175,6 +179,10 @@ def scratch(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("cmd", [c for c in readme_commands() if c not in SKIPPED])
 def test_readme_command_runs(cmd, scratch):
+    for option, module in PLUGINS.items():
+        if option in cmd:
+            pytest.importorskip(module, reason=f"{option} is the optional extra: pip "
+                                               f"install -e '.[cluster]'")
     small = SMALL.get(cmd)
     if "../shared/data/obd" in cmd and not os.path.isdir(OBD):
         pytest.skip("the Open Bandit Dataset sample (../shared/data/obd) is not here")
