@@ -51,8 +51,10 @@ def simulate_logs(env: World, env_params, logging: Target, key: Array, n_rows: i
     return jax.lax.map(dataset, jnp.arange(n_datasets))
 
 
-def learning_logs(cfg, env, params, seed: int, n_rows: int, n_datasets: int):
-    """Logs of a bandit algorithm as it learns, in batches of datasets (one seed each).
+def learning_logs(cfg, env, params, seed: int, n_rows: int, n_datasets: int,
+                  first_dataset: int = 0):
+    """Logs of a bandit algorithm as it learns, in batches of datasets (one seed each):
+    datasets ``first_dataset .. first_dataset + n_datasets − 1``, dataset i seed i.
 
     ``cfg`` is a logging-policy config: ``name``, ``params`` and ``warmup_rounds``.
 
@@ -63,7 +65,7 @@ def learning_logs(cfg, env, params, seed: int, n_rows: int, n_datasets: int):
     warm = int(cfg.get("warmup_rounds", 0))
     per_row = (warm + n_rows) * recorded_floats("logs", env.n_arms, env.dim) * 4
     batch = largest_divisor(n_datasets, max(1, 2**26 // per_row))
-    for start in range(0, n_datasets, batch):
+    for start in range(first_dataset, first_dataset + n_datasets, batch):
         r = simulate(policy, env, n_rounds=warm + n_rows, n_seeds=batch, env_params=params,
                      seed=seed, first_seed=start, record="logs")
         logs = LoggedBatch.from_rollout(r, warmup=warm)

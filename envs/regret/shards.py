@@ -2,10 +2,11 @@
 seeds, and the shards combine into the study run in one process.
 
 Seed s draws from ``fold_in(root, s)`` whatever runs beside it, so shard i runs seeds
-``first .. first + count − 1`` of the whole study (:func:`shard_seeds`) with exactly the
+``first .. first + count − 1`` of the whole study (``common.shards.shard_range``) with exactly the
 numbers they have in one run. Each shard writes ``shard.npz`` beside its outputs: every
 seed's regret at the checkpoints and total reward, the shard's per-round mean and
-standard deviation of regret, the grid, and the config. :func:`combine_shards` finds the
+standard deviation of regret, the grid, and the config (:mod:`common.shards` says which
+seeds and finds the files). :func:`combine_shards` finds the
 shards of a sweep directory, checks they are one study's N shards, each once, and merges
 them: per-seed arrays are concatenated in seed order, so final-regret statistics,
 quantiles and intervals equal the single run's bit for bit; the per-round mean and
@@ -17,67 +18,37 @@ several sharded studies, e.g. ``-m bandit=lin_ucb,lin_ts study.shard=0/2,1/2``).
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from common.errors import ConfigError
-from common.formatting import json_default
+from common.shards import (
+    combined_dir,
+    loaded_in_order,
+    save_shard,
+    shard_files,
+    studies,
+    study_config,
+)
 from envs.engine.result import Rollout
 
-SHARD_FILE = "shard.npz"
 
-
-def parse_shard(text: Any, n_seeds: int) -> tuple[int, int]:
-    """``"i/N"`` as ``(i, N)``: 0 <= i < N <= n_seeds; raises naming ``study.shard``."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
-    if match is None:
-        raise ConfigError(f"study.shard must be 'i/N' (shard i of N, from 0), got {text!r}")
-    i, n = int(match[1]), int(match[2])
-    if not 0 <= i < n or n > n_seeds:
-        raise ConfigError(f"study.shard={text}: needs 0 <= i < N <= study.n_seeds "
-                          f"({n_seeds})")
-    return i, n
-
-
-def shard_seeds(n_seeds: int, i: int, n: int) -> tuple[int, int]:
-    """``(first seed, count)`` of shard i of N: seeds floor(i·S/N) .. floor((i+1)·S/N) − 1."""
-    first = i * n_seeds // n
-    return first, (i + 1) * n_seeds // n - first
-
-
-def _study_key(cfg: Mapping[str, Any]) -> str:
-    """The config without ``study.shard`` (nor what only shows progress), as JSON: the
-    shards of one study share it."""
-    study = {k: v for k, v in cfg["study"].items() if k not in ("shard", "progress")}
-    rest = {k: v for k, v in cfg.items() if k not in ("study", "logger")}
-    return json.dumps({**rest, "study": study}, sort_keys=True, default=json_default)
-
-
-def save_shard(out_dir: str, cfg: Mapping[str, Any], rollouts: list[Rollout],
-               shard: tuple[int, int], first_seed: int) -> None:
-    """Writes ``shard.npz``: per bandit b the arrays ``b/<field>``, and the metadata."""
+def save_rollouts(out_dir: str, cfg: Mapping[str, Any], rollouts: list[Rollout],
+                  shard: tuple[int, int], first_seed: int) -> None:
+    """Writes the shard's ``shard.npz``: per bandit b the arrays ``b/<field>``."""
     arrays = {}
     for b, r in enumerate(rollouts):
         for name in ("seed_regret", "total_reward", "mean_regret", "std_regret"):
             arrays[f"{b}/{name}"] = getattr(r, name)
         arrays.update({f"{b}/grid/{k}": v for k, v in r.grid.items()})
-    meta = {"study": _study_key(cfg), "shard": list(shard), "first_seed": first_seed,
-            "policies": [r.policy for r in rollouts], "env": rollouts[0].env,
+    meta = {"policies": [r.policy for r in rollouts], "env": rollouts[0].env,
             "n_seeds": [r.n_seeds for r in rollouts],
             "times": [[r.compile_s, r.run_s, r.setup_s, r.wall_s] for r in rollouts],
             "rounds": len(rollouts[0].rounds), "checkpoints": rollouts[0].checkpoints.tolist(),
             "n_devices": rollouts[0].n_devices}
-    np.savez(os.path.join(out_dir, SHARD_FILE), meta=np.asarray(json.dumps(meta)), **arrays)
-
-
-def _load(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    with np.load(path, allow_pickle=False) as z:
-        return json.loads(str(z["meta"])), {k: z[k] for k in z.files if k != "meta"}
+    save_shard(out_dir, cfg, shard, first_seed, meta, arrays)
 
 
 def _pooled(parts: list[tuple[int, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -107,44 +78,15 @@ def _merged(b: int, metas: list[dict], arrays: list[dict]) -> Rollout:
         wall_s=float(times[:, 3].sum()), plan=None, n_devices=metas[0]["n_devices"])
 
 
-def _check_complete(paths: list[str], metas: list[dict]) -> None:
-    """The shards are one study's N shards, each once; the error names what is not."""
-    if len({m["study"] for m in metas}) > 1:
-        raise ConfigError(f"the shards in {os.path.commonpath(paths)} come from different "
-                          f"studies (their configs differ beyond study.shard)")
-    n = metas[0]["shard"][1]
-    found = sorted(m["shard"][0] for m in metas)
-    if found != list(range(n)) or any(m["shard"][1] != n for m in metas):
-        raise ConfigError(f"a study split in {n} shards needs shards 0..{n - 1} once each; "
-                          f"found {found}")
-
-
 def merge_shards(paths: list[str]) -> tuple[dict[str, Any], list[Rollout]]:
     """The config and one Rollout per bandit of the study whose shards are ``paths``."""
-    loaded = sorted((_load(p) for p in paths), key=lambda ma: ma[0]["shard"][0])
-    metas, arrays = [m for m, _ in loaded], [a for _, a in loaded]
-    _check_complete(paths, metas)
-    cfg = json.loads(metas[0]["study"])
+    metas, arrays = loaded_in_order(paths)
+    cfg = study_config(metas[0])
     rollouts = [_merged(b, metas, arrays) for b in range(len(metas[0]["policies"]))]
     if rollouts[0].n_seeds != cfg["study"]["n_seeds"]:
         raise ConfigError(f"the shards hold {rollouts[0].n_seeds} seeds, the study "
                           f"{cfg['study']['n_seeds']}")
     return cfg, rollouts
-
-
-def shard_files(sweep_dir: str) -> list[str]:
-    """Every ``shard.npz`` under ``sweep_dir``, in folder order."""
-    return sorted(os.path.join(root, SHARD_FILE) for root, _, files in os.walk(sweep_dir)
-                  if SHARD_FILE in files)
-
-
-def _studies(paths: list[str]) -> list[list[str]]:
-    """The shard files grouped by study (configs equal beyond ``study.shard``), in the
-    order each study's first shard comes."""
-    groups: dict[str, list[str]] = {}
-    for p in paths:
-        groups.setdefault(_load(p)[0]["study"], []).append(p)
-    return list(groups.values())
 
 
 def combine_shards(sweep_dir: str, echo: bool = True) -> list[dict[str, Any]]:
@@ -154,11 +96,11 @@ def combine_shards(sweep_dir: str, echo: bool = True) -> list[dict[str, Any]]:
     no shards)."""
     from envs.regret.study import summary_of
 
-    studies = _studies(shard_files(sweep_dir))
+    groups = studies(shard_files(sweep_dir))
     summaries = []
-    for k, paths in enumerate(studies):
+    for k, paths in enumerate(groups):
         cfg, rollouts = merge_shards(paths)
-        out = os.path.join(sweep_dir, "combined", *([str(k)] if len(studies) > 1 else []))
+        out = combined_dir(sweep_dir, k, len(groups))
         summaries.append(summary_of(cfg, rollouts, out, echo))
         if echo:
             print(f"combined {len(paths)} shards ({cfg['study']['n_seeds']:,} seeds) -> {out}")

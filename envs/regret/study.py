@@ -19,13 +19,14 @@ import numpy as np
 
 import bandits
 from common import tracking
+from common.shards import parse_shard, shard_range
 from common.validation import Range
 from envs.engine.driver import EngineOptions, Rollout, simulate
 from envs.feedback import Feedback
 from envs.feedback.spec import NUMERIC as FEEDBACK_NUMERIC
 from envs.monitor import MonitorSpec, monitor_spec
 from envs.regret.report import format_table, summarise, write_outputs
-from envs.regret.shards import parse_shard, save_shard, shard_seeds
+from envs.regret.shards import save_rollouts
 from envs.regret.views import add_views
 from envs.worlds import registry as env_registry
 from envs.worlds.base import World
@@ -311,7 +312,7 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
     env = make_world(cfg["env"], cfg.get("drift"))
     shard = None if study.get("shard") is None else parse_shard(study["shard"],
                                                                   study["n_seeds"])
-    first, count = shard_seeds(study["n_seeds"], *shard) if shard else (0, study["n_seeds"])
+    first, count = shard_range(study["n_seeds"], *shard) if shard else (0, study["n_seeds"])
     rollouts: list[Rollout] = []
     for bname, hyper in cfg["bandit"].items():
         policy = bandits.make(bname, env.n_arms, env.dim, **bandit_options(bname, hyper, env))
@@ -326,7 +327,7 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None,
             monitor=_monitor(cfg), progress=study.get("progress", False)))
     summary = summary_of(cfg, rollouts, out_dir, echo, env.name)
     if shard and out_dir:
-        save_shard(out_dir, cfg, rollouts, shard, first)
+        save_rollouts(out_dir, cfg, rollouts, shard, first)
     return {"summary": summary, "rollouts": rollouts,
             "objective": objective_value(cfg, summary["results"])}
 

@@ -6,6 +6,7 @@ import os
 
 from common.sweeps import Callback, combine_job_summaries
 from estimators.plots import plot_rmse_vs_n
+from estimators.study.shards import combine_shards
 
 COMBINED_KEYS = ("estimator", "bias", "std", "rmse", "rmse_se", "coverage", "ci_width")
 
@@ -21,7 +22,8 @@ class CombineEstimatorStudies(Callback):
 
     Writes ``combined_summary.csv`` and, when the jobs differ in ``study.n_rows``,
     ``rmse_vs_n.png`` (one line per estimator, log-log, error bars from the Monte Carlo
-    error) in the sweep directory.
+    error) in the sweep directory; when the jobs are shards of one study
+    (``study.shard=i/N``), that study's outputs in ``combined/``.
     """
 
     def on_multirun_end(self, config, **kwargs) -> None:
@@ -29,3 +31,4 @@ class CombineEstimatorStudies(Callback):
         rows = combine_job_summaries(sweep_dir, _combined_row)
         if len({r["n_rows"] for r in rows}) > 1:
             plot_rmse_vs_n(rows, os.path.join(sweep_dir, "rmse_vs_n.png"))
+        combine_shards(sweep_dir)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import bandits
+from common.shards import parse_shard
 from common.validation import Range
 from envs.worlds import registry as env_registry
 from estimators import registry as est_registry
@@ -26,7 +27,7 @@ STUDY_KEYS = {"n_datasets": Range(1, 10**7, integer=True),
               "alpha": Range(0.0, 1.0, low_open=True, high_open=True),
               "truth_contexts": Range(1000, 10**9, integer=True)}
 STUDY_DEFAULTS = {"seed": 0, "n_boot": 200, "alpha": 0.05, "truth_contexts": 1_000_000,
-                  "bootstrap": "multinomial"}
+                  "bootstrap": "multinomial", "shard": None}
 
 
 def study_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,6 +64,10 @@ def _check_policy(where: str, cfg: Mapping[str, Any]) -> None:
 def _check_study(study: Mapping[str, Any]) -> None:
     """Checks the ``study`` section: sizes, seed, resampling, interval level."""
     for key, value in study.items():
+        if key == "shard":
+            if value is not None:
+                parse_shard(value, study.get("n_datasets", 1), "study.n_datasets")
+            continue
         if key == "bootstrap":
             if value not in BOOTSTRAP_SCHEMES:
                 raise ValueError(f"study.bootstrap must be one of {', '.join(BOOTSTRAP_SCHEMES)}"
@@ -70,7 +75,7 @@ def _check_study(study: Mapping[str, Any]) -> None:
             continue
         if key not in STUDY_KEYS:
             raise ValueError(f"study has no key {key!r}; allowed: "
-                             f"{', '.join([*STUDY_KEYS, 'bootstrap'])}")
+                             f"{', '.join([*STUDY_KEYS, 'bootstrap', 'shard'])}")
         STUDY_KEYS[key].check(f"study.{key}", value)
 
 

@@ -20,11 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common.shards import parse_shard, shard_range
 from envs.data.generate import learning_logs, simulate_logs
 from envs.data.truth import policy_value
 from estimators import ope, reward_models
 from estimators.bootstrap import bootstrap_replicates
 from estimators.study.plan import Plan, Point, dataset_key, fixed_point, make_plan, swept_point
+from estimators.study.shards import save_results
 from estimators.study.summary import format_report, make_summary, write_outputs
 
 
@@ -92,22 +94,22 @@ def _chunks(m: int, n_chunks: int = 20) -> tuple[int, int]:
     return chunk, -(-m // chunk)
 
 
-def _fixed_logs_results(plan: Plan, progress: bool) -> Results:
-    """(M, G, ·) results on datasets drawn from a fixed logging policy, in equal chunks of
-    datasets (one compiled program, a progress bar over chunks).
+def _fixed_logs_results(plan: Plan, progress: bool, first: int, m: int) -> Results:
+    """(m, G, ·) results on datasets ``first .. first + m − 1`` drawn from a fixed logging
+    policy, in equal chunks of datasets (one compiled program, a progress bar over
+    chunks).
 
     Dataset ``i`` depends only on ``i``: the last chunk is padded with extra datasets whose
-    results are dropped, so the numbers do not depend on the chunking.
+    results are dropped, so the numbers do not depend on the chunking (nor on the shard).
     """
     from tqdm.auto import tqdm
 
-    m = plan.settings["n_datasets"]
     chunk, count = _chunks(m)
     run = jax.jit(functools.partial(_simulated_chunk, plan))
     parts = []
     with tqdm(total=m, desc="datasets", unit="dataset", disable=not progress) as bar:
         for c in range(count):
-            parts.append(jax.device_get(run(jnp.arange(c * chunk, (c + 1) * chunk))))
+            parts.append(jax.device_get(run(first + jnp.arange(c * chunk, (c + 1) * chunk))))
             bar.update(min(chunk, m - c * chunk))
     return Results(*(np.concatenate([p[j] for p in parts])[:m] for j in range(4)))
 
@@ -130,16 +132,25 @@ def _logged_chunk(plan: Plan, indices, logs) -> Results:
     return jax.lax.map(functools.partial(_logged_dataset, plan), (indices, logs))
 
 
-def _learning_logs_results(plan: Plan) -> Results:
+def _learning_logs_results(plan: Plan, first: int, m: int) -> Results:
     """Like :func:`_fixed_logs_results` for a logging policy logged as it learns."""
     s = plan.settings
     run = jax.jit(functools.partial(_logged_chunk, plan))
     log_seed = int(jax.random.randint(jax.random.fold_in(plan.root, 5), (), 0, 2**31 - 1))
     parts = [run(jnp.arange(start, start + logs.action.shape[0]), logs)
              for start, logs in learning_logs(plan.cfg["logging_policy"], plan.env,
-                                               plan.params, log_seed, s["n_rows"],
-                                               s["n_datasets"])]
+                                               plan.params, log_seed, s["n_rows"], m,
+                                               first_dataset=first)]
     return Results(*(np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(4)))
+
+
+def dataset_range(settings: Mapping[str, Any]) -> tuple[tuple[int, int] | None, int, int]:
+    """``(shard, first dataset, count)``: every dataset, or ``study.shard``'s range."""
+    m = settings["n_datasets"]
+    if settings.get("shard") is None:
+        return None, 0, m
+    shard = parse_shard(settings["shard"], m, "study.n_datasets")
+    return (shard, *shard_range(m, *shard))
 
 
 def target_values(plan: Plan) -> list:
@@ -174,12 +185,15 @@ def run_study(cfg: Mapping[str, Any], out_dir: str | None = None, echo: bool = T
     plan = make_plan(cfg)
     t0 = time.perf_counter()
     truths = target_values(plan)
-    results = _learning_logs_results(plan) if plan.learning else \
-        _fixed_logs_results(plan, echo if progress is None else progress)
+    shard, first, m = dataset_range(plan.settings)
+    results = _learning_logs_results(plan, first, m) if plan.learning else \
+        _fixed_logs_results(plan, echo if progress is None else progress, first, m)
     results = Results(*(np.asarray(x, np.float64) for x in results))  # (M, G, ·)
     summary = make_summary(plan, truths, results, time.perf_counter() - t0)
     if out_dir:
         write_outputs(plan, summary, results.estimates, out_dir)
+        if shard:
+            save_results(out_dir, cfg, shard, first, truths, results, summary["wall_s"])
     if echo:
         print(format_report(summary))
     return {"summary": summary, "estimates": _without_grid(plan, results.estimates),

@@ -89,7 +89,7 @@ def make_summary(plan: Plan, truths: list, results: Results, wall: float) -> dic
     summary = {"truth": points[0]["truth"], "truth_std_error": points[0]["truth_std_error"],
                "ess_fraction": points[0]["ess_fraction"],
                "max_weight": points[0]["max_weight"],
-               "n_datasets": study["n_datasets"], "n_rows": study["n_rows"],
+               "n_datasets": int(results.estimates.shape[0]), "n_rows": study["n_rows"],
                "alpha": plan.settings["alpha"], "wall_s": wall,
                "estimators": plan.hypers, "config": plan.cfg, "points": points,
                "results": [r for p in points for r in p["results"]]}

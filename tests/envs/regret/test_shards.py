@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from common.errors import ConfigError
-from envs.regret.shards import combine_shards, merge_shards, parse_shard, shard_seeds
+from common.shards import parse_shard, shard_range
+from envs.regret.shards import combine_shards, merge_shards
 from envs.regret.study import run_study
 
 STUDY = {"n_seeds": 11, "n_rounds": 150, "seed": 3, "progress": False,
@@ -33,7 +34,7 @@ def runs(tmp_path_factory):
 
 
 def test_shards_cover_the_seeds_once():
-    assert [shard_seeds(11, i, 3) for i in range(3)] == [(0, 3), (3, 4), (7, 4)]
+    assert [shard_range(11, i, 3) for i in range(3)] == [(0, 3), (3, 4), (7, 4)]
     assert parse_shard("2/3", 11) == (2, 3)
     for bad in ("3/3", "1/12", "a/3", "1-3"):
         with pytest.raises(ConfigError, match="study.shard"):
