@@ -256,7 +256,7 @@ def check_config(cfg: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], in
     return name, opts, int(n_folds)
 
 
-def _arm_features(opts: dict[str, Any], arm_features: int) -> None:
+def resolve_arm_features(opts: dict[str, Any], arm_features: int) -> None:
     """Sets a per-arm model's ``arm_features`` left null to the data's (or the world's)
     ``arm_features``; refuses a value that contradicts it, or null on a shared context."""
     given = opts.get("arm_features")
@@ -278,7 +278,7 @@ def from_config(cfg: Mapping[str, Any] | None, n_arms: int,
     context)."""
     name, opts, n_folds = check_config(cfg)
     if "arm_features" in REGISTRY[name].options:
-        _arm_features(opts, int(arm_features))
+        resolve_arm_features(opts, int(arm_features))
     return REGISTRY[name].factory(n_arms, **opts), n_folds
 
 

@@ -31,19 +31,30 @@ from estimators.gate.statistics import (
 )
 
 CONFIG_KEYS = ("data", "candidate", "candidate_params", "checkpoint_dir", "load", "rewards",
-               "obd", "split", "estimator", "evaluation", "reward_model", "gate", "logger")
+               "obd", "split", "stream", "estimator", "evaluation", "reward_model", "gate",
+               "logger")
 EVALUATION_KEYS = ("n_boot", "alpha", "bootstrap", "seed")
 REWARDS_KEYS = ("path", "window_s", "combine", "now")
 BOOTSTRAP_SCHEMES = ("multinomial", "poisson")
 
 
-def time_split(timestamp, n_rows: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def time_split(timestamp, n_rows: int, test_fraction: float, held_out_from=None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of the training and the held-out split: the latest ``test_fraction`` of
-    rows by time are held out (ties keep file order).
+    rows by time are held out (ties keep file order), or, with ``held_out_from`` (a
+    datetime64), the rows at or after that time.
 
     Args:
         timestamp: (n_rows,) sortable times, or None (file order).
     """
+    if held_out_from is not None:
+        if timestamp is None:
+            raise ValueError("split.held_out_from needs the rows' timestamps")
+        held = np.asarray(timestamp) >= held_out_from
+        if held.sum() < 2 or held.all():
+            raise ValueError(f"split.held_out_from={held_out_from} leaves {int((~held).sum())}"
+                             f" training and {int(held.sum())} held-out rows")
+        return np.flatnonzero(~held), np.flatnonzero(held)
     if not 0 < test_fraction < 1:
         raise ValueError(f"split.test_fraction must be in (0, 1), got {test_fraction!r}")
     order = np.arange(n_rows) if timestamp is None else np.argsort(timestamp, kind="stable")
@@ -190,8 +201,10 @@ def run_gate(data, timestamp, candidates: Sequence[Mapping[str, Any]], *,
              seed: int = 0, out_dir: str | None = None, scheme: str = "multinomial",
              load: Mapping[str, Any] | None = None, progress: bool = False,
              checkpoint_dir: str | None = None,
-             attribution_rows: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The whole gate on one log: split by time, train or load each candidate, evaluate
+             attribution_rows: Mapping[str, Any] | None = None,
+             held_out_from=None) -> dict[str, Any]:
+    """The whole gate on one log: split by time (``held_out_from``: a datetime64 from
+    which rows are held out, instead of ``test_fraction``), train or load each candidate, evaluate
     them on the held-out rows, apply the rule, and (with ``out_dir``) write the report.
 
     ``estimators``: names at their defaults or ``name -> hyperparameters``; ``load``: what
@@ -206,7 +219,7 @@ def run_gate(data, timestamp, candidates: Sequence[Mapping[str, Any]], *,
     if not candidates or len(set(names)) != len(names):
         raise ConfigError(f"candidates need distinct names, got {names}")
     hypers = est_registry.from_config(estimators)
-    train_idx, test_idx = time_split(timestamp, data.n_rows, test_fraction)
+    train_idx, test_idx = time_split(timestamp, data.n_rows, test_fraction, held_out_from)
     train, test = data.take(train_idx), data.take(test_idx)
     root = jax.random.key(seed)
     q_hat = _held_out_predictions(test, hypers, reward_model, root, progress)
@@ -220,7 +233,9 @@ def run_gate(data, timestamp, candidates: Sequence[Mapping[str, Any]], *,
             results.append(_candidate_result(spec, i, train, test, q_hat, root,
                                              checkpoint_dir or out_dir, evaluation))
     report = {
-        "data": _data_summary(data, train, test, source, test_fraction, load),
+        "data": {**_data_summary(data, train, test, source, test_fraction, load),
+                 **({"held_out_from": str(held_out_from)} if held_out_from is not None
+                    else {})},
         "logging": results[0]["logging_value"],
         "rule": asdict(rule), "rule_text": describe_rule(rule, alpha), "estimators": hypers,
         "reward_model": reward_models.config_or_default(reward_model), "n_boot": n_boot,
@@ -247,9 +262,9 @@ def _evaluation(cfg: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"evaluation has no key {key!r}; allowed: "
                               f"{', '.join(EVALUATION_KEYS)}")
     out = {"n_boot": ev.get("n_boot", 1000), "alpha": ev.get("alpha", 0.05),
-           "scheme": ev.get("bootstrap", "multinomial"), "seed": ev.get("seed", 0)}
-    if out["scheme"] not in BOOTSTRAP_SCHEMES:
-        raise ConfigError(f"evaluation.bootstrap must be multinomial or poisson, got "
+           "scheme": ev.get("bootstrap"), "seed": ev.get("seed", 0)}
+    if out["scheme"] is not None and out["scheme"] not in BOOTSTRAP_SCHEMES:
+        raise ConfigError(f"evaluation.bootstrap must be multinomial, poisson or null, got "
                           f"{out['scheme']!r}")
     out["n_boot"] = check_int("evaluation.n_boot", out["n_boot"], 10, 10**6)
     Range(0.0, 1.0, low_open=True, high_open=True).check("evaluation.alpha", out["alpha"])
@@ -294,6 +309,11 @@ def run_from_config(cfg: Mapping[str, Any], out_dir: str | None = None,
     rule = GateRule.from_config(cfg.get("gate"))
     candidates = parse_candidates(cfg.get("candidate"), cfg.get("candidate_params"))
     _check_rewards(cfg)
+    from estimators.partitioned.config import held_out_from, run_streamed, streamed
+
+    if streamed(cfg):
+        return run_streamed(cfg, candidates, hypers, rule, ev, out_dir, echo)
+    cut = held_out_from(cfg)
     data, timestamp, source, load = load_logs(cfg)
     rows = load.pop("attribution_rows", None) if load else None
     if echo:
@@ -302,8 +322,9 @@ def run_from_config(cfg: Mapping[str, Any], out_dir: str | None = None,
                       test_fraction=(cfg.get("split") or {}).get("test_fraction", 0.3),
                       estimators=hypers, n_boot=ev["n_boot"], alpha=ev["alpha"],
                       reward_model=cfg.get("reward_model"), rule=rule, seed=ev["seed"],
-                      out_dir=out_dir, scheme=ev["scheme"], progress=echo,
-                      checkpoint_dir=cfg.get("checkpoint_dir"), attribution_rows=rows)
+                      out_dir=out_dir, scheme=ev["scheme"] or "multinomial",
+                      progress=echo, checkpoint_dir=cfg.get("checkpoint_dir"),
+                      attribution_rows=rows, held_out_from=cut)
     if echo:
         print(format_table(report))
     return report

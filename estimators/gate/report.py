@@ -119,13 +119,32 @@ def format_table(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _held_out_words(d: Mapping[str, Any]) -> str:
+    """How the held-out rows were chosen, in words."""
+    if d.get("held_out_from"):
+        return f"at or after {d['held_out_from']}"
+    return f"latest {d['test_fraction']:.0%} by time"
+
+
+def _stream_lines(stream: Mapping[str, Any] | None) -> list[str]:
+    """How a streamed log was read, for ``report.md`` (nothing for a log in memory)."""
+    if not stream:
+        return []
+    return [f"- streamed: {stream['files']} files (partitions: "
+            f"{', '.join(stream['partitions']) or 'none'}), {stream['batch_rows']:,} rows a "
+            f"batch, on {stream['engine']}"
+            + (f" ({stream['workers']} workers)" if stream["workers"] else "")
+            + f", {stream['seconds']:.1f} s"]
+
+
 def _markdown_setting(report: Mapping[str, Any]) -> list[str]:
     """``report.md``'s head: the data, the logging policy, estimators, resampling, rule."""
     d = report["data"]
     lv = report["logging"]
     return [f"# Deployment gate: {d['source']}", "",
-            f"- held-out rows: {d['test_rows']:,} (latest {d['test_fraction']:.0%} by time); "
+            f"- held-out rows: {d['test_rows']:,} ({_held_out_words(d)}); "
             f"training rows: {d['train_rows']:,}",
+            *_stream_lines(d.get("stream")),
             f"- arms: {d['n_arms']}, features: {d['dim']}",
             *[f"- {line}" for line in describe_load(d.get("load"))],
             *[f"- {line}" if not line.startswith("WARNING") else f"- **{line}**"
@@ -134,7 +153,8 @@ def _markdown_setting(report: Mapping[str, Any]) -> list[str]:
             f"[{lv['lower']:.5f}, {lv['upper']:.5f}]",
             "- estimators: " + "; ".join(est_registry.describe(n, h)
                                          for n, h in report["estimators"].items()),
-            "- reward model: " + reward_models.describe(report["reward_model"]),
+            "- reward model: " + reward_models.describe(report["reward_model"])
+            + (f" ({report['reward_model_fit']})" if report.get("reward_model_fit") else ""),
             f"- {report['n_boot']} {report['bootstrap']} bootstrap resamples, seed "
             f"{report['seed']}",
             f"- rule: {report['rule_text']}", ""]

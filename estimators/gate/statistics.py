@@ -80,7 +80,7 @@ def _row_probs(policy, params, state, key, context, mask, index):
     return policy.decide(params, state, noise, context, mask).probs
 
 
-def _rows_probs(policy, params, state, key, context, mask, index):
+def rows_probs(policy, params, state, key, context, mask, index):
     """(B, K) :func:`_row_probs` of a batch of rows: context (B, d), mask (B, K),
     index (B,)."""
     one = functools.partial(_row_probs, policy, params, state, key)
@@ -100,7 +100,7 @@ def decision_probs(policy, params, state, context, mask, key, batch_rows: int = 
     """
     n = context.shape[0]
     mask = np.ones((n, policy.n_arms), bool) if mask is None else mask
-    probs = jax.jit(functools.partial(_rows_probs, policy, params, state, key))
+    probs = jax.jit(functools.partial(rows_probs, policy, params, state, key))
     out = np.empty((n, policy.n_arms), np.float32)
     for s in range(0, n, batch_rows):  # batches of rows bound the memory, not a hot loop
         e = min(n, s + batch_rows)
@@ -146,7 +146,7 @@ def _compiled_statistics(estimators: tuple[tuple[str, tuple[tuple[str, float], .
                                                          scheme))
 
 
-def _estimate_entry(value: float, replicates: np.ndarray, logging_value: float,
+def estimate_entry(value: float, replicates: np.ndarray, logging_value: float,
                     logging_replicates: np.ndarray, alpha: float) -> dict[str, Any]:
     """One estimator's report entry: value, interval, bootstrap standard error, paired
     p-value and (when the logging value is not 0) the lift in % with its interval.
@@ -207,7 +207,7 @@ def evaluate_candidate(data, target_probs: np.ndarray, q_hat: np.ndarray | None,
         "value": logging_value, **dict(zip(("lower", "upper"),
                                            interval(logging_reps, alpha)))}}
     for j, name in enumerate(hypers):
-        out["estimates"][name] = _estimate_entry(full[j], reps[:, j], logging_value,
+        out["estimates"][name] = estimate_entry(full[j], reps[:, j], logging_value,
                                                  logging_reps, alpha)
     out["diagnostics"] = diagnostics(data, rows, target_probs)
     out["decision"], out["checks"] = apply_rule(out, rule)

@@ -15,15 +15,17 @@ both reach the estimators through one reader and one set of checks:
   masks (:mod:`.checks`), raises naming the first bad row (:mod:`.messages`) or sets bad
   rows aside (:mod:`.rejects`), keeps the good ones (:mod:`.store`) and finds the number
   of arms (:mod:`.arms`).
+* **Streaming** (:mod:`.dataset`): a file or a hive-partitioned directory of Parquet
+  files, read one validated batch at a time (logs bigger than memory).
 """
 
 from envs.data.events.arms import id_runs
 from envs.data.events.formats import file_format, read_table
 from envs.data.events.read import EventLog, read_events
 from envs.data.events.schema import FIELDS, N_ARMS_KEY, REASONS, REQUIRED, event_schema
-from envs.data.events.write import EventWriter, write_events
+from envs.data.events.write import EventWriter, write_events, write_partitioned
 from envs.data.logged import events_from_logged
 
 __all__ = ["FIELDS", "REQUIRED", "REASONS", "N_ARMS_KEY", "event_schema", "EventWriter",
-           "write_events", "events_from_logged", "EventLog", "read_events", "id_runs",
-           "file_format", "read_table"]
+           "write_events", "write_partitioned", "events_from_logged", "EventLog",
+           "read_events", "id_runs", "file_format", "read_table"]

@@ -79,8 +79,9 @@ class _Reader:
     """The state of one read: sizes learned so far, kept rows, counts, rejects."""
 
     def __init__(self, src: Source, n_arms, missing_reward, on_invalid, rejects_path,
-                 arm_features=None):
+                 arm_features=None, first_row: int = 0):
         self.src = src
+        self.first_row = first_row  # the file row of the source's first row
         self.arm_features = arm_features
         self.missing_reward = missing_reward
         self.reject = on_invalid == "reject"
@@ -88,7 +89,7 @@ class _Reader:
         self.rejects = Rejects(rejects_path)
         self.dim = src.dim_hint
         self.arms = ArmCount(n_arms, src.declared_arms)
-        self.rows = 0
+        self.rows = first_row
         self.n_batches = 0
         self.kept = KeptRows(src.num_rows, missing_reward)
         self.ids: list[np.ndarray] = []
@@ -130,15 +131,16 @@ class _Reader:
                                    self.arms.n_arms)
 
     def read_all(self) -> tuple[np.ndarray, np.ndarray]:
-        """Reads every batch; returns the kept rows' file rows and, over them, the mask
+        """Reads every batch; returns the kept rows' positions in the source (file row −
+        ``first_row``) and, over them, the mask
         of those that survive the duplicate check."""
         try:
             for raw, bad in self.src.batches():
                 self.batch(raw, bad)
-            if self.rows == 0:
+            if self.rows == self.first_row:
                 raise DataError(f"{self.src.path}: the log holds no events")
             self.duplicates()
-            kept_rows = self.kept.store.pop("row", np.int64)
+            kept_rows = self.kept.store.pop("row", np.int64) - self.first_row
             keep = self.drop_duplicates(kept_rows) if self.reject else \
                 np.ones(len(kept_rows), bool)
             if self.reject:
@@ -158,7 +160,8 @@ class _Reader:
             i = int(np.argmin(later))
             raise DataError(f"{self.src.path}: event_id must be unique; "
                             f"{ids[later[i]].decode(errors='replace')!r} is in rows "
-                            f"{int(first_of[i])} and {int(later[i])} ({len(later)} "
+                            f"{int(first_of[i]) + self.first_row} and "
+                            f"{int(later[i]) + self.first_row} ({len(later)} "
                             f"{'row repeats' if len(later) == 1 else 'rows repeat'} an "
                             f"earlier event_id)")
 
@@ -218,7 +221,8 @@ class _Reader:
 
     def report(self, n_kept: int, counts: dict) -> dict:
         """The load report before assembly (the arm facts are filled by ``assemble``)."""
-        return {"path": self.src.path, "format": self.src.fmt, "rows_read": self.rows,
+        return {"path": self.src.path, "format": self.src.fmt,
+                "rows_read": self.rows - self.first_row,
                 "rows_kept": n_kept, "rows_rejected": int(sum(counts.values())),
                 "rejected": counts, "rewards_filled": 0, "n_arms": None,
                 "n_arms_source": None, "n_arms_from": None, "n_arms_inferred": None,

@@ -1,7 +1,10 @@
 """Writing decision logs: ``EventWriter`` streams batches of NumPy columns to a file,
-``write_events`` cuts a whole log into such batches."""
+``write_events`` cuts a whole log into such batches, ``write_partitioned`` into one file
+per day (a hive-partitioned dataset)."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -97,3 +100,26 @@ def write_events(path, columns: dict[str, np.ndarray], batch_rows=65536,
         for lo in range(0, max(n, 1), batch_rows):
             w.write({k: (v[lo:lo + batch_rows] if np.ndim(v) >= 1 else v)
                      for k, v in columns.items()})
+
+
+def write_partitioned(directory, columns: dict[str, np.ndarray], batch_rows=65536,
+                      n_arms: int | None = None, arm_features: int | None = None) -> list[str]:
+    """Writes a log as a hive-partitioned Parquet dataset, one directory per UTC day of
+    the decisions' timestamps: ``<directory>/date=2026-01-01/part-0.parquet``, ...; each
+    file declares K (and d) as :func:`write_events` does. Returns the files written.
+
+    ``columns`` must be in time order (the rows of a day stay in their order)."""
+    day = np.asarray(columns["timestamp"], "datetime64[D]")
+    if np.any(day[1:] < day[:-1]):
+        raise DataError("timestamp must be in time order to write a partitioned log")
+    starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
+    bounds = np.r_[starts, len(day)]
+    files = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):  # one file per day
+        sub = os.path.join(str(directory), f"date={day[lo]}")
+        os.makedirs(sub, exist_ok=True)
+        path = os.path.join(sub, "part-0.parquet")
+        write_events(path, {k: (v[lo:hi] if np.ndim(v) >= 1 else v)
+                            for k, v in columns.items()}, batch_rows, n_arms, arm_features)
+        files.append(path)
+    return files
