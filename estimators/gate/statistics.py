@@ -168,14 +168,19 @@ def estimate_entry(value: float, replicates: np.ndarray, logging_value: float,
     return entry
 
 
+def check_decide_on(estimators: Mapping[str, Any], rule: GateRule) -> None:
+    """Raises ValueError unless the rule's estimator is among ``estimators``."""
+    if rule.decide_on not in estimators:
+        raise ValueError(f"gate.decide_on={rule.decide_on!r} is not among the estimators "
+                         f"{list(estimators)}")
+
+
 def _checked_estimators(estimators, q_hat, rule: GateRule) -> dict[str, dict[str, float]]:
     """The estimators' full hyperparameters, after checking the rule's estimator is among
     them and every model-based one has its reward model."""
     hypers = est_registry.from_config(estimators)
+    check_decide_on(hypers, rule)
     names = list(hypers)
-    if rule.decide_on not in names:
-        raise ValueError(f"gate.decide_on={rule.decide_on!r} is not among the estimators "
-                         f"{names}")
     for n in names:
         if est_registry.spec(n).needs_model and q_hat is None:
             raise ValueError(f"estimator {n} needs a reward model")

@@ -21,7 +21,14 @@ import numpy as np
 from envs.data.events.dataset import Dataset
 from estimators import registry as est_registry
 from estimators.gate.report import describe_rule, write_report
-from estimators.gate.statistics import DEFAULT_RULE, GateRule, apply_rule, estimate_entry, interval
+from estimators.gate.statistics import (
+    DEFAULT_RULE,
+    GateRule,
+    apply_rule,
+    check_decide_on,
+    estimate_entry,
+    interval,
+)
 from estimators.partitioned import parts, ridge
 from estimators.partitioned.candidates import load_candidates
 from estimators.partitioned.sums import CandidateSums, diagnostics
@@ -99,6 +106,7 @@ def run_partitioned(data: Dataset, candidates: Sequence[Mapping[str, Any]], *,
     worker processes here, or ``scheduler``: a running Dask scheduler's address."""
     t0 = time.perf_counter()
     hypers = est_registry.from_config(estimators)
+    check_decide_on(hypers, rule)
     needs_model = any(est_registry.spec(n).needs_model for n in hypers)
     model = ridge.ridge_spec(reward_model, data.n_arms, data.arm_features) \
         if needs_model else None
