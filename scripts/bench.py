@@ -2,6 +2,7 @@
 
     python scripts/bench.py            # LinUCB and linear TS, 1 / 100 / 1,000 / 10,000 seeds
     python scripts/bench.py --quick    # 1 / 100 / 1,000 seeds, no cache check
+    python scripts/bench.py --device gpu --seeds 10000,100000,1000000   # on a GPU
     python scripts/bench.py --seeds 16 --rounds 200 --numpy-rounds 100 --repeat 1 \\
         --no-cache-check               # a smoke test
 
@@ -33,7 +34,7 @@ import numpy as np  # noqa: E402
 
 import bandits  # noqa: E402
 import envs  # noqa: E402  (XLA flags before JAX starts)
-from envs.engine import simulate  # noqa: E402
+from envs.engine import EngineOptions, simulate  # noqa: E402
 
 K, D, T = 5, 10, 10_000
 POLICIES = {"lin_ucb": "LinUCB", "lin_ts": "linear TS"}
@@ -118,6 +119,9 @@ def numpy_row(kind: str, n_seeds: int, n_rounds: int, repeat: int) -> dict:
             "se_final_regret": float(reg.std(ddof=1) / np.sqrt(n_seeds)) if n_seeds > 1 else 0.0}
 
 
+DEVICES = None  # the devices bandax runs on (--device); None: JAX's default backend's
+
+
 def bandax_run(kind: str, n_seeds: int, n_rounds: int = T, repeat: int = 3,
                check_round: int | None = None) -> dict:
     """The median of ``repeat`` runs of the same study (each compiles and runs).
@@ -125,8 +129,9 @@ def bandax_run(kind: str, n_seeds: int, n_rounds: int = T, repeat: int = 3,
     ``check_round``: also report the mean regret (and its standard error) at that round.
     """
     world = envs.make("linear-gaussian", n_arms=K, dim=D)
-    runs = [simulate(bandits.make(kind, K, D), world, n_rounds=n_rounds, n_seeds=n_seeds)
-            for _ in range(repeat)]
+    options = EngineOptions(devices=DEVICES)
+    runs = [simulate(bandits.make(kind, K, D), world, n_rounds=n_rounds, n_seeds=n_seeds,
+                     options=options) for _ in range(repeat)]
     run_s = float(np.median([r.run_s for r in runs]))
     t = (check_round or n_rounds) - 1
     return {"impl": "bandax", "seeds": n_seeds, "rounds": n_rounds,
@@ -202,6 +207,21 @@ def policy_rows(kind: str, theta: np.ndarray, args) -> tuple[list[dict], list[st
     return rows, checks
 
 
+def choose_devices(device: str):
+    """The devices of ``--device`` (None for auto); exits naming the extra when asked for
+    a GPU that JAX does not see."""
+    import jax
+
+    if device == "auto":
+        return None
+    try:
+        return jax.devices(device)
+    except RuntimeError:
+        sys.exit(f"--device {device}: JAX sees no {device.upper()} (install JAX's CUDA "
+                 "wheels with pip install -e \".[cuda]\"); devices: "
+                 f"{[d.platform for d in jax.devices()]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1 / 100 / 1,000 seeds, no cache check")
@@ -216,16 +236,24 @@ def main() -> None:
     ap.add_argument("--policies", default="lin_ucb,lin_ts")
     ap.add_argument("--no-cache-check", action="store_true",
                     help="skip the persistent-cache check (two fresh processes)")
+    ap.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                    help="where bandax runs (auto: JAX's default backend; the NumPy "
+                         "baselines run on the CPU)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     args.seeds = ([int(s) for s in args.seeds.split(",")] if args.seeds else
                   [1, 100, 1000] if args.quick else [1, 100, 1000, 10_000])
     import jax
 
+    global DEVICES
+    DEVICES = choose_devices(args.device)
+
     world = envs.make("linear-gaussian", n_arms=K, dim=D)
     theta = np.asarray(world.sample_params(jax.random.key(0)).theta)
+    devices = DEVICES or jax.devices()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"jax {jax.__version__}, devices: {len(jax.devices())} x {jax.devices()[0].platform}")
+          f"jax {jax.__version__}, bandax on {len(devices)} x {devices[0].platform} "
+          f"({devices[0].device_kind})")
     print(f"bandax: {args.rounds:,} rounds; vectorised NumPy: up to {args.numpy_rounds:,} "
           f"rounds (agent-rounds/s is flat in the round count); one-seed loop: "
           f"{args.loop_rounds:,} rounds; medians of {args.repeat} runs\n", flush=True)

@@ -7,6 +7,7 @@
     python scripts/simulate_log.py clicks.csv --no-reward 0.2 --invalid 0.001
     python scripts/simulate_log.py logs.parquet --delay geometric --delay-mean 600 \\
         --window-s 3600 --read-at end     # + logs.rewards.parquet, read as the log ends
+    python scripts/simulate_log.py logs_by_hour --partitioned hour   # hour=.../part-0.parquet
 
 The file goes through the same reader, validation and deployment gate as a production
 log (``python scripts/evaluate.py data=logs.parquet candidate=lin_ucb``); the world's true
@@ -60,7 +61,8 @@ def _param(text: str) -> tuple[str, float]:
 def parser() -> Parser:
     """The command line (every option with its default in ``--help``)."""
     ap = Parser(description=__doc__, formatter_class=HelpFormatter)
-    ap.add_argument("out", help="output file: " + ", ".join(FORMATS))
+    ap.add_argument("out", help="output file: " + ", ".join(FORMATS)
+                    + " (a directory with --partitioned)")
     ap.add_argument("--rows", type=int, default=100_000, help="decisions to log")
     ap.add_argument("--world", default="logistic-bernoulli",
                     help="a world of envs/ (linear-gaussian, logistic-bernoulli, slice-sum)")
@@ -93,16 +95,35 @@ def parser() -> Parser:
     ap.add_argument("--window-s", type=float, default=None,
                     help="attribution window in seconds: later rewards are never written "
                          f"(with --delay; not given: the gate's {GATE_WINDOW_S:g})")
+    ap.add_argument("--partitioned", choices=("day", "hour"), default=None,
+                    help="write a directory of Parquet files, one per day or hour "
+                         "(hive partitions date=... or hour=...), for the streamed gate")
     ap.add_argument("--read-at", default=None,
                     help="ISO time, or end (the last decision): only rewards arrived by "
                          "then are written (not given: all)")
     return ap
 
 
+def check_partitioned(args: argparse.Namespace, ext: str, folder: str) -> str | None:
+    """The first problem with ``--partitioned`` and its output directory, or None."""
+    if ext:
+        return f"--partitioned writes a directory; give a name without an extension, not " \
+               f"{args.out!r}"
+    if os.path.exists(args.out):
+        return f"{args.out!r} already exists; --partitioned writes a new directory"
+    if not os.path.isdir(folder):
+        return f"the folder of {args.out!r} does not exist: {folder}"
+    if args.delay != "none":
+        return "--partitioned writes decisions with their rewards (--delay none)"
+    return None
+
+
 def check(args: argparse.Namespace) -> str | None:
     """The first problem with the arguments (before anything is simulated), or None."""
     ext = os.path.splitext(args.out)[1].lower()
     folder = os.path.dirname(os.path.abspath(args.out))
+    if args.partitioned:
+        return check_partitioned(args, ext, folder)
     if ext not in FORMATS:
         return (f"unknown output format {ext or '(none)'!r} for {args.out!r}: use "
                 + ", ".join(FORMATS))
@@ -225,7 +246,7 @@ def write(args: argparse.Namespace, data, meta) -> dict | None:
     import numpy as np
 
     from envs.data.delayed import read_at, write_reward_events
-    from envs.data.events import events_from_logged, write_events
+    from envs.data.events import events_from_logged, write_events, write_partitioned
 
     rng = np.random.default_rng(args.seed)
     users = np.char.add(b"u", rng.integers(0, max(1, args.rows // 20), args.rows)
@@ -237,8 +258,11 @@ def write(args: argparse.Namespace, data, meta) -> dict | None:
                                  reward_delay_s=args.reward_delay)
     damage(columns, rng, args.no_reward, args.invalid)
     if args.delay == "none":
-        write_events(args.out, columns if args.read_at is None else
-                     read_at(columns, read_time(args)))
+        columns = columns if args.read_at is None else read_at(columns, read_time(args))
+        if args.partitioned:
+            write_partitioned(args.out, columns, by=args.partitioned)
+        else:
+            write_events(args.out, columns)
         return None
     rewards = reward_events(args, data, columns)
     columns["reward"][:] = np.nan  # the rewards are in the reward-event file

@@ -107,13 +107,20 @@ SMALL: dict[str, str] = {
     "python scripts/monitor.py data=logs.parquet": "",
     "python scripts/monitor.py data=obd obd.path=../shared/data/obd": "",
     "python scripts/bench_evaluate.py --numpy": "--rows 5000 --arms 4 --dim 3 --boot 20",
+    "python scripts/simulate_log.py logs_by_hour --partitioned hour": "--rows 80000",
+    "python scripts/evaluate.py data=logs_by_hour split.held_out_from=2026-01-01T10:00:00 "
+    "candidate=[lin_ucb,lin_ts]": "evaluation.n_boot=50",
+    "python scripts/evaluate.py data=logs_by_hour split.held_out_from=2026-01-01T10:00:00 "
+    "stream.workers=2": "evaluation.n_boot=50",
+    "python scripts/bench_partitioned.py": "--rows 20000 --days 4 --boot 20 --workers 2",
     "python scripts/obd_check.py --obd-path ../shared/data/obd": "--boot 50 --campaign men",
 }
 BENCHMARKS = "run at a small size by tests/test_bench_scripts.py"
-# Hydra plugins a README command names, and the module each installs (the extra `cluster`)
-PLUGINS = {"hydra/launcher=joblib": "hydra_plugins.hydra_joblib_launcher",
-           "hydra/launcher=submitit": "hydra_plugins.hydra_submitit_launcher",
-           "hydra/sweeper=optuna": "hydra_plugins.hydra_optuna_sweeper"}
+# Options of a README command that need an extra, the module it installs, and the extra
+PLUGINS = {"hydra/launcher=joblib": ("hydra_plugins.hydra_joblib_launcher", "cluster"),
+           "hydra/launcher=submitit": ("hydra_plugins.hydra_submitit_launcher", "cluster"),
+           "hydra/sweeper=optuna": ("hydra_plugins.hydra_optuna_sweeper", "cluster"),
+           "stream.workers=": ("distributed", "dask")}
 SKIPPED = {
     "python -m pytest": "the test suite itself",
     "python scripts/bench.py": BENCHMARKS,
@@ -179,10 +186,10 @@ def scratch(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("cmd", [c for c in readme_commands() if c not in SKIPPED])
 def test_readme_command_runs(cmd, scratch):
-    for option, module in PLUGINS.items():
+    for option, (module, extra) in PLUGINS.items():
         if option in cmd:
             pytest.importorskip(module, reason=f"{option} is the optional extra: pip "
-                                               f"install -e '.[cluster]'")
+                                               f"install -e '.[{extra}]'")
     small = SMALL.get(cmd)
     if "../shared/data/obd" in cmd and not os.path.isdir(OBD):
         pytest.skip("the Open Bandit Dataset sample (../shared/data/obd) is not here")

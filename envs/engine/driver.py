@@ -32,6 +32,7 @@ from jax.sharding import Mesh
 
 from bandits.base import Policy
 from common.validation import check_int
+from envs.engine import backend
 from envs.engine.carry import LaneCarry, LaneConstants
 from envs.engine.chunk import ChunkOutput, make_chunk
 from envs.engine.layout import LANE, Layout
@@ -225,12 +226,15 @@ def _plan_run(policy: Policy, env: World, policy_params, n_rounds: int, n_seeds:
     """The grid, the lanes over the devices, and the blocks and chunks of rounds."""
     params, grid, n_grid = _grid(policy, policy_params, feedback, env)
     devices = list(options.devices or jax.local_devices())
-    lanes = plan_lanes(n_seeds, n_grid, len(devices), options.group_lanes, first_seed)
+    be = backend.backend_of(devices)
+    lanes = plan_lanes(n_seeds, n_grid, len(devices),
+                       options.group_lanes or backend.group_lanes(be), first_seed)
     plan = make_plan(n_rounds, lanes.lanes_per_device // lanes.n_groups,
                      options.chunk_rounds, options.block_rounds,
                      recorded_floats(record, env.n_arms, env.dim,
                                      feedback is not None and feedback.delayed),
-                     lanes.n_lanes, block_cadence(policy, monitor))
+                     lanes.n_lanes, block_cadence(policy, monitor),
+                     backend.block_lane_rounds(be), backend.chunk_floats(be))
     return _Setting(n_rounds, params, grid, lanes, plan, Layout(options.layout),
                     Mesh(np.array(devices), (LANE,)), monitor)
 

@@ -31,14 +31,16 @@ class EngineOptions:
         devices: the devices to split the lanes over; ``None`` for all local devices.
         group_lanes: at most this many lanes of a device advance together; a device's
             lanes are processed in groups so each group's state stays in the core's L2
-            cache (LinUCB's state is ~2.2 KB a lane at K=5, d=10).
+            cache (LinUCB's state is ~2.2 KB a lane at K=5, d=10). ``None`` chooses by
+            backend (:mod:`envs.engine.backend`: 64 on CPU, every lane on an
+            accelerator).
     """
 
     chunk_rounds: int | None = None
     block_rounds: int | None = None
     layout: str = "lanes"
     devices: Sequence[Any] | None = None
-    group_lanes: int = 64
+    group_lanes: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("chunk_rounds", "block_rounds"):
@@ -56,5 +58,6 @@ class EngineOptions:
                 raise ValueError("EngineOptions.devices must hold at least one device, "
                                  "got an empty sequence")
             object.__setattr__(self, "devices", tuple(self.devices))
-        object.__setattr__(self, "group_lanes",
-                           check_int("EngineOptions.group_lanes", self.group_lanes))
+        if self.group_lanes is not None:
+            object.__setattr__(self, "group_lanes",
+                               check_int("EngineOptions.group_lanes", self.group_lanes))

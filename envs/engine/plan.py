@@ -112,21 +112,23 @@ class Plan:
 
 def make_plan(n_rounds: int, lanes_per_device: int, chunk_rounds: int | None = None,
               block_rounds: int | None = None, record: int = 0,
-              n_lanes: int = 1, hop: int | None = None) -> Plan:
+              n_lanes: int = 1, hop: int | None = None, lane_rounds: int = 2**17,
+              output_floats: int = 2**24) -> Plan:
     """Chooses block and chunk lengths that divide ``n_rounds`` (and, with a monitor,
     its ``hop``, so hops end at block ends).
 
-    Blocks hold about 2^17 lane-rounds per device, between 16 and 64 rounds (so their
-    random numbers stay in cache; measured best for LinUCB at 1,000 and 10,000 seeds);
-    chunks hold at most 2^24 lane-rounds of output (2^24 floats when ``record`` floats
-    per lane-round are recorded as trajectories) and at least 1/16 of the horizon, for a
-    progress bar.
+    Blocks hold about ``lane_rounds`` (2^17 on CPU) lane-rounds per device, between 16
+    and 64 rounds (so their random numbers stay in cache; measured best for LinUCB at
+    1,000 and 10,000 seeds); chunks hold at most ``output_floats`` (2^24 on CPU)
+    lane-rounds of output (floats, when ``record`` floats per lane-round are recorded as
+    trajectories) and at least 1/16 of the horizon, for a progress bar. The backend's
+    values are :mod:`envs.engine.backend`'s.
     """
-    target_block = block_rounds or max(16, min(64, 2**17 // max(lanes_per_device, 1)))
+    target_block = block_rounds or max(16, min(64, lane_rounds // max(lanes_per_device, 1)))
     block = largest_divisor(n_rounds if hop is None else math.gcd(n_rounds, hop),
                             target_block)
     blocks = n_rounds // block
-    budget = 2**24 // max(record, 1) // max(n_lanes, 1)
+    budget = output_floats // max(record, 1) // max(n_lanes, 1)
     target = chunk_rounds or max(block, min(max(n_rounds // 16, block), budget))
     per_chunk = largest_divisor(blocks, max(1, target // block))
     return Plan(block, block * per_chunk, blocks // per_chunk)

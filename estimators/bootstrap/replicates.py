@@ -14,6 +14,7 @@ from jax.scipy.special import ndtri
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
+from envs.engine import backend
 from estimators.bootstrap.counts import Counts, resample_indices
 from estimators.bootstrap.linear import linear_in_count
 
@@ -27,7 +28,7 @@ class Interval(NamedTuple):
 
 
 def bootstrap_replicates(statistic: Callable[[Any], Array], data: Any, key: Array,
-                         n_boot: int = 1000, batch_size: int = 10,
+                         n_boot: int = 1000, batch_size: int | None = None,
                          scheme: str = "multinomial") -> Array:
     """``statistic`` recomputed on ``n_boot`` row resamples of ``data``.
 
@@ -37,6 +38,9 @@ def bootstrap_replicates(statistic: Callable[[Any], Array], data: Any, key: Arra
         data: pytree whose leaves all have n rows.
         key: PRNG key; resample b uses ``fold_in(key, b)``, so the replicates do not
             depend on ``batch_size`` or on the number of devices.
+        batch_size: resamples per batch; None: the backend's
+            (:func:`envs.engine.backend.bootstrap_batch`: 10 on CPU, by memory on an
+            accelerator).
         scheme: ``"multinomial"`` (the classic bootstrap: n rows drawn with replacement)
             or ``"poisson"`` (each row counted Poisson(1) times, independently; the
             resample size varies around n — the usual large-n approximation, and
@@ -48,6 +52,9 @@ def bootstrap_replicates(statistic: Callable[[Any], Array], data: Any, key: Arra
 
     if scheme == "poisson" and not isinstance(data, Rows):
         raise ValueError("the Poisson bootstrap needs estimators.ope.Rows data")
+    if batch_size is None:
+        n = jax.tree_util.tree_leaves(data)[0].shape[0]
+        batch_size = backend.bootstrap_batch(backend.backend_of(jax.local_devices()), n)
     return _replicates(statistic, data, key, n_boot, batch_size, scheme)
 
 

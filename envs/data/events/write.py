@@ -102,21 +102,28 @@ def write_events(path, columns: dict[str, np.ndarray], batch_rows=65536,
                      for k, v in columns.items()})
 
 
-def write_partitioned(directory, columns: dict[str, np.ndarray], batch_rows=65536,
-                      n_arms: int | None = None, arm_features: int | None = None) -> list[str]:
-    """Writes a log as a hive-partitioned Parquet dataset, one directory per UTC day of
-    the decisions' timestamps: ``<directory>/date=2026-01-01/part-0.parquet``, ...; each
-    file declares K (and d) as :func:`write_events` does. Returns the files written.
+PARTITIONS = {"day": ("date", "D"), "hour": ("hour", "h")}  # by -> (hive key, unit)
 
-    ``columns`` must be in time order (the rows of a day stay in their order)."""
-    day = np.asarray(columns["timestamp"], "datetime64[D]")
-    if np.any(day[1:] < day[:-1]):
+
+def write_partitioned(directory, columns: dict[str, np.ndarray], batch_rows=65536,
+                      n_arms: int | None = None, arm_features: int | None = None,
+                      by: str = "day") -> list[str]:
+    """Writes a log as a hive-partitioned Parquet dataset, one directory per UTC day (or
+    hour) of the decisions' timestamps: ``<directory>/date=2026-01-01/part-0.parquet``
+    (``hour=2026-01-01T05/`` by hour); each file declares K (and d) as
+    :func:`write_events` does. Returns the files written.
+
+    ``columns`` must be in time order (the rows of a partition stay in their order)."""
+    if by not in PARTITIONS:
+        raise ValueError(f"partitions are by {' or '.join(PARTITIONS)}, got {by!r}")
+    key, unit = PARTITIONS[by]
+    part = np.asarray(columns["timestamp"], f"datetime64[{unit}]")
+    if np.any(part[1:] < part[:-1]):
         raise DataError("timestamp must be in time order to write a partitioned log")
-    starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
-    bounds = np.r_[starts, len(day)]
+    bounds = np.r_[np.flatnonzero(np.r_[True, part[1:] != part[:-1]]), len(part)]
     files = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):  # one file per day
-        sub = os.path.join(str(directory), f"date={day[lo]}")
+    for lo, hi in zip(bounds[:-1], bounds[1:]):  # one file per partition
+        sub = os.path.join(str(directory), f"{key}={part[lo]}")
         os.makedirs(sub, exist_ok=True)
         path = os.path.join(sub, "part-0.parquet")
         write_events(path, {k: (v[lo:hi] if np.ndim(v) >= 1 else v)
