@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 from common.errors import ConfigError, DataError
 from envs.data.events.cells import check_column_type
 from envs.data.events.files import Source, present_fields
-from envs.data.events.parquet import _declared
-from envs.data.events.read import EventLog, _Reader
+from envs.data.events.parquet import declared_count
+from envs.data.events.read import EventLog, Reader
 from envs.data.events.schema import ARM_FEATURES_KEY, KINDS, N_ARMS_KEY, REQUIRED
 from envs.data.validation import check_arm_features, check_count
 
@@ -77,7 +77,7 @@ def _declared_sizes(files: tuple[str, ...]) -> tuple[int | None, int | None]:
         schema = pq.read_schema(f)
         for key, what in ((N_ARMS_KEY, "the number of arms"),
                           (ARM_FEATURES_KEY, "features per arm")):
-            value = _declared(f, schema, key, what)
+            value = declared_count(f, schema, key, what)
             if value is None:
                 continue
             first = seen.setdefault(key, (value, f))
@@ -155,7 +155,7 @@ class _BatchSource(Source):
 def _batch_log(data: Dataset, path: str, batch: pa.RecordBatch, first_row: int,
                missing_reward) -> EventLog:
     """The validated rows of one batch (file rows ``first_row`` on) as an EventLog."""
-    rd = _Reader(_BatchSource(path, batch, data), data.n_arms, missing_reward, "raise",
+    rd = Reader(_BatchSource(path, batch, data), data.n_arms, missing_reward, "raise",
                  None, data.arm_features, first_row)
     kept_rows, keep = rd.read_all()
     report = rd.report(int(keep.sum()), {})

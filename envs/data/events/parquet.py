@@ -16,7 +16,7 @@ from envs.data.events.files import Sink, Source, present_fields
 from envs.data.events.schema import ARM_FEATURES_KEY, N_ARMS_KEY
 
 
-def _declared(path: str, schema: pa.Schema, key: bytes, what: str) -> int | None:
+def declared_count(path: str, schema: pa.Schema, key: bytes, what: str) -> int | None:
     """The count under the schema metadata ``key`` (``bandax.n_arms``: K,
     ``bandax.arm_features``: d), or None when it is not there."""
     declared = (schema.metadata or {}).get(key)
@@ -40,8 +40,8 @@ class ParquetSource(Source):
         except (pa.ArrowInvalid, OSError) as err:
             raise DataError(f"{self.path}: not a readable Parquet file ({err})") from None
         schema, self.num_rows = pf.schema_arrow, pf.metadata.num_rows
-        self.declared_arms = _declared(self.path, schema, N_ARMS_KEY, "the number of arms")
-        self.declared_arm_features = _declared(self.path, schema, ARM_FEATURES_KEY,
+        self.declared_arms = declared_count(self.path, schema, N_ARMS_KEY, "the number of arms")
+        self.declared_arm_features = declared_count(self.path, schema, ARM_FEATURES_KEY,
                                                "features per arm")
         self.present = present_fields(schema.names)
         self.note_ignored(schema.names)

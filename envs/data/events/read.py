@@ -75,7 +75,7 @@ _KEPT_FIELDS = ("context", "action", "propensity", "reward", "has_reward", "time
                 "position")
 
 
-class _Reader:
+class Reader:
     """The state of one read: sizes learned so far, kept rows, counts, rejects."""
 
     def __init__(self, src: Source, n_arms, missing_reward, on_invalid, rejects_path,
@@ -300,13 +300,13 @@ def read_events(path, *, n_arms: int | None = None, missing_reward: float | None
     _check_read_args(path, n_arms, missing_reward, on_invalid, rejects_path, batch_rows,
                      arm_features)
     src = open_source(path, int(batch_rows))
-    rd = _Reader(src, None if n_arms is None else int(n_arms), missing_reward, on_invalid,
+    rd = Reader(src, None if n_arms is None else int(n_arms), missing_reward, on_invalid,
                  None if rejects_path is None else str(rejects_path),
                  None if arm_features is None else int(arm_features))
     return _read(rd, path)
 
 
-def _read(rd: _Reader, path: str) -> EventLog:
+def _read(rd: Reader, path: str) -> EventLog:
     """Reads every batch, reports the rejects, and assembles the kept rows."""
     kept_rows, keep = rd.read_all()
     counts = {r: int(c) for r, c in zip(REASONS, rd.counts[1:]) if c}
