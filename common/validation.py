@@ -76,3 +76,13 @@ class Flag:
     def check(self, where: str, value: Any) -> None:
         if not isinstance(value, bool):
             raise ValueError(f"{where} must be {self.describe()}, got {value!r}")
+
+
+def check_keys(where: str, section, allowed) -> None:
+    """Raises ConfigError naming the first key of the mapping ``section`` (the config's
+    ``where``) that is not in ``allowed``, with the allowed keys."""
+    from common.errors import ConfigError
+
+    for key in section:
+        if key not in allowed:
+            raise ConfigError(f"{where} has no key {key!r}; allowed: {', '.join(allowed)}")

@@ -87,6 +87,13 @@ def keyed_words(keys: Array, *, seed: int, tag: int) -> Array:
 
 
 def keyed_folds(keys: np.ndarray, seed: int, n_folds: int) -> np.ndarray:
-    """(n,) int32 fold of each row in [0, n_folds), from (seed, event key) only."""
-    return (np.asarray(keyed_words(jnp.asarray(keys), seed=seed, tag=FOLD_TAG))
-            % np.uint32(n_folds)).astype(np.int32)
+    """(n,) int32 fold of each row in [0, n_folds), from (seed, event key) only.
+
+    The keys are padded to a power of two (at least 1,024 rows), so batches of any size
+    share a few compiled shapes."""
+    n = len(keys)
+    size = max(1024, 1 << max(n - 1, 0).bit_length())
+    padded = np.zeros((size, 2), np.uint32)
+    padded[:n] = keys
+    words = np.asarray(keyed_words(jnp.asarray(padded), seed=seed, tag=FOLD_TAG))[:n]
+    return (words % np.uint32(n_folds)).astype(np.int32)

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from common.errors import ConfigError
-from common.validation import Range, check_int
+from common.validation import Range, check_int, check_keys
 from envs.data.loading import describe_load, load_logs
 from envs.data.rewards import DECISION_STATUS, DecisionStatus
 from envs.data.validation import parse_timestamp
@@ -257,10 +257,7 @@ def _evaluation(cfg: Mapping[str, Any]) -> dict[str, Any]:
                           f"estimator=[{','.join(map(str, ev['estimators']))}] (each at the "
                           "values of conf/estimator/<name>.yaml; estimator.dros.lambda_=10 "
                           "changes one)")
-    for key in ev:
-        if key not in EVALUATION_KEYS:
-            raise ConfigError(f"evaluation has no key {key!r}; allowed: "
-                              f"{', '.join(EVALUATION_KEYS)}")
+    check_keys("evaluation", ev, EVALUATION_KEYS)
     out = {"n_boot": ev.get("n_boot", 1000), "alpha": ev.get("alpha", 0.05),
            "scheme": ev.get("bootstrap"), "seed": ev.get("seed", 0)}
     if out["scheme"] is not None and out["scheme"] not in BOOTSTRAP_SCHEMES:
@@ -276,9 +273,7 @@ def _check_rewards(cfg: Mapping[str, Any]) -> None:
     """The ``rewards`` keys are known, and ``rewards.now`` (when set, with a
     ``rewards.path`` to read) is a time."""
     rw = dict(cfg.get("rewards") or {})
-    for key in rw:
-        if key not in REWARDS_KEYS:
-            raise ConfigError(f"rewards has no key {key!r}; allowed: {', '.join(REWARDS_KEYS)}")
+    check_keys("rewards", rw, REWARDS_KEYS)
     now = rw.get("now")
     if now is None:
         return

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import ConfigError
-from common.validation import check_int
+from common.validation import check_int, check_keys
 from envs.data.validation import parse_timestamp
 
 STREAM_KEYS = ("enabled", "batch_rows", "workers", "scheduler")
@@ -20,9 +20,7 @@ SPLIT_KEYS = ("test_fraction", "held_out_from")
 def _stream(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The ``stream`` settings with their defaults, every key checked."""
     st = dict(cfg.get("stream") or {})
-    for key in st:
-        if key not in STREAM_KEYS:
-            raise ConfigError(f"stream has no key {key!r}; allowed: {', '.join(STREAM_KEYS)}")
+    check_keys("stream", st, STREAM_KEYS)
     out = {"enabled": st.get("enabled", "auto"), "batch_rows": st.get("batch_rows", 65_536),
            "workers": st.get("workers", 0), "scheduler": st.get("scheduler")}
     if out["enabled"] not in ("auto", True, False):
@@ -37,9 +35,7 @@ def held_out_from(cfg: Mapping[str, Any]) -> np.datetime64 | None:
     """``split.held_out_from`` as datetime64[us] (None when unset), the split's keys
     checked."""
     split = dict(cfg.get("split") or {})
-    for key in split:
-        if key not in SPLIT_KEYS:
-            raise ConfigError(f"split has no key {key!r}; allowed: {', '.join(SPLIT_KEYS)}")
+    check_keys("split", split, SPLIT_KEYS)
     value = split.get("held_out_from")
     if value is None:
         return None

@@ -79,18 +79,26 @@ def _padded(x: np.ndarray, rows: int) -> np.ndarray:
     return x if len(x) >= rows else np.concatenate([x, np.repeat(x[:1], rows - len(x), 0)])
 
 
-_COMPILED: dict = {}  # (id of a checkpoint, key data) -> (the checkpoint, its function)
+_COMPILED: dict = {}  # (checkpoint identity, key data) -> its compiled function
+
+
+def _identity(ck) -> tuple:
+    """What tells a checkpoint's content apart: algorithm, hyperparameters, sizes,
+    version, training data and time (a worker gets a fresh copy of the same one with
+    every file)."""
+    return (ck.algorithm, repr(sorted(ck.hyperparameters.items())), ck.n_arms, ck.dim,
+            ck.version, ck.data_hash, ck.created_at)
 
 
 def _probs_fn(ck, key_data: tuple[int, ...]):
     """The compiled ``(context, mask, noise index) -> probs`` of a checkpoint, compiled
-    once per process (the checkpoint is kept with it, so its id stays its own)."""
-    entry = _COMPILED.get((id(ck), key_data))
-    if entry is None:
+    once per process and reused for every file."""
+    fn = _COMPILED.get((_identity(ck), key_data))
+    if fn is None:
         key = jax.random.wrap_key_data(jnp.asarray(key_data, jnp.uint32))
         fn = jax.jit(functools.partial(rows_probs, ck.policy(), ck.params, ck.state, key))
-        entry = _COMPILED[(id(ck), key_data)] = (ck, fn)
-    return entry[1]
+        _COMPILED[(_identity(ck), key_data)] = fn
+    return fn
 
 
 def _noise_key(seed: int, index: int) -> tuple[int, ...]:
