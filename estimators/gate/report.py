@@ -131,8 +131,8 @@ def _stream_lines(stream: Mapping[str, Any] | None) -> list[str]:
     if not stream:
         return []
     return [f"- streamed: {stream['files']} files (partitions: "
-            f"{', '.join(stream['partitions']) or 'none'}), {stream['batch_rows']:,} rows a "
-            f"batch, on {stream['engine']}"
+            f"{', '.join(stream['partitions']) or 'none'}; {stream['files_held_out']} with "
+            f"held-out rows), {stream['batch_rows']:,} rows a batch, on {stream['engine']}"
             + (f" ({stream['workers']} workers)" if stream["workers"] else "")
             + f", {stream['seconds']:.1f} s"]
 

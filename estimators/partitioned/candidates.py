@@ -68,12 +68,14 @@ def train_streamed(specs: Sequence[Mapping[str, Any]], data: Dataset,
                    held_out_from: np.datetime64, batch_rows: int,
                    missing_reward: float | None) -> list:
     """Checkpoints of the algorithm candidates ``specs``, all trained in one pass over
-    the rows before ``held_out_from``. The data hash is SHA-256 over the training
+    the rows before ``held_out_from`` (files whose statistics say they hold none are not
+    read). The data hash is SHA-256 over the training
     batches' context, action and reward bytes."""
     trainees = [_Trainee(s, data) for s in specs]
     if not trainees:
         return []
-    for _, log in stream_events(data, batch_rows=batch_rows, missing_reward=missing_reward):
+    for _, log in stream_events(data, data.files_before(held_out_from),
+                                batch_rows=batch_rows, missing_reward=missing_reward):
         train = np.flatnonzero(log.timestamp < held_out_from)
         if train.size == 0:
             continue

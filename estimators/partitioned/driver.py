@@ -5,7 +5,10 @@ The passes: (1) the algorithm candidates are trained on the rows before
 ``held_out_from`` (one sequential pass here); (2) the streamed ridge's sufficient
 statistics are summed over the held-out rows (per file, here or on Dask workers), and
 its per-fold coefficients solved; (3) every candidate's sums on the held-out rows and on
-each keyed Poisson resample (per file), merged in file order. The report has the same
+each keyed Poisson resample (per file), merged in file order. A pass skips the files
+whose footer statistics put every row on the other side of ``held_out_from`` (a
+partition by day or hour is one side), so the held-out passes read the held-out
+period's files only. The report has the same
 entries as the in-memory gate's, plus how the log was streamed.
 """
 
@@ -43,7 +46,7 @@ def _fit_model(run, plan: Plan) -> Plan:
     model)."""
     if plan.model is None:
         return plan
-    sums = run(ridge_file, plan, plan.data.files, "reward model")
+    sums = run(ridge_file, plan, plan.data.files_from(plan.held_out_from), "reward model")
     gram = sum(g for g, _ in sums)
     rhs = sum(r for _, r in sums)
     if np.ndim(gram) == 0:
@@ -88,6 +91,7 @@ def _data_entry(data: Dataset, plan: Plan, n_test: int, n_train: int, workers: i
             "held_out_from": str(plan.held_out_from), "n_arms": data.n_arms,
             "dim": plan.candidates[0][1].dim, "arm_features": data.arm_features,
             "stream": {"files": len(data.files), "partitions": list(data.partitions),
+                       "files_held_out": len(data.files_from(plan.held_out_from)),
                        "batch_rows": plan.batch_rows, "workers": workers,
                        "scheduler": scheduler, "engine": "dask" if workers or scheduler
                        else "this process", "seconds": seconds}}
@@ -116,7 +120,8 @@ def run_partitioned(data: Dataset, candidates: Sequence[Mapping[str, Any]], *,
                 model, None, tuple((n, ck) for n, ck, _ in cands))
     with executor(workers, scheduler, progress) as run:
         plan = _fit_model(run, plan)
-        sums = _merged(run(evaluate_file, plan, data.files, "candidates"), len(cands))
+        sums = _merged(run(evaluate_file, plan, data.files_from(held_out_from),
+                           "candidates"), len(cands))
     layout = parts.layout(hypers)
     results = [{"name": n, "algorithm": ck.algorithm, "hyperparameters": ck.hyperparameters,
                 "source": origin, "version": ck.version, "data_hash": ck.data_hash,

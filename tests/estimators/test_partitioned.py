@@ -94,6 +94,15 @@ def test_partitions_give_the_single_file_numbers(reports):
     assert reports["dir"]["data"]["test_rows"] == N - 3600
 
 
+def test_each_pass_reads_the_files_that_hold_its_rows(logs):
+    data = open_dataset(logs["dir"])  # days 1..5, the cut at noon of day 3
+    assert data.time_ranges[2] == (np.datetime64("2026-01-03T00:00:00", "us"),
+                                   np.datetime64("2026-01-03T23:59:00", "us"))
+    assert data.files_from(CUT) == data.files[2:]
+    assert data.files_before(CUT) == data.files[:3]
+    assert open_dataset(logs["single"]).files_from(CUT) == (logs["single"],)
+
+
 def test_dask_workers_give_the_same_numbers(logs, candidates, reports):
     pytest.importorskip("distributed", reason="Dask is the extra dask (in dev)")
     on_workers = _run(logs["dir"], candidates, workers=2)

@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -44,6 +45,8 @@ class Dataset:
         n_arms: K, from ``load.n_arms`` or the files' ``bandax.n_arms``.
         arm_features: d per arm (0: a shared context).
         n_rows: the rows in all files (from their footers).
+        time_ranges: each file's earliest and latest timestamp from its footer's
+            statistics (None where a file has none).
     """
 
     path: str
@@ -53,6 +56,34 @@ class Dataset:
     n_arms: int
     arm_features: int
     n_rows: int
+    time_ranges: tuple = ()
+
+    def files_from(self, time: np.datetime64) -> tuple[str, ...]:
+        """The files that may hold rows at or after ``time`` (by their statistics)."""
+        return tuple(f for f, r in zip(self.files, self._ranges()) if r is None or r[1] >= time)
+
+    def files_before(self, time: np.datetime64) -> tuple[str, ...]:
+        """The files that may hold rows before ``time``."""
+        return tuple(f for f, r in zip(self.files, self._ranges()) if r is None or r[0] < time)
+
+    def _ranges(self) -> tuple:
+        return self.time_ranges or (None,) * len(self.files)
+
+
+def _time_range(meta) -> tuple[np.datetime64, np.datetime64] | None:
+    """The earliest and latest ``timestamp`` of a Parquet file from its row groups'
+    statistics, or None when a row group has none."""
+    cols = [j for j in range(meta.num_columns) if meta.schema.column(j).path == "timestamp"]
+    if not cols or meta.num_row_groups == 0:
+        return None
+    lows, highs = [], []
+    for g in range(meta.num_row_groups):  # over row groups, not rows
+        st = meta.row_group(g).column(cols[0]).statistics
+        if st is None or not st.has_min_max:
+            return None
+        lows.append(np.datetime64(st.min.replace(tzinfo=None), "us"))
+        highs.append(np.datetime64(st.max.replace(tzinfo=None), "us"))
+    return min(lows), max(highs)
 
 
 def _files(path: str) -> tuple[ds.Dataset, tuple[str, ...]]:
@@ -131,8 +162,9 @@ def open_dataset(path, *, n_arms: int | None = None,
     t = dataset.schema.field("context").type
     if d and pa.types.is_fixed_size_list(t):
         check_arm_features(d, k, t.list_size, f"{path}: arm_features")
-    n_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    return Dataset(path, files, present, partitions, int(k), int(d), n_rows)
+    metas = [pq.ParquetFile(f).metadata for f in files]
+    return Dataset(path, files, present, partitions, int(k), int(d),
+                   sum(m.num_rows for m in metas), tuple(_time_range(m) for m in metas))
 
 
 class _BatchSource(Source):
