@@ -48,11 +48,11 @@ def held_out_from(cfg: Mapping[str, Any]) -> np.datetime64 | None:
 
 def streamed(cfg: Mapping[str, Any]) -> bool:
     """Whether the gate streams its log: ``stream.enabled=true``, or ``auto`` and
-    ``data`` is a directory."""
+    ``data`` is a directory (other than the keyword ``obd``)."""
     enabled = _stream(cfg)["enabled"]
     data = str(cfg.get("data"))
     if enabled == "auto":
-        return os.path.isdir(data)
+        return data != "obd" and os.path.isdir(data)  # obd: the Open Bandit Dataset
     if enabled and os.path.isfile(data) and not data.endswith(".parquet"):
         raise ConfigError(f"stream.enabled=true streams Parquet (a file or a directory of "
                           f"them), not {data!r}")
