@@ -53,6 +53,9 @@ def streamed(cfg: Mapping[str, Any]) -> bool:
     data = str(cfg.get("data"))
     if enabled == "auto":
         return data != "obd" and os.path.isdir(data)  # obd: the Open Bandit Dataset
+    if enabled and data == "obd":
+        raise ConfigError("stream.enabled=true streams Parquet logs; data=obd (the Open "
+                          "Bandit Dataset) is read in memory")
     if enabled and os.path.isfile(data) and not data.endswith(".parquet"):
         raise ConfigError(f"stream.enabled=true streams Parquet (a file or a directory of "
                           f"them), not {data!r}")

@@ -248,6 +248,7 @@ def test_the_config_streams_a_directory_and_splits_a_file_alike(logs, tmp_path):
     ({"evaluation": {"bootstrap": "multinomial"}}, "keyed by event id"),
     ({"stream": {"workers": -1}}, "stream.workers"),
     ({"stream": {"batchrows": 5}}, "stream has no key 'batchrows'"),
+    ({"stream": {"enabled": True}, "data": "obd"}, "data=obd .* is read in memory"),
 ])
 def test_settings_a_stream_cannot_take_are_refused(logs, setting, message):
     cfg = {"data": logs["dir"], "candidate": "eps_greedy",
